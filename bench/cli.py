@@ -1,0 +1,102 @@
+"""The ``iotbench`` command: run a matrix, list plugins.
+
+Usage and spec errors print one line and exit with code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Sequence
+
+__all__ = ["main"]
+
+EXIT_USAGE = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="iotbench", description="Protocol and serialization benchmarks for IoT ingest.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run a spec's matrix (the built-in default when no SPEC is given)")
+    run.add_argument("spec", nargs="?", help="a TOML spec file")
+    run.add_argument("--out", help="results folder (default: reports/run-YYYYmmdd-HHMMSS)")
+    run.add_argument("--no-report", action="store_true", help="skip the HTML report at the end")
+    sub.add_parser("list", help="list codecs and transports, and whether they are usable here")
+    return parser
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from iotbench.progress import RichProgress, summary_table
+    from iotbench.runner import run_matrix
+    from iotbench.spec import default_spec, load_spec
+
+    spec = load_spec(args.spec) if args.spec else default_spec()
+    out = Path(args.out or f"reports/run-{datetime.now():%Y%m%d-%H%M%S}")
+    source = Path(args.spec).read_text() if args.spec else "(built-in default spec)"
+    cells = spec.cells()
+    console = Console(stderr=True)
+    console.print(f"iotbench: {len(cells)} cells -> {out}")
+    with RichProgress(len(cells), console) as progress:
+        results = run_matrix(spec, out, progress, spec_source=source)
+    Console().print(summary_table(results))
+    if not args.no_report:
+        _report(out, console)
+    console.print(f"results: {out / 'results.jsonl'}")
+    return 0 if all(r.status == "ok" for r in results) else 1
+
+
+def _report(out: Path, console: object) -> None:
+    try:
+        from iotbench.report import write_report
+    except ImportError:
+        return  # the report module is optional until it lands
+    path = write_report(out)
+    console.print(f"report: {path}")  # type: ignore[attr-defined]
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from iotbench.codecs import CODECS
+    from iotbench.compression import compression_names, get_compression
+    from iotbench.transports import TRANSPORTS
+
+    table = Table(title="iotbench plugins")
+    for col in ("kind", "name", "usable", "what to install"):
+        table.add_column(col)
+    for kind, registry in (("codec", CODECS), ("transport", TRANSPORTS)):
+        for name in registry.names():
+            usable, why = registry.status(name)
+            table.add_row(kind, name, "yes" if usable else "no", why)
+    for name in compression_names():
+        try:
+            get_compression(name)
+            table.add_row("compression", name, "yes", "")
+        except LookupError as exc:
+            table.add_row("compression", name, "no", str(exc))
+    Console(width=160).print(table)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from iotbench.spec import SpecError
+
+    args = _parser().parse_args(argv)
+    handlers = {"run": _cmd_run, "list": _cmd_list}
+    try:
+        return handlers[args.command](args)
+    except SpecError as exc:
+        print(f"iotbench: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("iotbench: interrupted; servers were stopped", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""What the user sees while a matrix runs: a bar for the cells, one for the events."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from iotbench.results import CellResult
+from iotbench.spec import Cell
+
+__all__ = ["RichProgress", "summary_table"]
+
+
+class RichProgress:
+    def __init__(self, cells: int, console: Console | None = None) -> None:
+        self.console = console or Console(stderr=True)
+        self._bar = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=self.console, transient=False,
+        )
+        self._cells = self._bar.add_task("cells", total=cells)
+        self._events = self._bar.add_task("events stored", total=1, visible=False)
+
+    def __enter__(self) -> "RichProgress":
+        self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._bar.stop()
+
+    def start_cell(self, cell: Cell, expected_events: int) -> None:
+        self._bar.reset(self._events, total=max(1, expected_events), visible=True,
+                        description=f"{cell.id} r{cell.repeat}")
+
+    def update(self, sent: int, stored: int) -> None:
+        self._bar.update(self._events, completed=stored)
+
+    def end_cell(self, result: CellResult) -> None:
+        self._bar.advance(self._cells)
+        if result.status != "ok":
+            self.console.print(f"[red]cell {result.cell} failed:[/red] {result.error}")
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.1f}"
+
+
+def summary_table(results: Sequence[CellResult]) -> Table:
+    table = Table(title="iotbench results")
+    for name in ("cell", "status", "sent", "stored", "lost", "dup", "rejected", "events/s", "B/event",
+                 "send delay p99 ms", "e2e p99 ms"):
+        table.add_column(name, justify="left" if name in ("cell", "status") else "right")
+    for r in results:
+        table.add_row(
+            r.cell, r.status, f"{r.events_sent:,}", f"{r.events_stored:,}", f"{r.events_lost:,}",
+            f"{r.events_duplicated:,}", f"{r.events_rejected:,}", f"{r.throughput_eps:,.0f}",
+            _ms(r.payload_bytes.get("mean")), _ms(r.latency_ms["send_delay"].get("p99")),
+            _ms(r.latency_ms["e2e_received"].get("p99")),
+        )
+    return table

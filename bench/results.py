@@ -1,0 +1,75 @@
+"""The result record: one frozen, versioned object per cell run, one JSON line each.
+
+This is the output contract the report, the notebooks and users' scripts read.
+Change it only by adding keys; a change of meaning bumps ``SCHEMA_VERSION``.
+
+Format history:
+  1 -- first version (issue 2): counts, latency_ms, payload_bytes, cold_store.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+__all__ = ["SCHEMA_VERSION", "CellResult", "append_result", "read_results"]
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class CellResult:
+    cell: str
+    codec: str
+    transport: str
+    transport_options: dict[str, Any]
+    batch: int
+    compression: str
+    connections: int
+    devices: int
+    interval_s: float
+    duration_s: float
+    warmup_s: float
+    repeat: int
+    target_eps: float
+    status: str  # "ok", or "failed" with ``error`` saying why
+    events_scheduled: int
+    events_sent: int
+    events_acked: int
+    events_failed: int  # sends that raised or timed out (their events are in the dead-letter file)
+    events_stored: int
+    events_lost: int
+    events_duplicated: int
+    events_rejected: int
+    events_unexpected: int  # stored but never sent (a malformed or replaying device)
+    sends: int
+    throughput_eps: float
+    latency_ms: dict[str, dict[str, float | None]]
+    payload_bytes: dict[str, float | None]
+    send_bytes: dict[str, float | None]
+    cold_store: str
+    dead_letter: str | None
+    started_at: str
+    elapsed_s: float
+    error: str | None = None
+    error_samples: dict[str, int] = field(default_factory=dict)
+    histograms: dict[str, str] = field(default_factory=dict)  # HdrHistogram, base64: merge exactly
+    schema_version: int = SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def append_result(path: Path, result: CellResult) -> None:
+    """Append one line and flush it: a crash later in the matrix keeps earlier cells."""
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(result.to_dict(), sort_keys=True) + "\n")
+
+
+def read_results(path: Path) -> Iterator[dict[str, Any]]:
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                yield json.loads(line)

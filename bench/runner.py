@@ -1,0 +1,214 @@
+"""The matrix runner: every cell of a spec, each in isolation, measured the same way.
+
+A cell is: start the transport's server, open the consumer (fresh cold-store
+folder), open the senders, drive the fleet's open-loop schedule for warm-up +
+duration, drain, stop, reconcile per (device, seq), and write one result line.
+A cell that fails (server down, endpoint silent) is recorded with its reason and
+the matrix goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Protocol
+
+from iotbench.accounting import reconcile
+from iotbench.codecs import get_codec
+from iotbench.coldstore import JsonLinesColdStore
+from iotbench.compression import get_compression
+from iotbench.consumer import Consumer, Window
+from iotbench.deadletter import DeadLetter
+from iotbench.fleet import Fleet, FleetConfig
+from iotbench.machine import library_versions, machine_info
+from iotbench.publisher import Publisher
+from iotbench.results import CellResult, append_result
+from iotbench.spec import Cell, Spec
+from iotbench.transports import get_transport
+from iotbench.transports.base import TransportError
+
+__all__ = ["run_cell", "run_matrix", "Progress"]
+
+LEAD_S = 0.2  # the schedule starts this long after set-up, so the first readings are not late
+START_TIMEOUT_S = 120.0  # a server start (RabbitMQ takes ~5 s) or a connect, bounded
+CLOSE_TIMEOUT_S = 10.0
+QUIET_S = 5.0  # stop draining once nothing has arrived for this long
+
+
+class Progress(Protocol):
+    def start_cell(self, cell: Cell, expected_events: int) -> None: ...
+
+    def update(self, sent: int, stored: int) -> None: ...
+
+    def end_cell(self, result: CellResult) -> None: ...
+
+
+def _cell_folder(out_dir: Path, index: int, cell: Cell) -> Path:
+    safe = "".join(c if c.isalnum() or c in "-_.@=" else "_" for c in cell.id)
+    return out_dir / "cells" / f"{index:03d}-{safe}-r{cell.repeat}"
+
+
+async def run_cell(spec: Spec, cell: Cell, folder: Path, progress: Progress | None = None) -> CellResult:
+    """Run one cell; everything it writes goes under ``folder`` (removed first)."""
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    started_at = datetime.now(timezone.utc).isoformat()
+    t0 = time.perf_counter()
+    codec, compression = get_codec(cell.codec), get_compression(cell.compression)
+    transport = get_transport(cell.transport)(**dict(cell.transport_options))
+    window = Window()
+    dead_letter = DeadLetter(folder / "dead-letter.jsonl")
+    store = JsonLinesColdStore(folder / "cold-store", roll_bytes=spec.cold_store.roll_bytes, roll_s=spec.cold_store.roll_s)
+    consumer = Consumer(codec, compression, store, dead_letter, batched=cell.batch > 1, window=window,
+                        checkpoint_path=folder / "checkpoint.json")
+    fleet_config = FleetConfig(cell.devices, cell.interval_s, spec.jitter, spec.start_spread_s, spec.seed + cell.repeat)
+    publisher: Publisher | None = None
+    fleet: Fleet | None = None
+    receiver = None
+    senders: list = []
+    error: str | None = None
+    try:
+        async with asyncio.timeout(START_TIMEOUT_S):
+            await transport.start(folder / "server")
+            receiver = await transport.open_receiver(consumer.deliver)
+            senders = [await transport.open_sender(i) for i in range(cell.connections)]
+        publisher = Publisher(senders, codec, compression, batch=cell.batch, linger_s=spec.linger_ms / 1000.0,
+                              max_inflight=spec.max_inflight, send_timeout_s=spec.send_timeout_s,
+                              window=window, dead_letter=dead_letter)
+        start = time.time() + LEAD_S
+        window.start, window.end = start + spec.warmup_s, start + spec.warmup_s + spec.duration_s
+        fleet = Fleet(fleet_config, start=start, end=window.end)
+        if progress:
+            progress.start_cell(cell, int(fleet_config.target_eps * (spec.warmup_s + spec.duration_s)))
+        await _drive(fleet, publisher, consumer, progress)
+        await _drain(publisher, consumer, spec.drain_timeout_s, progress)
+    except TimeoutError:
+        error = f"{cell.transport}: server start or connect did not finish within {START_TIMEOUT_S:g} s"
+    except (TransportError, OSError, ConnectionError) as exc:
+        error = f"{cell.transport}: {exc}"
+    finally:
+        for closable in [*senders, receiver]:
+            if closable is not None:
+                await _bounded(closable.close())
+        await _bounded(transport.stop())
+        consumer.close()
+    return _result(spec, cell, folder, fleet, publisher, consumer, started_at, time.perf_counter() - t0, error)
+
+
+async def _bounded(coro: object) -> None:
+    try:
+        async with asyncio.timeout(CLOSE_TIMEOUT_S):
+            await coro  # type: ignore[misc]
+    except Exception:  # noqa: BLE001 - closing is best effort; the cell's figures are already taken
+        pass
+
+
+async def _drive(fleet: Fleet, publisher: Publisher, consumer: Consumer, progress: Progress | None) -> None:
+    """The open loop: at each wake, everything due goes out; nothing waits for acks."""
+    next_report = 0.0
+    while True:
+        now = time.time()
+        for intended, index, reading in fleet.due(now):
+            publisher.offer(intended, index, reading)
+        publisher.flush_due(now)
+        consumer.tick(now)
+        if progress and now >= next_report:
+            progress.update(publisher.events_sent, consumer.ledger_events())
+            next_report = now + 0.25
+        upcoming = fleet.next_due()
+        if upcoming is None:
+            break
+        await publisher.wait_for_capacity()
+        wake = min(upcoming, publisher.next_deadline(), now + 0.1)
+        await asyncio.sleep(max(0.0, wake - time.time()))
+    await publisher.finish()
+
+
+async def _drain(publisher: Publisher, consumer: Consumer, timeout_s: float, progress: Progress | None) -> None:
+    """Wait until every acknowledged payload has reached the consumer, or it goes quiet."""
+    deadline = time.monotonic() + timeout_s
+    last_seen, last_change = consumer.payloads, time.monotonic()
+    while consumer.payloads < publisher.sends_acked and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+        consumer.tick(time.time())
+        if consumer.payloads != last_seen:
+            last_seen, last_change = consumer.payloads, time.monotonic()
+        elif time.monotonic() - last_change > QUIET_S:
+            break
+    if progress:
+        progress.update(publisher.events_sent, consumer.ledger_events())
+
+
+def _result(spec: Spec, cell: Cell, folder: Path, fleet: Fleet | None, publisher: Publisher | None,
+            consumer: Consumer, started_at: str, elapsed: float, error: str | None) -> CellResult:
+    from iotbench.accounting import SeqLedger
+
+    sent = publisher.sent if publisher else SeqLedger()
+    tally = reconcile(sent, consumer.ledger)
+    pub = publisher
+    latency = {
+        "send_delay": pub.send_delay.summary_ms() if pub else {},
+        "publish": pub.publish.summary_ms() if pub else {},
+        "e2e_received": consumer.e2e_received.summary_ms(),
+        "e2e_stored": consumer.e2e_stored.summary_ms(),
+    }
+    histograms = {
+        "send_delay": pub.send_delay.encoded() if pub else "",
+        "publish": pub.publish.encoded() if pub else "",
+        "e2e_received": consumer.e2e_received.encoded(),
+        "e2e_stored": consumer.e2e_stored.encoded(),
+    }
+    out_dir = folder.parent.parent
+    reasons = dict(consumer.dead_letter.reasons)
+    return CellResult(
+        cell=cell.id, codec=cell.codec, transport=cell.transport, transport_options=dict(cell.transport_options),
+        batch=cell.batch, compression=cell.compression, connections=cell.connections, devices=cell.devices,
+        interval_s=cell.interval_s, duration_s=spec.duration_s, warmup_s=spec.warmup_s, repeat=cell.repeat,
+        target_eps=round(cell.target_eps, 3), status="failed" if error else "ok",
+        events_scheduled=fleet.scheduled if fleet else 0,
+        events_sent=pub.events_sent if pub else 0, events_acked=pub.events_acked if pub else 0,
+        events_failed=pub.events_failed if pub else 0,
+        events_stored=tally.stored, events_lost=tally.lost, events_duplicated=tally.duplicated,
+        events_rejected=consumer.events_rejected, events_unexpected=tally.unexpected,
+        sends=pub.sends if pub else 0,
+        throughput_eps=round(consumer.stored_in_window / spec.duration_s, 1),
+        latency_ms=latency,
+        payload_bytes=pub.sizes.per_event() if pub else {"mean": None, "min": None, "max": None},
+        send_bytes=pub.sizes.per_send() if pub else {"mean": None, "min": None, "max": None},
+        cold_store=str((folder / "cold-store").relative_to(out_dir)),
+        dead_letter=str((folder / "dead-letter.jsonl").relative_to(out_dir)) if consumer.dead_letter.count else None,
+        started_at=started_at, elapsed_s=round(elapsed, 3), error=error, error_samples=reasons,
+        histograms=histograms,
+    )
+
+
+def run_matrix(spec: Spec, out_dir: Path, progress: Progress | None = None, spec_source: str = "") -> list[CellResult]:
+    """Run every cell of ``spec``; writes ``run.json`` and appends to ``results.jsonl``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results_path = out_dir / "results.jsonl"
+    results_path.unlink(missing_ok=True)
+    cells = spec.cells()
+    run = {
+        "schema_version": 1,
+        "started_at": datetime.now(timezone.utc).isoformat(),
+        "spec": spec.as_dict(),
+        "spec_source": spec_source,
+        "cells": [c.id for c in cells],
+        "machine": machine_info(),
+        "libraries": library_versions(),
+    }
+    (out_dir / "run.json").write_text(json.dumps(run, indent=2, default=str))
+    results = []
+    for index, cell in enumerate(cells):
+        result = asyncio.run(run_cell(spec, cell, _cell_folder(out_dir, index, cell), progress))
+        append_result(results_path, result)
+        results.append(result)
+        if progress:
+            progress.end_cell(result)
+    return results

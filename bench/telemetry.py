@@ -1,0 +1,119 @@
+"""The smart-building reading and a seeded, realistic generator of them.
+
+A reading is what one apartment sensor reports once a minute. The generator gives
+every device a slow random walk (temperature, humidity, a draining battery) and rare
+alarms, and device ids that repeat and look like real ones, because compressed sizes
+only mean something on realistic data (random UUIDs and white noise compress far
+worse than real telemetry: see FACTS.md, "Codecs").
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import datetime, timezone
+
+import msgspec
+
+__all__ = ["SCHEMA_VERSION", "Reading", "DeviceState", "device_id", "validate"]
+
+SCHEMA_VERSION = 1
+UTC = timezone.utc
+APARTMENTS_PER_BUILDING = 200
+
+
+class Reading(msgspec.Struct, frozen=True, kw_only=True):
+    """One telemetry event.
+
+    >>> r = Reading(device_id="b0000-a001-s1", seq=0,
+    ...             observed_at=datetime(2026, 1, 1, tzinfo=UTC), temperature_c=21.5,
+    ...             humidity_pct=40.0, smoke_alarm=False, water_leak=False,
+    ...             battery_pct=99.5)
+    >>> r.schema_version
+    1
+    """
+
+    device_id: str
+    seq: int
+    observed_at: datetime  # UTC, microsecond resolution: it is the intended send time
+    temperature_c: float
+    humidity_pct: float
+    smoke_alarm: bool
+    water_leak: bool
+    battery_pct: float
+    schema_version: int = SCHEMA_VERSION
+
+
+FIELDS: tuple[str, ...] = Reading.__struct_fields__
+
+
+def device_id(index: int) -> str:
+    """A building-apartment-sensor id: ``device_id(4321) == 'b0021-a121-s1'``."""
+    building, apartment = divmod(index, APARTMENTS_PER_BUILDING)
+    return f"b{building:04d}-a{apartment:03d}-s1"
+
+
+class DeviceState:
+    """The slowly moving state of one device; ``next(observed_at)`` makes its next reading.
+
+    Values are rounded the way sensors report them (0.01 C, 0.1 %), so text formats
+    carry realistic digit counts.
+    """
+
+    __slots__ = ("id", "seq", "temperature", "humidity", "battery", "rng")
+
+    def __init__(self, index: int, rng: random.Random) -> None:
+        self.id = device_id(index)
+        self.seq = 0
+        self.rng = rng
+        self.temperature = rng.uniform(18.0, 24.0)
+        self.humidity = rng.uniform(30.0, 55.0)
+        self.battery = rng.uniform(60.0, 100.0)
+
+    def next(self, observed_at: float) -> Reading:
+        rng = self.rng
+        # Mean-reverting walks: a room drifts, HVAC pulls it back.
+        self.temperature += 0.05 * (21.0 - self.temperature) + rng.gauss(0.0, 0.08)
+        self.humidity = min(100.0, max(0.0, self.humidity + 0.05 * (42.0 - self.humidity) + rng.gauss(0.0, 0.3)))
+        self.battery = max(0.0, self.battery - 0.001)
+        alarm = rng.random()
+        reading = Reading(
+            device_id=self.id,
+            seq=self.seq,
+            observed_at=datetime.fromtimestamp(observed_at, UTC),
+            temperature_c=round(self.temperature, 2),
+            humidity_pct=round(self.humidity, 1),
+            smoke_alarm=alarm < 1e-4,
+            water_leak=1e-4 <= alarm < 2e-4,
+            battery_pct=round(self.battery, 1),
+        )
+        self.seq += 1
+        return reading
+
+
+def validate(reading: Reading) -> str | None:
+    """The reason a decoded reading is not plausible, or None when it is.
+
+    >>> validate(Reading(device_id="x", seq=-1, observed_at=datetime(2026, 1, 1, tzinfo=UTC),
+    ...     temperature_c=20.0, humidity_pct=40.0, smoke_alarm=False, water_leak=False,
+    ...     battery_pct=50.0))
+    'seq -1 is negative'
+    """
+    if type(reading) is not Reading:
+        return f"not a Reading: {type(reading).__name__}"
+    if not reading.device_id or len(reading.device_id) > 128:
+        return f"device_id {reading.device_id!r} is empty or longer than 128 characters"
+    if type(reading.seq) is not int or reading.seq < 0:
+        return f"seq {reading.seq!r} is negative"
+    if type(reading.observed_at) is not datetime or reading.observed_at.utcoffset() is None:
+        return "observed_at is not a timezone-aware datetime"
+    t, h, b = reading.temperature_c, reading.humidity_pct, reading.battery_pct
+    if not (-60.0 <= t <= 100.0) or math.isnan(t):
+        return f"temperature_c {t!r} outside -60..100"
+    if not (0.0 <= h <= 100.0):
+        return f"humidity_pct {h!r} outside 0..100"
+    if not (0.0 <= b <= 100.0):
+        return f"battery_pct {b!r} outside 0..100"
+    if type(reading.smoke_alarm) is not bool or type(reading.water_leak) is not bool:
+        return "smoke_alarm and water_leak must be booleans"
+    return None

@@ -1,0 +1,24 @@
+"""Transport plugins. Adding one is adding a ``*_transport.py`` module and one line here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from iotbench.registry import Plugin, Registry
+from iotbench.transports.base import Deliver, Receiver, Sender, Transport, TransportError
+
+__all__ = ["TRANSPORTS", "Deliver", "Receiver", "Sender", "Transport", "TransportError", "get_transport"]
+
+TRANSPORTS = Registry(
+    "transport",
+    {
+        # keep sorted
+        "inprocess": Plugin("iotbench.transports.inprocess_transport:InProcessTransport", "built in"),
+    },
+    group="iotbench.transports",
+)
+
+
+def get_transport(name: str) -> Any:
+    """The transport class registered as ``name``: ``get_transport('inprocess')()``."""
+    return TRANSPORTS.load(name)
