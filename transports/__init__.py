@@ -14,6 +14,7 @@ TRANSPORTS = Registry(
     {
         # keep sorted
         "inprocess": Plugin("iotbench.transports.inprocess_transport:InProcessTransport", "built in"),
+        "mqtt": Plugin("iotbench.transports.mqtt_transport:MqttTransport", "pip install 'iotbench[mqtt]'"),
     },
     group="iotbench.transports",
 )

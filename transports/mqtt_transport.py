@@ -1,0 +1,309 @@
+"""MQTT (3.1.1 or 5, QoS 0 or 1) through paho-mqtt, driven by the asyncio loop itself.
+
+paho's own network thread (``loop_start``) halves throughput (FACTS.md): here each
+client's socket is watched by the event loop (``add_reader`` / ``add_writer``), so
+paho's callbacks -- PUBACKs, received messages -- run in the loop's thread and can
+resolve futures and call ``deliver`` directly.
+
+A device publishes to ``devices/{key}/telemetry`` (a gateway's batch: ``key`` is
+``gateway-N``); the receiver subscribes to ``devices/+/telemetry``, or joins the
+shared subscription ``$share/iotbench/devices/+/telemetry``. Every sender is one
+MQTT connection. ``send`` returns on PUBACK at QoS 1, and once the PUBLISH is
+written to the socket at QoS 0.
+
+The broker is mosquitto (Debian) or amqtt (PyPI, MQTT 3.1.1 only), started in the
+cell's folder -- or, with ``url="mqtt://user:password@host:port"``, an external one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Mapping
+from urllib.parse import unquote, urlsplit
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+
+from iotbench.transports.base import Deliver, TransportError
+from iotbench.transports.servers import LOOPBACK, ServerProcess
+
+__all__ = ["MqttTransport"]
+
+TOPIC = "devices/{key}/telemetry"
+SUBSCRIPTION = "devices/+/telemetry"
+SHARED_GROUP = "iotbench"
+READS_PER_WAKE = 256  # paho reads one packet per loop_read(); take what is buffered in one wake
+_client_ids = itertools.count()
+
+
+class _Connection:
+    """One paho client whose socket the running event loop watches."""
+
+    def __init__(self, transport: "MqttTransport", role: str) -> None:
+        self.endpoint = f"{transport.host}:{transport.port}"
+        self.timeout = transport.connect_timeout_s
+        protocol = paho.MQTTv5 if transport.protocol == "5" else paho.MQTTv311
+        client_id = f"iotbench-{role}-{next(_client_ids)}"
+        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol)
+        self.client.max_inflight_messages_set(transport.inflight)
+        self.client.max_queued_messages_set(0)
+        self.client.connect_timeout = self.timeout
+        if transport.username is not None:
+            self.client.username_pw_set(transport.username, transport.password)
+        self.loop = asyncio.get_running_loop()
+        self.waiting: dict[int, asyncio.Future[None]] = {}  # mid -> future (PUBACK / written / SUBACK)
+        self.received = 0
+        self.failure: TransportError | None = None
+        self._connected: asyncio.Future[Any] = self.loop.create_future()
+        self._sock: Any = None
+        self._misc: asyncio.TimerHandle | None = None
+        c = self.client
+        c.on_connect = self._on_connect
+        c.on_disconnect = self._on_disconnect
+        c.on_publish = self._on_ack
+        c.on_subscribe = lambda _c, _u, mid, _codes, _p: self._on_ack(_c, _u, mid, None, None)
+
+    async def connect(self) -> None:
+        host, port = self.endpoint.rsplit(":", 1)
+        try:
+            # the TCP connect blocks (bounded by connect_timeout): keep it off the loop
+            await self.loop.run_in_executor(None, lambda: self.client.connect(host, int(port), keepalive=30))
+        except (OSError, ValueError) as exc:
+            raise TransportError(f"mqtt: cannot connect to {self.endpoint}: {exc}") from None
+        self._watch()
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self._connected
+        except TimeoutError:
+            await self.close()
+            raise TransportError(f"mqtt: no CONNACK from {self.endpoint} within {self.timeout:g} s "
+                                 "(is it an MQTT broker?)") from None
+        except TransportError:
+            await self.close()
+            raise
+
+    def _watch(self) -> None:
+        c, loop = self.client, self.loop
+        self._sock = c.socket()
+        loop.add_reader(self._sock, self._read)
+        c.on_socket_register_write = lambda _c, _u, sock: loop.add_writer(sock, self._write)
+        c.on_socket_unregister_write = lambda _c, _u, sock: loop.remove_writer(sock)
+        c.on_socket_close = lambda _c, _u, sock: self._unwatch()
+        if c.want_write():
+            loop.add_writer(self._sock, self._write)
+        self._misc = loop.call_later(1.0, self._keepalive)
+
+    def _unwatch(self) -> None:
+        if self._sock is not None:
+            self.loop.remove_reader(self._sock)
+            self.loop.remove_writer(self._sock)
+            self._sock = None
+        if self._misc is not None:
+            self._misc.cancel()
+            self._misc = None
+
+    def _read(self) -> None:
+        for _ in range(READS_PER_WAKE):
+            before = self.received + len(self.waiting)
+            if self.client.loop_read() != MQTTErrorCode.MQTT_ERR_SUCCESS or self._sock is None:
+                return
+            if self.received + len(self.waiting) == before:  # nothing new was in the buffer
+                return
+
+    def _write(self) -> None:
+        self.client.loop_write()
+
+    def _keepalive(self) -> None:
+        self.client.loop_misc()
+        if self._sock is not None:
+            self._misc = self.loop.call_later(1.0, self._keepalive)
+
+    def _on_connect(self, _c: Any, _u: Any, _flags: Any, reason: Any, _props: Any) -> None:
+        if self._connected.done():
+            return
+        if reason.is_failure:
+            self._connected.set_exception(TransportError(f"mqtt: {self.endpoint} refused the connection: {reason}"))
+        else:
+            self._connected.set_result(None)
+
+    def _on_ack(self, _c: Any, _u: Any, mid: int, reason: Any, _props: Any) -> None:
+        future = self.waiting.pop(mid, None)
+        if future is None or future.done():
+            return
+        if reason is not None and getattr(reason, "is_failure", False):
+            future.set_exception(TransportError(f"mqtt: broker refused the message: {reason}"))
+        else:
+            future.set_result(None)
+
+    def _on_disconnect(self, _c: Any, _u: Any, _flags: Any, reason: Any, _props: Any) -> None:
+        self.failure = TransportError(f"mqtt: connection to {self.endpoint} lost: {reason}")
+        if not self._connected.done():
+            self._connected.set_exception(self.failure)
+        waiting, self.waiting = self.waiting, {}
+        for future in waiting.values():
+            if not future.done():
+                future.set_exception(self.failure)
+
+    def expect(self, mid: int) -> asyncio.Future[None]:
+        future = self.loop.create_future()
+        self.waiting[mid] = future
+        return future
+
+    async def close(self) -> None:
+        if self._sock is not None and self.failure is None:
+            self.client.disconnect()
+            self.client.loop_write()  # the DISCONNECT goes out before the socket closes
+        self._unwatch()
+        self.client.socket() and self.client.socket().close()  # type: ignore[func-returns-value]
+
+
+class _Sender:
+    def __init__(self, connection: _Connection, qos: int) -> None:
+        self._conn = connection
+        self._qos = qos
+
+    async def send(self, key: str, payload: bytes) -> None:
+        conn = self._conn
+        if conn.failure is not None:
+            raise conn.failure
+        info = conn.client.publish(TOPIC.format(key=key), payload, qos=self._qos)
+        if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            raise TransportError(f"mqtt: publish failed: {paho.error_string(info.rc)}")
+        if not info.is_published():
+            await conn.expect(info.mid)
+
+    async def close(self) -> None:
+        await self._conn.close()
+
+
+class _Receiver:
+    def __init__(self, connection: _Connection, deliver: Deliver) -> None:
+        self._conn = connection
+
+        def on_message(_c: Any, _u: Any, message: Any) -> None:
+            connection.received += 1
+            deliver(message.payload)
+
+        connection.client.on_message = on_message
+
+    async def subscribe(self, topic: str, qos: int) -> None:
+        conn = self._conn
+        rc, mid = conn.client.subscribe(topic, qos=qos)
+        if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            raise TransportError(f"mqtt: subscribe failed: {paho.error_string(rc)}")
+        try:
+            async with asyncio.timeout(conn.timeout):
+                await conn.expect(mid)
+        except TimeoutError:
+            raise TransportError(f"mqtt: no SUBACK from {conn.endpoint} within {conn.timeout:g} s") from None
+
+    async def close(self) -> None:
+        await self._conn.close()
+
+
+class MqttTransport:
+    """``MqttTransport(qos=1, protocol="3.1.1", broker="mosquitto")``."""
+
+    name: ClassVar[str] = "mqtt"
+    OPTIONS: ClassVar[Mapping[str, Any]] = {
+        "qos": 1,  # 0: at most once, 1: at least once (send returns on PUBACK)
+        "protocol": "3.1.1",  # or "5"
+        "broker": "mosquitto",  # or "amqtt" (pure Python, MQTT 3.1.1 only)
+        "subscription": "wildcard",  # or "shared" ($share/iotbench/...)
+        "inflight": 1000,  # unacknowledged QoS 1 messages per connection
+        "url": "",  # mqtt://[user:password@]host:port -- an external broker instead of starting one
+        "connect_timeout_s": 10.0,
+    }
+    CONTRACT_VARIANTS: ClassVar[list[dict[str, Any]]] = [
+        {"qos": 1},
+        {"qos": 0, "protocol": "5", "subscription": "shared"},
+        {"qos": 1, "protocol": "5"},
+        {"qos": 1, "broker": "amqtt"},
+    ]
+
+    def __init__(self, qos: int = 1, protocol: str = "3.1.1", broker: str = "mosquitto",
+                 subscription: str = "wildcard", inflight: int = 1000, url: str = "",
+                 connect_timeout_s: float = 10.0) -> None:
+        if qos not in (0, 1):
+            raise TransportError(f"mqtt: qos {qos!r} is not supported; use 0 or 1")
+        if str(protocol) not in ("3.1.1", "5"):
+            raise TransportError(f"mqtt: protocol {protocol!r} is unknown; use \"3.1.1\" or \"5\"")
+        if broker not in _BROKERS:
+            raise TransportError(f"mqtt: broker {broker!r} is unknown; use one of {', '.join(_BROKERS)}")
+        if subscription not in ("wildcard", "shared"):
+            raise TransportError(f"mqtt: subscription {subscription!r} is unknown; use \"wildcard\" or \"shared\"")
+        if broker == "amqtt" and not url and (str(protocol) == "5" or subscription == "shared"):
+            raise TransportError("mqtt: amqtt speaks MQTT 3.1.1 without shared subscriptions; use broker=\"mosquitto\"")
+        self.qos, self.protocol, self.broker, self.subscription = qos, str(protocol), broker, subscription
+        self.inflight, self.connect_timeout_s = inflight, connect_timeout_s
+        self.host, self.port = LOOPBACK, 0
+        self.username: str | None = None
+        self.password: str | None = None
+        self._url = url
+        self._server: ServerProcess | None = None
+        self._connections: list[_Connection] = []
+
+    async def start(self, workdir: Path) -> None:
+        if self._url:
+            self.host, self.port, self.username, self.password = _parse_url(self._url)
+            return
+        start_server = _BROKERS[self.broker]()
+        self._server = await asyncio.get_running_loop().run_in_executor(None, start_server, Path(workdir))
+        self.host, self.port = LOOPBACK, self._server.port
+
+    async def _connect(self, role: str) -> _Connection:
+        if not self.port:
+            raise TransportError("mqtt transport used before start()")
+        conn = _Connection(self, role)
+        await conn.connect()
+        self._connections.append(conn)
+        return conn
+
+    async def open_sender(self, index: int) -> _Sender:
+        return _Sender(await self._connect(f"sender{index}"), self.qos)
+
+    async def open_receiver(self, deliver: Deliver) -> _Receiver:
+        receiver = _Receiver(await self._connect("receiver"), deliver)
+        shared = f"$share/{SHARED_GROUP}/{SUBSCRIPTION}" if self.subscription == "shared" else SUBSCRIPTION
+        await receiver.subscribe(shared, self.qos)
+        return receiver
+
+    async def stop(self) -> None:
+        for conn in self._connections:
+            await conn.close()
+        self._connections.clear()
+        server, self._server = self._server, None
+        if server is not None:
+            await asyncio.get_running_loop().run_in_executor(None, server.stop)
+
+
+def _parse_url(url: str) -> tuple[str, int, str | None, str | None]:
+    """host, port, user, password of ``mqtt://user:pw@host:port``; errors never echo the password."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port or 1883
+    except ValueError:
+        port = 0
+    if parts.scheme not in ("mqtt", "tcp") or not parts.hostname or not port:
+        raise TransportError(f"mqtt: url must look like mqtt://[user:password@]host:port (got host "
+                             f"{parts.hostname!r}, scheme {parts.scheme!r})")
+    user = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password else None
+    return parts.hostname, port, user, password
+
+
+def _mosquitto() -> Callable[[Path], ServerProcess]:
+    from iotbench.transports.mosquitto_server import start_mosquitto
+
+    return start_mosquitto
+
+
+def _amqtt() -> Callable[[Path], ServerProcess]:
+    from iotbench.transports.amqtt_server import start_amqtt
+
+    return start_amqtt
+
+
+_BROKERS: dict[str, Callable[[], Callable[[Path], ServerProcess]]] = {"amqtt": _amqtt, "mosquitto": _mosquitto}
