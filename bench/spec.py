@@ -26,6 +26,7 @@ from typing import Any
 
 from iotbench.codecs import CODECS
 from iotbench.compression import compression_names
+from iotbench.cost import DEFAULT_PRICES, Prices, PricesError, parse_prices
 from iotbench.registry import PluginUnavailable
 from iotbench.transports import TRANSPORTS
 
@@ -93,6 +94,7 @@ class Spec:
     exclude: tuple[dict[str, Any], ...] = ()
     transport_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     cold_store: ColdStoreSpec = ColdStoreSpec()
+    prices: Prices = DEFAULT_PRICES  # dated Azure prices for the report's cost section
 
     def cells(self) -> list[Cell]:
         out = []
@@ -131,7 +133,7 @@ _LISTS = {"codecs": str, "transports": str, "batch": int, "compression": str, "c
 _SCALARS = {"jitter": float, "start_spread_s": float, "duration_s": float, "warmup_s": float, "repeats": int,
             "seed": int, "linger_ms": float, "max_inflight": int, "send_timeout_s": float,
             "drain_timeout_s": float, "name": str}
-_TABLES = {"exclude", "transport_options", "cold_store"}
+_TABLES = {"exclude", "transport_options", "cold_store", "prices"}
 _KNOWN = sorted({*_LISTS, *_SCALARS, *_TABLES})
 
 
@@ -193,6 +195,10 @@ def parse_spec(raw: dict[str, Any]) -> Spec:
     values["transport_options"] = _transport_options(raw.get("transport_options", {}), values["transports"])
     values["exclude"] = _exclusions(raw.get("exclude", []), values["transport_options"])
     values["cold_store"] = _cold_store(raw.get("cold_store", {}))
+    try:
+        values["prices"] = parse_prices(raw.get("prices", {}))
+    except PricesError as exc:
+        raise SpecError(str(exc)) from None
     return Spec(**values)
 
 
