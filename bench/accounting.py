@@ -8,6 +8,10 @@ cannot hide behind a duplicate of another one the way it would in totals.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterable
+
+if TYPE_CHECKING:
+    from iotbench.telemetry import Reading
 
 __all__ = ["SeqLedger", "Reconciled", "reconcile"]
 
@@ -30,6 +34,17 @@ class SeqLedger:
             marks.extend(bytes(seq + 8 - len(marks)))
         if marks[seq] < MAX_COUNT:
             marks[seq] += 1
+
+    def add_readings(self, readings: "Iterable[Reading]") -> None:
+        """``add`` for every reading of a payload, in one call (it runs per event)."""
+        seen = self._seen
+        for r in readings:
+            seq = r.seq
+            marks = seen.get(r.device_id)
+            if marks is None or seq >= len(marks):
+                self.add(r.device_id, seq)
+            elif marks[seq] < MAX_COUNT:
+                marks[seq] += 1
 
     def merge(self, other: "SeqLedger") -> None:
         """Add another shard's ledger into this one (exact: counts add up)."""

@@ -82,7 +82,6 @@ class Consumer:
             return
         self.events_received += len(readings)
         good = []
-        add = self.ledger.add
         window = self.window
         measured = window.start <= now
         record, unpublished = self.e2e_received.record, self._unpublished
@@ -93,11 +92,11 @@ class Consumer:
                 self.dead_letter.reading(reading, reason)
                 continue
             good.append(reading)
-            add(reading.device_id, reading.seq)
             observed = reading.observed_at.timestamp()
             if observed >= window.start:
                 record(now - observed)
                 unpublished.append(observed)
+        self.ledger.add_readings(good)
         if measured and now <= window.end:
             self.stored_in_window += len(good)
         self.events_appended += len(good)

@@ -90,9 +90,7 @@ class Publisher:
         raw = self._encode_one(readings[0]) if self.batch == 1 else self._encode_many(readings)
         payload = self._compress(raw)
         self.sizes.add_send(len(payload), n)
-        add = self.sent.add
-        for r in readings:
-            add(r.device_id, r.seq)
+        self.sent.add_readings(readings)
         self.events_sent += n
         self.sends += 1
         key = readings[0].device_id if self.batch == 1 else f"gateway-{k}"

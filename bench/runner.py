@@ -36,7 +36,8 @@ __all__ = ["run_cell", "run_matrix", "Progress"]
 LEAD_S = 0.2  # the schedule starts this long after set-up, so the first readings are not late
 START_TIMEOUT_S = 120.0  # a server start (RabbitMQ takes ~5 s) or a connect, bounded
 CLOSE_TIMEOUT_S = 10.0
-QUIET_S = 5.0  # stop draining once nothing has arrived for this long
+QUIET_S = 5.0
+DUE_CHUNK = 2000  # readings taken per step when behind, so the consumer is never starved  # stop draining once nothing has arrived for this long
 
 
 class Progress(Protocol):
@@ -80,9 +81,10 @@ async def run_cell(spec: Spec, cell: Cell, folder: Path, progress: Progress | No
         publisher = Publisher(senders, codec, compression, batch=cell.batch, linger_s=spec.linger_ms / 1000.0,
                               max_inflight=spec.max_inflight, send_timeout_s=spec.send_timeout_s,
                               window=window, dead_letter=dead_letter)
+        fleet = Fleet(fleet_config)
         start = time.time() + LEAD_S
         window.start, window.end = start + spec.warmup_s, start + spec.warmup_s + spec.duration_s
-        fleet = Fleet(fleet_config, start=start, end=window.end)
+        fleet.schedule(start=start, end=window.end)
         if progress:
             progress.start_cell(cell, int(fleet_config.target_eps * (spec.warmup_s + spec.duration_s)))
         await _drive(fleet, publisher, consumer, progress)
@@ -111,10 +113,12 @@ async def _bounded(coro: object) -> None:
 async def _drive(fleet: Fleet, publisher: Publisher, consumer: Consumer, progress: Progress | None) -> None:
     """The open loop: at each wake, everything due goes out; nothing waits for acks."""
     next_report = 0.0
+    offer = publisher.offer
     while True:
         now = time.time()
-        for intended, index, reading in fleet.due(now):
-            publisher.offer(intended, index, reading)
+        due = fleet.due(now, DUE_CHUNK)
+        for intended, index, reading in due:
+            offer(intended, index, reading)
         publisher.flush_due(now)
         consumer.tick(now)
         if progress and now >= next_report:
@@ -124,6 +128,9 @@ async def _drive(fleet: Fleet, publisher: Publisher, consumer: Consumer, progres
         if upcoming is None:
             break
         await publisher.wait_for_capacity()
+        if len(due) == DUE_CHUNK:
+            await asyncio.sleep(0)  # behind schedule: let sends and the consumer run, then go on
+            continue
         wake = min(upcoming, publisher.next_deadline(), now + 0.1)
         await asyncio.sleep(max(0.0, wake - time.time()))
     await publisher.finish()

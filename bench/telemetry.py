@@ -9,7 +9,6 @@ worse than real telemetry: see FACTS.md, "Codecs").
 
 from __future__ import annotations
 
-import math
 import random
 from datetime import datetime, timezone
 
@@ -22,7 +21,7 @@ UTC = timezone.utc
 APARTMENTS_PER_BUILDING = 200
 
 
-class Reading(msgspec.Struct, frozen=True, kw_only=True):
+class Reading(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """One telemetry event.
 
     >>> r = Reading(device_id="b0000-a001-s1", seq=0,
@@ -71,49 +70,73 @@ class DeviceState:
         self.battery = rng.uniform(60.0, 100.0)
 
     def next(self, observed_at: float) -> Reading:
-        rng = self.rng
-        # Mean-reverting walks: a room drifts, HVAC pulls it back.
-        self.temperature += 0.05 * (21.0 - self.temperature) + rng.gauss(0.0, 0.08)
-        self.humidity = min(100.0, max(0.0, self.humidity + 0.05 * (42.0 - self.humidity) + rng.gauss(0.0, 0.3)))
-        self.battery = max(0.0, self.battery - 0.001)
-        alarm = rng.random()
-        reading = Reading(
+        rnd = self.rng.random
+        # Mean-reverting walks: a room drifts, HVAC pulls it back. Uniform steps keep
+        # this cheap (the generator runs 100,000+ times a second) and look the same.
+        temperature = self.temperature = self.temperature + 0.05 * (21.0 - self.temperature) + (rnd() - 0.5) * 0.28
+        humidity = self.humidity + 0.05 * (42.0 - self.humidity) + (rnd() - 0.5) * 1.0
+        humidity = self.humidity = 0.0 if humidity < 0.0 else 100.0 if humidity > 100.0 else humidity
+        battery = self.battery = self.battery - 0.001 if self.battery > 0.001 else 0.0
+        alarm = rnd()
+        seq = self.seq
+        self.seq = seq + 1
+        return Reading(
             device_id=self.id,
-            seq=self.seq,
+            seq=seq,
             observed_at=datetime.fromtimestamp(observed_at, UTC),
-            temperature_c=round(self.temperature, 2),
-            humidity_pct=round(self.humidity, 1),
+            # int(x * 100 + 0.5) / 100 is the double nearest the 2-decimal value, as
+            # round() would give for these non-negative values, at a third of its cost
+            temperature_c=int(temperature * 100.0 + 0.5) / 100.0,
+            humidity_pct=int(humidity * 10.0 + 0.5) / 10.0,
             smoke_alarm=alarm < 1e-4,
             water_leak=1e-4 <= alarm < 2e-4,
-            battery_pct=round(self.battery, 1),
+            battery_pct=int(battery * 10.0 + 0.5) / 10.0,
         )
-        self.seq += 1
-        return reading
 
 
 def validate(reading: Reading) -> str | None:
     """The reason a decoded reading is not plausible, or None when it is.
+
+    The common case (a plausible reading) is one expression; only a reading that
+    fails it pays for finding the reason.
 
     >>> validate(Reading(device_id="x", seq=-1, observed_at=datetime(2026, 1, 1, tzinfo=UTC),
     ...     temperature_c=20.0, humidity_pct=40.0, smoke_alarm=False, water_leak=False,
     ...     battery_pct=50.0))
     'seq -1 is negative'
     """
+    try:
+        if (
+            type(reading) is Reading
+            and type(reading.device_id) is str and 0 < len(reading.device_id) <= 128
+            and type(reading.seq) is int and reading.seq >= 0
+            and type(reading.observed_at) is datetime and reading.observed_at.tzinfo is not None
+            and -60.0 <= reading.temperature_c <= 100.0
+            and 0.0 <= reading.humidity_pct <= 100.0
+            and 0.0 <= reading.battery_pct <= 100.0
+            and type(reading.smoke_alarm) is bool and type(reading.water_leak) is bool
+        ):
+            return None
+    except TypeError:
+        pass
+    return _reason(reading)
+
+
+def _reason(reading: Reading) -> str:
     if type(reading) is not Reading:
         return f"not a Reading: {type(reading).__name__}"
-    if not reading.device_id or len(reading.device_id) > 128:
+    if type(reading.device_id) is not str or not reading.device_id or len(reading.device_id) > 128:
         return f"device_id {reading.device_id!r} is empty or longer than 128 characters"
     if type(reading.seq) is not int or reading.seq < 0:
         return f"seq {reading.seq!r} is negative"
     if type(reading.observed_at) is not datetime or reading.observed_at.utcoffset() is None:
         return "observed_at is not a timezone-aware datetime"
-    t, h, b = reading.temperature_c, reading.humidity_pct, reading.battery_pct
-    if not (-60.0 <= t <= 100.0) or math.isnan(t):
-        return f"temperature_c {t!r} outside -60..100"
-    if not (0.0 <= h <= 100.0):
-        return f"humidity_pct {h!r} outside 0..100"
-    if not (0.0 <= b <= 100.0):
-        return f"battery_pct {b!r} outside 0..100"
+    for name, low, high in (("temperature_c", -60.0, 100.0), ("humidity_pct", 0.0, 100.0), ("battery_pct", 0.0, 100.0)):
+        value = getattr(reading, name)
+        if type(value) not in (float, int):
+            return f"{name} {value!r} is not a number"
+        if not low <= value <= high:
+            return f"{name} {value!r} outside {low:g}..{high:g}"
     if type(reading.smoke_alarm) is not bool or type(reading.water_leak) is not bool:
         return "smoke_alarm and water_leak must be booleans"
-    return None
+    return "implausible reading"

@@ -7,8 +7,8 @@ from iotbench.telemetry import Reading
 
 
 def fleet_readings(devices: int = 50, interval_s: float = 1.0, seconds: float = 10.0, seed: int = 3) -> list[Reading]:
-    fleet = Fleet(FleetConfig(devices=devices, interval_s=interval_s, seed=seed), start=1_700_000_000.0,
-                  end=1_700_000_000.0 + seconds)
+    fleet = Fleet(FleetConfig(devices=devices, interval_s=interval_s, seed=seed))
+    fleet.schedule(start=1_700_000_000.0, end=1_700_000_000.0 + seconds)
     return [reading for _, _, reading in fleet.due(float("inf"))]
 
 
