@@ -105,7 +105,7 @@ class Fleet:
         spread = 2.0 * self.config.jitter * interval
         rnd = self._rng.random
         put = self._put
-        now_slot = int(now * SLOTS_PER_S)
+        now_slot = int(now * SLOTS_PER_S) if now < 1e15 else 1 << 62  # "everything" (tests) is inf
         while slot_heap and slot_heap[0] <= now_slot and len(out) < limit:
             slot = slot_heap[0]
             bucket = slots[slot]
