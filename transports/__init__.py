@@ -13,7 +13,10 @@ TRANSPORTS = Registry(
     "transport",
     {
         # keep sorted
+        "amqp": Plugin("iotbench.transports.amqp_transport:AmqpTransport", "pip install 'iotbench[amqp]'"),
+        "http": Plugin("iotbench.transports.http_transport:HttpTransport", "pip install 'iotbench[http]'"),
         "inprocess": Plugin("iotbench.transports.inprocess_transport:InProcessTransport", "built in"),
+        "kafka": Plugin("iotbench.transports.kafka_transport:KafkaTransport", "pip install 'iotbench[kafka]'"),
         "mqtt": Plugin("iotbench.transports.mqtt_transport:MqttTransport", "pip install 'iotbench[mqtt]'"),
     },
     group="iotbench.transports",
