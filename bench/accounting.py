@@ -53,6 +53,30 @@ class SeqLedger:
                 for _ in range(count):
                     self.add(device_id, seq)
 
+    def to_ranges(self) -> dict[str, list[list[int]]]:
+        """Compact form for files: device -> [[first_seq, last_seq], ...] of seqs seen."""
+        out: dict[str, list[list[int]]] = {}
+        for device_id, marks in self._seen.items():
+            ranges: list[list[int]] = []
+            for seq, count in enumerate(marks):
+                if not count:
+                    continue
+                if ranges and ranges[-1][1] == seq - 1:
+                    ranges[-1][1] = seq
+                else:
+                    ranges.append([seq, seq])
+            out[device_id] = ranges
+        return out
+
+    @classmethod
+    def from_ranges(cls, ranges: dict[str, list[list[int]]]) -> "SeqLedger":
+        ledger = cls()
+        for device_id, spans in ranges.items():
+            for first, last in spans:
+                for seq in range(first, last + 1):
+                    ledger.add(device_id, seq)
+        return ledger
+
     def pairs(self) -> set[tuple[str, int]]:
         return {(d, s) for d, marks in self._seen.items() for s, c in enumerate(marks) if c}
 

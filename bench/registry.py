@@ -47,6 +47,15 @@ class Registry:
         self._group = group
         self._loaded: dict[str, Any] = {}
 
+    def register(self, name: str, path: str, install: str = "") -> None:
+        """Add a plugin at run time (tests, notebooks); packages use the entry-point group."""
+        self._builtins = {**self._builtins, name: Plugin(path, install)}
+        self._loaded.pop(name, None)
+
+    def unregister(self, name: str) -> None:
+        self._builtins = {k: v for k, v in self._builtins.items() if k != name}
+        self._loaded.pop(name, None)
+
     def _entries(self) -> dict[str, Plugin]:
         entries = dict(self._builtins)
         if self._group:

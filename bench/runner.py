@@ -10,6 +10,7 @@ the matrix goes on.
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import shutil
 import time
@@ -99,6 +100,9 @@ async def run_cell(spec: Spec, cell: Cell, folder: Path, progress: Progress | No
                 await _bounded(closable.close())
         await _bounded(transport.stop())
         consumer.close()
+        if publisher is not None:  # what was sent, for an independent check of the cold store
+            with gzip.open(folder / "sent-ledger.json.gz", "wt") as fh:
+                json.dump(publisher.sent.to_ranges(), fh)
     return _result(spec, cell, folder, fleet, publisher, consumer, started_at, time.perf_counter() - t0, error)
 
 
