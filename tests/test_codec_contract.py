@@ -1,22 +1,43 @@
-"""Every registered codec round-trips the generator's readings exactly (single and batch)."""
+"""Every registered codec round-trips the generator's readings exactly (single and batch),
+with and without each compression; a new codec is tested here automatically."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 import pytest
 
 from iotbench.codecs import CODECS, CodecError, get_codec
+from iotbench.codecs.base import CodecFunctions
 from iotbench.compression import compression_names, get_compression
+from iotbench.telemetry import Reading
 
 CODEC_NAMES = CODECS.names()
 
 
+def assert_exact(decoded: Reading, original: Reading) -> None:
+    """Equal, and of the same types: 20 == 20.0 and two tz-aware instants compare equal anyway."""
+    assert decoded == original
+    assert type(decoded) is Reading
+    for field in Reading.__struct_fields__:
+        assert type(getattr(decoded, field)) is type(getattr(original, field)), field
+    assert decoded.observed_at.utcoffset() == timedelta(0)
+
+
+def test_generator_readings_exercise_microseconds_and_floats(readings):
+    # otherwise "exact" would be tested on whole seconds only
+    assert sum(r.observed_at.microsecond != 0 for r in readings) > len(readings) // 2
+    assert len({r.device_id for r in readings}) > 10
+
+
+@pytest.mark.parametrize("compression", compression_names())
 @pytest.mark.parametrize("name", CODEC_NAMES)
-def test_single_round_trip(name, readings):
-    codec = get_codec(name)
-    for reading in readings:
+def test_single_round_trip(name, compression, readings):
+    codec, comp = get_codec(name), get_compression(compression)
+    for reading in readings[:200]:
         payload = codec.encode(reading)
         assert isinstance(payload, bytes)
-        assert codec.decode(payload) == reading
+        assert_exact(codec.decode(comp.decompress(comp.compress(payload))), reading)
 
 
 @pytest.mark.parametrize("compression", compression_names())
@@ -25,7 +46,15 @@ def test_batch_round_trip_with_compression(name, compression, readings):
     codec, comp = get_codec(name), get_compression(compression)
     for size in (1, 7, 100):
         batch = readings[:size]
-        assert codec.decode_batch(comp.decompress(comp.compress(codec.encode_batch(batch)))) == batch
+        decoded = codec.decode_batch(comp.decompress(comp.compress(codec.encode_batch(batch))))
+        assert decoded == batch
+        assert_exact(decoded[-1], batch[-1])
+
+
+@pytest.mark.parametrize("name", CODEC_NAMES)
+def test_all_generator_readings_round_trip_in_one_batch(name, readings):
+    codec = get_codec(name)
+    assert codec.decode_batch(codec.encode_batch(readings)) == readings
 
 
 @pytest.mark.parametrize("name", CODEC_NAMES)
@@ -39,7 +68,25 @@ def test_garbage_raises_codec_error(name):
 
 
 @pytest.mark.parametrize("name", CODEC_NAMES)
+def test_single_payload_is_not_a_batch_and_back(name, readings):
+    # a consumer configured for the wrong framing must get a CodecError, not a crash
+    codec = get_codec(name)
+    with pytest.raises(CodecError):
+        codec.decode(codec.encode_batch(readings[:3]))
+    with pytest.raises(CodecError):
+        codec.decode_batch(codec.encode(readings[0]))
+
+
+@pytest.mark.parametrize("name", CODEC_NAMES)
 def test_codec_declares_what_the_report_shows(name):
     codec = get_codec(name)
     assert codec.name == name
     assert codec.label and isinstance(codec.binary, bool)
+    assert isinstance(codec.library, str) and codec.library
+
+
+@pytest.mark.parametrize("name", CODEC_NAMES)
+def test_codec_supports_the_evolution_check(name, readings):
+    functions = get_codec(name).for_model(Reading)
+    assert isinstance(functions, CodecFunctions)
+    assert functions.decode(functions.encode(readings[0])) == readings[0]

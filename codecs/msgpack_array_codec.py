@@ -1,0 +1,63 @@
+"""MessagePack without field names: each reading is a positional array (msgspec ``array_like``).
+
+This is the schema-first variant of a self-describing format: the reader must know
+the field order, exactly as with Protobuf or Avro. Set beside ``msgpack-msgspec`` it
+shows how much of a MessagePack event is field names (about half). The price shows in
+the schema-evolution table: a removed field shifts every later position.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import msgspec
+from msgspec.structs import asdict, astuple
+
+from iotbench.codecs.base import CodecError, CodecFunctions
+from iotbench.telemetry import Reading
+
+name = "msgpack-array"
+label = "MessagePack positional (msgspec array_like)"
+binary = True
+library = "msgspec"
+
+
+def _positional(model: type) -> type:
+    """A Struct with ``model``'s fields in order, encoded as an array (trailing defaults may be omitted)."""
+    fields = [
+        (f.name, f.type) if f.default is msgspec.NODEFAULT else (f.name, f.type, f.default)
+        for f in msgspec.structs.fields(model)
+    ]
+    return msgspec.defstruct(f"{model.__name__}Row", fields, array_like=True, frozen=True)
+
+
+def for_model(model: type) -> CodecFunctions:
+    """Positional arrays for ``model``: ``astuple`` out, a typed row in, then the model."""
+    row = _positional(model)
+    encoder = msgspec.msgpack.Encoder()
+    decode_row = msgspec.msgpack.Decoder(row).decode
+    decode_rows = msgspec.msgpack.Decoder(list[row]).decode  # type: ignore[valid-type]
+    pack = encoder.encode
+
+    def encode(reading: Any) -> bytes:
+        return pack(astuple(reading))
+
+    def encode_batch(readings: Sequence[Any]) -> bytes:
+        return pack([astuple(r) for r in readings])
+
+    def decode(payload: bytes) -> Any:
+        try:
+            return model(**asdict(decode_row(payload)))
+        except msgspec.DecodeError as exc:
+            raise CodecError(f"{name}: {exc}") from None
+
+    def decode_batch(payload: bytes) -> list[Any]:
+        try:
+            return [model(**asdict(r)) for r in decode_rows(payload)]
+        except msgspec.DecodeError as exc:
+            raise CodecError(f"{name}: {exc}") from None
+
+    return CodecFunctions(encode, decode, encode_batch, decode_batch)
+
+
+encode, decode, encode_batch, decode_batch = for_model(Reading)
