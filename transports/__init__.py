@@ -14,6 +14,8 @@ TRANSPORTS = Registry(
     {
         # keep sorted
         "amqp": Plugin("iotbench.transports.amqp_transport:AmqpTransport", "pip install 'iotbench[amqp]'"),
+        "eventhubs": Plugin("iotbench.transports.eventhubs_transport:EventHubsTransport",
+                            "pip install 'iotbench[eventhubs]'"),
         "http": Plugin("iotbench.transports.http_transport:HttpTransport", "pip install 'iotbench[http]'"),
         "inprocess": Plugin("iotbench.transports.inprocess_transport:InProcessTransport", "built in"),
         "kafka": Plugin("iotbench.transports.kafka_transport:KafkaTransport", "pip install 'iotbench[kafka]'"),

@@ -1,0 +1,314 @@
+"""Transport ``eventhubs``: the azure-eventhub SDK's async producer and consumer (AMQP).
+
+Each sender is one ``EventHubProducerClient`` -- one AMQP connection, so
+``connections = devices`` is the reference design's one-sender-per-device. Concurrent
+sends on a sender are grouped into ``EventDataBatch``es (a group commit: whatever queued
+while the previous batch was in flight goes in the next), by route:
+
+- ``partitioning = "key"``: partition key = the device id (the service hashes it; a
+  batch carries one key, so only one device's events share a batch);
+- ``"id"``: the client hashes the device to a partition id (batches per partition);
+- ``"none"``: no routing, the service spreads batches round-robin (no per-device order).
+
+The receiver is one ``EventHubConsumerClient`` reading every partition (greedy load
+balancing). Without ``IOTBENCH_EVENTHUB_CONNECTION_STRING`` the transport starts the
+project's local endpoint; with it, the same code talks to Azure (the string is never
+logged or recorded). Every SDK call is bounded by ``call_timeout_s``: the SDK can wait
+forever on a peer it does not understand.
+
+Throttling: the SDK is run with ``retry_total=0`` and the transport retries, so that
+each ServerBusy answer and each retry is counted (``counters()``), with the SDK's own
+back-off for ServerBusy (4 s, ``azure.eventhub._constants.CUSTOM_CONDITION_BACKOFF``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import zlib
+from pathlib import Path
+from typing import Any, ClassVar, Mapping
+
+from iotbench.transports.base import Deliver, TransportError
+from iotbench.transports.eventhubs_sas import ConnectionString, SasError, redact
+
+__all__ = ["EventHubsTransport", "CONNECTION_STRING_ENV", "cloud_connection", "describe_failure"]
+
+CONNECTION_STRING_ENV = "IOTBENCH_EVENTHUB_CONNECTION_STRING"
+BUSY_BACKOFF_S = 4.0  # what the SDK itself waits after com.microsoft:server-busy
+PARTITIONINGS = ("key", "id", "none")
+
+
+def cloud_connection(hub: str) -> ConnectionString | None:
+    """The real namespace from the environment, or None to use the local endpoint."""
+    text = os.environ.get(CONNECTION_STRING_ENV, "").strip()
+    if not text:
+        return None
+    try:
+        connection = ConnectionString.parse(text)
+    except SasError as exc:
+        raise TransportError(f"{CONNECTION_STRING_ENV}: {exc}") from None
+    return connection if connection.entity else connection.with_entity(hub)
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One line for a failed SDK call; keys and signatures are redacted."""
+    text = str(exc).strip().splitlines()
+    return redact(f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": "))
+
+
+def _throttled(exc: BaseException) -> bool:
+    text = str(exc)
+    return "server-busy" in text or "ServerBusy" in text
+
+
+def _refused(exc: BaseException) -> bool:
+    return "resource-limit-exceeded" in str(exc) or "connection refused: the namespace allows" in str(exc)
+
+
+class _Sender:
+    """One producer client; ``send`` joins the next batch and returns once it is acknowledged."""
+
+    def __init__(self, transport: "EventHubsTransport", index: int) -> None:
+        from azure.eventhub.aio import EventHubProducerClient
+
+        self._t = transport
+        self._producer = EventHubProducerClient.from_connection_string(
+            transport.connection.render(), retry_total=0)
+        self._queue: list[tuple[str, bytes, asyncio.Future[None]]] = []
+        self._wake = asyncio.Event()
+        self._refused: str | None = None
+        self._partition_ids: list[str] | None = None
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"eventhubs-sender-{index}")
+
+    async def send(self, key: str, payload: bytes) -> None:
+        if self._refused:
+            raise TransportError(self._refused)
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append((key, payload, future))
+        self._wake.set()
+        await future
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            items, self._queue = [e for e in self._queue if not e[2].done()], []
+            groups: dict[tuple[str | None, str | None], list[tuple[bytes, asyncio.Future[None]]]] = {}
+            for key, payload, future in items:
+                groups.setdefault(await self._route(key), []).append((payload, future))
+            for (partition_id, partition_key), group in groups.items():
+                await self._send_group(partition_id, partition_key, group)
+
+    async def _route(self, key: str) -> tuple[str | None, str | None]:
+        mode = self._t.partitioning
+        if mode == "key":
+            return None, key
+        if mode == "id":
+            if self._partition_ids is None:
+                self._partition_ids = await self._call("get_partition_ids", self._producer.get_partition_ids())
+            return self._partition_ids[zlib.crc32(key.encode()) % len(self._partition_ids)], None
+        return None, None
+
+    async def _call(self, what: str, awaitable: Any) -> Any:
+        try:
+            async with asyncio.timeout(self._t.call_timeout_s):
+                return await awaitable
+        except TimeoutError:
+            raise TransportError(f"eventhubs: {what} got no answer within {self._t.call_timeout_s:g} s "
+                                 f"from {self._t.connection.host}") from None
+
+    async def _send_group(self, partition_id: str | None, partition_key: str | None,
+                          group: list[tuple[bytes, asyncio.Future[None]]]) -> None:
+        from azure.eventhub import EventData
+
+        start = 0
+        while start < len(group):
+            try:
+                batch = await self._call("create_batch", self._producer.create_batch(
+                    partition_id=partition_id, partition_key=partition_key))
+                end = start
+                while end < len(group) and end - start < self._t.max_batch_events:
+                    try:
+                        batch.add(EventData(group[end][0]))
+                    except ValueError:  # the batch is full (max message size of the link)
+                        if end == start:
+                            raise TransportError(f"eventhubs: one payload of {len(group[end][0])} bytes exceeds "
+                                                 f"the {batch.max_size_in_bytes}-byte publication limit") from None
+                        break
+                    end += 1
+                await self._send_with_retries(batch, end - start)
+                outcome: BaseException | None = None
+            except TransportError as exc:
+                outcome, end = exc, max(end, start + 1) if "exceeds" in str(exc) else len(group)
+            except Exception as exc:  # noqa: BLE001 - every SDK failure becomes a counted, explained send failure
+                if _refused(exc):
+                    self._t.count("connections_refused")
+                    self._refused = f"eventhubs: connection refused by the namespace ({describe_failure(exc)})"
+                    outcome = TransportError(self._refused)
+                else:
+                    outcome = TransportError(f"eventhubs: send failed: {describe_failure(exc)}")
+                end = len(group)
+            for _, future in group[start:end]:
+                if not future.done():
+                    future.set_exception(outcome) if outcome else future.set_result(None)
+            start = end
+
+    async def _send_with_retries(self, batch: Any, events: int) -> None:
+        t = self._t
+        for attempt in range(t.retries + 1):
+            try:
+                await self._call("send_batch", self._producer.send_batch(batch, timeout=t.call_timeout_s))
+                return
+            except TransportError:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                if not _throttled(exc) or attempt == t.retries:
+                    if _throttled(exc):
+                        t.count("events_throttled_lost", events)
+                    raise
+                t.count("sends_throttled")
+                t.count("events_throttled", events)
+                t.count("retries")
+                await asyncio.sleep(t.busy_backoff_s)
+
+    async def close(self) -> None:
+        self._task.cancel()
+        for _, _, future in self._queue:
+            if not future.done():
+                future.set_exception(TransportError("eventhubs sender closed"))
+        try:
+            async with asyncio.timeout(self._t.call_timeout_s):
+                await self._producer.close()
+        except Exception:  # noqa: BLE001 - closing is best effort
+            pass
+
+
+class _Receiver:
+    """One consumer client over every partition, from the start of the hub."""
+
+    def __init__(self, transport: "EventHubsTransport", deliver: Deliver) -> None:
+        from azure.eventhub.aio import EventHubConsumerClient
+
+        self._t = transport
+        self._deliver = deliver
+        self._client = EventHubConsumerClient.from_connection_string(
+            transport.connection.render(), consumer_group=transport.consumer_group, retry_total=3,
+            load_balancing_strategy="greedy", load_balancing_interval=2.0, **transport.checkpoint_kwargs())
+        self._task: asyncio.Task[None] | None = None
+        self.errors: list[str] = []
+
+    async def open(self) -> "_Receiver":
+        try:  # an eager, bounded call: a wrong endpoint fails here, not silently in the background
+            async with asyncio.timeout(self._t.call_timeout_s):
+                await self._client.get_partition_ids()
+        except TimeoutError:
+            await self.close()
+            raise TransportError(f"eventhubs: no answer from {self._t.connection.host} within "
+                                 f"{self._t.call_timeout_s:g} s (get_partition_ids): is it an Event Hubs endpoint?") from None
+        except Exception as exc:  # noqa: BLE001
+            await self.close()
+            raise TransportError(f"eventhubs: cannot reach hub {self._t.connection.entity!r} at "
+                                 f"{self._t.connection.host}: {describe_failure(exc)}") from None
+        self._task = asyncio.get_running_loop().create_task(self._client.receive_batch(
+            self._on_batch, on_error=self._on_error, starting_position=self._t.starting_position(),
+            max_batch_size=300, max_wait_time=None), name="eventhubs-receiver")
+        return self
+
+    async def _on_batch(self, context: Any, events: list[Any]) -> None:
+        deliver = self._deliver
+        for event in events:
+            deliver(b"".join(event.body))
+        await self._t.after_delivery(context, events)
+
+    async def _on_error(self, context: Any, error: Exception) -> None:
+        self.errors.append(describe_failure(error))
+        self._t.count("receiver_errors")
+
+    async def close(self) -> None:
+        try:
+            async with asyncio.timeout(self._t.call_timeout_s):
+                await self._client.close()
+        except Exception:  # noqa: BLE001 - closing is best effort
+            pass
+        if self._task:
+            self._task.cancel()
+
+
+class EventHubsTransport:
+    """``EventHubsTransport(partitioning="key", throughput_units=1)``; see the module doc."""
+
+    name: ClassVar[str] = "eventhubs"
+    OPTIONS: ClassVar[Mapping[str, Any]] = {
+        "partitioning": "key", "partitions": 4, "max_batch_events": 1000, "consumer_group": "$default",
+        "throughput_units": 0, "max_message_bytes": 1024 * 1024, "max_connections": 0,
+        "retries": 3, "busy_backoff_s": BUSY_BACKOFF_S, "call_timeout_s": 10.0, "hub": "telemetry",
+    }
+    CONTRACT_VARIANTS: ClassVar[list[dict[str, Any]]] = [{"partitioning": "key"}, {"partitioning": "id"}]
+
+    def __init__(self, partitioning: str = "key", partitions: int = 4, max_batch_events: int = 1000,
+                 consumer_group: str = "$default", throughput_units: float = 0, max_message_bytes: int = 1024 * 1024,
+                 max_connections: int = 0, retries: int = 3, busy_backoff_s: float = BUSY_BACKOFF_S,
+                 call_timeout_s: float = 10.0, hub: str = "telemetry") -> None:
+        if partitioning not in PARTITIONINGS:
+            raise TransportError(f"eventhubs: partitioning {partitioning!r} is not one of {', '.join(PARTITIONINGS)}")
+        self.partitioning, self.partitions, self.max_batch_events = partitioning, partitions, max_batch_events
+        self.consumer_group, self.retries, self.busy_backoff_s = consumer_group, retries, busy_backoff_s
+        self.call_timeout_s, self.hub = call_timeout_s, hub
+        self._limits = (throughput_units, max_message_bytes, max_connections)
+        self._endpoint: Any = None
+        self._connection: ConnectionString | None = None
+        self._counters: dict[str, int] = {}
+
+    # -- life cycle ----------------------------------------------------------------
+
+    async def start(self, workdir: Path) -> None:
+        self._counters = {}
+        self._connection = cloud_connection(self.hub)
+        if self._connection is not None:
+            return
+        from iotbench.transports.eventhubs_server import EndpointSettings, LocalEventHubs
+
+        tu, max_bytes, max_conns = self._limits
+        settings = EndpointSettings(self.hub, self.partitions, tu, max_bytes, max_conns, rest=self.wants_rest())
+        self._endpoint = LocalEventHubs(workdir, settings)
+        await asyncio.to_thread(self._endpoint.start)
+        self._connection = self._endpoint.connection
+
+    def wants_rest(self) -> bool:
+        return False
+
+    @property
+    def connection(self) -> ConnectionString:
+        if self._connection is None:
+            raise TransportError(f"{self.name} transport used before start()")
+        return self._connection
+
+    async def open_sender(self, index: int) -> _Sender:
+        return _Sender(self, index)
+
+    async def open_receiver(self, deliver: Deliver) -> _Receiver:
+        return await _Receiver(self, deliver).open()
+
+    async def stop(self) -> None:
+        if self._endpoint is not None:
+            await asyncio.to_thread(self._endpoint.stop)
+            self._endpoint = None
+
+    # -- hooks for the consumer side and the results -------------------------------
+
+    def starting_position(self) -> Any:
+        return "-1"  # a fresh local hub, or the whole retention of a cloud hub: nothing sent is skipped
+
+    def checkpoint_kwargs(self) -> dict[str, Any]:
+        return {}
+
+    async def after_delivery(self, context: Any, events: list[Any]) -> None:
+        """Called after each delivered batch (the checkpointing consumer overrides it)."""
+
+    def count(self, name: str, n: int = 1) -> None:
+        self._counters[name] = self._counters.get(name, 0) + n
+
+    def counters(self) -> dict[str, int]:
+        """What the transport saw that the runner cannot (throttled sends, retries, refusals)."""
+        return dict(self._counters)
