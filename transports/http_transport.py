@@ -1,0 +1,258 @@
+"""HTTP(S) ingest: devices POST events to a gateway with the Event Hubs REST send API shape.
+
+Client modes (``mode``), each one connection per sender (the runner opens
+``connections`` senders; devices are spread over them):
+
+- ``keep-alive`` -- HTTP/1.1, one persistent connection, one request at a time on it
+  (aiohttp: FACTS.md measured it 7-30x faster than httpx here);
+- ``new-connection`` -- HTTP/1.1, a fresh TCP (and TLS) connection for every request:
+  what a device that sleeps between readings does;
+- ``http2`` -- one HTTP/2 connection, concurrent requests as streams (``http2_client``).
+
+``tls`` adds TLS through a local CA; ``form = "batch"`` wraps each payload in the
+servicebus JSON batch form (a payload that is not UTF-8 text goes base64-encoded with
+the ``iotbench-body: base64`` user property, and the receiver undoes it); ``url``
+picks the per-device publisher URL or the hub URL. Every request carries a SAS
+``Authorization`` header like one to Event Hubs (``auth = "none"`` drops it).
+
+The receiver reads the gateway's ``GET /$stream``. With ``endpoint`` (or
+``IOTBENCH_HTTP_ENDPOINT``) set, that gateway is used and none is started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import secrets
+import ssl
+from pathlib import Path
+from typing import Any, ClassVar, Mapping
+from urllib.parse import quote, urlsplit
+
+import aiohttp
+import msgspec
+
+from iotbench.transports.base import Deliver, TransportError
+from iotbench.transports.http2_client import Http2Connection
+from iotbench.transports.ingest_gateway import BATCH_CONTENT_TYPE, STREAM_PATH, decode_frames
+from iotbench.transports.ingest_server import Gateway, start_gateway
+from iotbench.transports.eventhubs_sas import sign as sas_token
+from iotbench.transports.tls import client_context
+
+__all__ = ["HttpTransport", "BODY_ENCODING"]
+
+MODES = ("keep-alive", "new-connection", "http2")
+FORMS = ("single", "batch")
+URLS = ("publisher", "hub")
+BODY_ENCODING = "iotbench-body"  # user property saying a batch entry's Body is base64
+SINGLE_CONTENT_TYPE = "application/atom+xml;type=entry;charset=utf-8"  # what Event Hubs documents
+REQUEST_TIMEOUT_S = 60.0  # a backstop: the runner bounds each send with its own send_timeout_s
+_encode_json = msgspec.json.encode
+
+
+def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise TransportError(f"http option {name}={value!r} is not known; use one of {', '.join(allowed)}")
+
+
+class _Endpoint:
+    """Where the gateway is and how to reach it (URL, TLS context, SAS credentials)."""
+
+    def __init__(self, url: str, ca_file: str | None, hub: str, sas_key_name: str, sas_key: str | None) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise TransportError(f"http endpoint {url!r} is not an http(s)://host:port URL")
+        self.base = url.rstrip("/")
+        self.host, self.tls = parts.hostname, parts.scheme == "https"
+        self.port = parts.port or (443 if self.tls else 80)
+        self.ca_file = ca_file
+        self.hub = hub
+        self._sas = (sas_key_name, sas_key) if sas_key else None
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """A fresh context per connection (ALPN differs by mode); the system's trust without a CA file."""
+        if not self.tls:
+            return None
+        return client_context(self.ca_file) if self.ca_file else ssl.create_default_context()
+
+    def headers(self, content_type: str) -> dict[str, str]:
+        headers = {"Content-Type": content_type}
+        if self._sas:
+            headers["Authorization"] = sas_token(f"{self.base}/{self.hub}", *self._sas)  # never logged
+        return headers
+
+
+def _batch_form(payload: bytes) -> bytes:
+    """``[{"Body": ...}]``: the payload as text when it is UTF-8 (exact round trip), else base64."""
+    try:
+        entry: dict[str, Any] = {"Body": payload.decode("utf-8")}
+    except UnicodeDecodeError:
+        entry = {"Body": base64.b64encode(payload).decode("ascii"), "UserProperties": {BODY_ENCODING: "base64"}}
+    return _encode_json([entry])
+
+
+class _Sender:
+    """One connection's worth of devices; ``wire_body_bytes`` counts request bodies as sent."""
+
+    def __init__(self, endpoint: _Endpoint, mode: str, form: str, url: str, connect_timeout_s: float) -> None:
+        self._endpoint, self._mode, self._connect_timeout = endpoint, mode, connect_timeout_s
+        self._wrap = _batch_form if form == "batch" else None
+        self._headers = endpoint.headers(BATCH_CONTENT_TYPE if form == "batch" else SINGLE_CONTENT_TYPE)
+        self._h2_headers = [(k.lower(), v) for k, v in self._headers.items()]
+        self._per_device = url == "publisher"
+        self._session: aiohttp.ClientSession | None = None
+        self._h2: Http2Connection | None = None
+        self._h2_lock = asyncio.Lock()
+        self.wire_body_bytes = 0
+        if mode != "http2":
+            connector = aiohttp.TCPConnector(limit=1, force_close=mode == "new-connection",
+                                             ssl=endpoint.ssl_context() or False)
+            timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S, sock_connect=connect_timeout_s)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=timeout, skip_auto_headers=["User-Agent"])
+
+    def _path(self, key: str) -> str:
+        hub = self._endpoint.hub
+        return f"/{hub}/publishers/{quote(key, safe='')}/messages" if self._per_device else f"/{hub}/messages"
+
+    async def send(self, key: str, payload: bytes) -> None:
+        body = self._wrap(payload) if self._wrap else payload
+        path = self._path(key)
+        if self._session is not None:
+            try:
+                async with self._session.post(self._endpoint.base + path, data=body, headers=self._headers) as resp:
+                    text = await resp.read()
+                    status = resp.status
+            except aiohttp.ClientConnectorError as exc:
+                raise TransportError(f"cannot connect to the gateway at {self._endpoint.base}: {exc.os_error}") from None
+        else:
+            status, text = await (await self._http2()).post(path, body, self._h2_headers)
+        self.wire_body_bytes += len(body)
+        if status != 201:
+            raise TransportError(f"gateway answered {status}: {text[:200].decode('utf-8', 'replace')}")
+
+    async def _http2(self) -> Http2Connection:
+        """The connection, reopened once it failed (GOAWAY, reset): the failed sends stay failed."""
+        conn = self._h2
+        if conn is not None and not conn.failed:
+            return conn
+        async with self._h2_lock:
+            if self._h2 is None or self._h2.failed:
+                ep = self._endpoint
+                try:
+                    self._h2 = await Http2Connection.open(ep.host, ep.port, ssl_context=ep.ssl_context(),
+                                                          timeout=self._connect_timeout)
+                except (OSError, TimeoutError) as exc:
+                    raise TransportError(f"cannot connect to the gateway at {ep.base}: {exc!r}") from None
+            return self._h2
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+        if self._h2 is not None:
+            await self._h2.close()
+
+
+class _Receiver:
+    """Reads the gateway's event stream and delivers each payload, in order."""
+
+    def __init__(self, session: aiohttp.ClientSession, response: aiohttp.ClientResponse, deliver: Deliver) -> None:
+        self._session, self._response, self._deliver = session, response, deliver
+        self.error: str | None = None
+        self._task = asyncio.create_task(self._read(), name="http-receiver")
+
+    async def _read(self) -> None:
+        buffer, deliver, b64decode = bytearray(), self._deliver, base64.b64decode
+        try:
+            async for chunk in self._response.content.iter_any():
+                buffer += chunk
+                for body, props in decode_frames(buffer):
+                    deliver(b64decode(body) if props.get(BODY_ENCODING) == "base64" else body)
+            self.error = "the gateway ended the event stream"
+        except (aiohttp.ClientError, OSError) as exc:
+            self.error = f"event stream broke: {exc!r}"
+
+    async def close(self) -> None:
+        self._task.cancel()
+        try:
+            await self._task
+        except asyncio.CancelledError:
+            pass
+        self._response.release()
+        await self._session.close()
+
+
+class HttpTransport:
+    """``HttpTransport(mode="http2", tls=True)``: the ingest gateway over HTTP(S)."""
+
+    name: ClassVar[str] = "http"
+    OPTIONS: ClassVar[Mapping[str, Any]] = {
+        "mode": "keep-alive", "tls": False, "form": "single", "url": "publisher", "server": "auto",
+        "auth": "sas", "hub": "telemetry", "endpoint": "", "ca_file": "", "connect_timeout_s": 10.0,
+    }
+    CONTRACT_VARIANTS: ClassVar[list[dict[str, Any]]] = [
+        {}, {"mode": "new-connection"}, {"mode": "http2"}, {"tls": True}, {"mode": "http2", "tls": True},
+        {"form": "batch", "url": "hub"},
+    ]
+
+    def __init__(self, **options: Any) -> None:
+        unknown = set(options) - set(self.OPTIONS)
+        if unknown:
+            raise TransportError(f"unknown http option(s) {', '.join(sorted(unknown))}; known: {', '.join(self.OPTIONS)}")
+        self.options = {**self.OPTIONS, **options}
+        self._gateway: Gateway | None = None
+        self._endpoint: _Endpoint | None = None
+
+    async def start(self, workdir: Path) -> None:
+        o = self.options
+        _choice("mode", o["mode"], MODES)
+        _choice("form", o["form"], FORMS)
+        _choice("url", o["url"], URLS)
+        _choice("auth", o["auth"], ("sas", "none"))
+        server = o["server"] if o["server"] != "auto" else ("hypercorn" if o["mode"] == "http2" else "uvicorn")
+        if o["mode"] == "http2" and server == "uvicorn":
+            raise TransportError("uvicorn does not speak HTTP/2; use server='hypercorn' (or 'auto') with mode='http2'")
+        sas_key = os.environ.get("IOTBENCH_HTTP_SAS_KEY") or secrets.token_urlsafe(32)
+        external = o["endpoint"] or os.environ.get("IOTBENCH_HTTP_ENDPOINT", "")
+        ca_file = o["ca_file"] or os.environ.get("IOTBENCH_HTTP_CA_FILE") or None
+        if not external:
+            self._gateway = await asyncio.to_thread(start_gateway, Path(workdir), server=server, tls=bool(o["tls"]))
+            external, ca_file = self._gateway.url, str(self._gateway.tls.ca) if self._gateway.tls else None
+        self._endpoint = _Endpoint(external, ca_file, o["hub"], os.environ.get("IOTBENCH_HTTP_SAS_KEY_NAME", "send"),
+                                   sas_key if o["auth"] == "sas" else None)
+
+    def _running(self) -> _Endpoint:
+        if self._endpoint is None:
+            raise TransportError("http transport used before start()")
+        return self._endpoint
+
+    async def open_sender(self, index: int) -> _Sender:
+        o = self.options
+        return _Sender(self._running(), o["mode"], o["form"], o["url"], float(o["connect_timeout_s"]))
+
+    async def open_receiver(self, deliver: Deliver) -> _Receiver:
+        endpoint, timeout_s = self._running(), float(self.options["connect_timeout_s"])
+        session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=endpoint.ssl_context() or False),
+                                        timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeout_s))
+        url = endpoint.base + STREAM_PATH
+        try:
+            async with asyncio.timeout(timeout_s):
+                response = await session.get(url)
+        except TimeoutError:
+            await session.close()
+            raise TransportError(f"the gateway at {endpoint.base} did not answer within {timeout_s:g} s "
+                                 "(connect_timeout_s); is it an iotbench ingest gateway?") from None
+        except aiohttp.ClientError as exc:
+            await session.close()
+            raise TransportError(f"cannot reach the gateway at {endpoint.base}: {exc}; is it running?") from None
+        if response.status != 200:
+            response.release()
+            await session.close()
+            raise TransportError(f"the gateway at {endpoint.base} refused the event stream ({response.status}); "
+                                 "is it an iotbench ingest gateway with the default stream sink?")
+        return _Receiver(session, response, deliver)
+
+    async def stop(self) -> None:
+        gateway, self._gateway, self._endpoint = self._gateway, None, None
+        if gateway is not None:
+            await asyncio.to_thread(gateway.stop)
