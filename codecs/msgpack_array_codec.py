@@ -14,6 +14,7 @@ import msgspec
 from msgspec.structs import asdict, astuple
 
 from iotbench.codecs.base import CodecError, CodecFunctions
+from iotbench.codecs.msgspec_support import REFUSED as _REFUSED
 from iotbench.telemetry import Reading
 
 name = "msgpack-array"
@@ -48,13 +49,13 @@ def for_model(model: type) -> CodecFunctions:
     def decode(payload: bytes) -> Any:
         try:
             return model(**asdict(decode_row(payload)))
-        except msgspec.DecodeError as exc:
+        except _REFUSED as exc:
             raise CodecError(f"{name}: {exc}") from None
 
     def decode_batch(payload: bytes) -> list[Any]:
         try:
             return [model(**asdict(r)) for r in decode_rows(payload)]
-        except msgspec.DecodeError as exc:
+        except _REFUSED as exc:
             raise CodecError(f"{name}: {exc}") from None
 
     return CodecFunctions(encode, decode, encode_batch, decode_batch)

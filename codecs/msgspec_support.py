@@ -14,7 +14,12 @@ import msgspec
 
 from iotbench.codecs.base import CodecError, CodecFunctions, decode_failure
 
-__all__ = ["converting_functions", "typed_functions"]
+__all__ = ["REFUSED", "converting_functions", "typed_functions"]
+
+# msgspec raises DecodeError (ValidationError is one) for bad input, except for
+# invalid UTF-8 inside a JSON string: that surfaces as UnicodeDecodeError, a
+# ValueError (found by tests/test_codec_fuzz.py).
+REFUSED = (msgspec.DecodeError, ValueError)
 
 
 def typed_functions(protocol: ModuleType, codec: str, model: type) -> CodecFunctions:
@@ -29,13 +34,13 @@ def typed_functions(protocol: ModuleType, codec: str, model: type) -> CodecFunct
     def decode(payload: bytes) -> Any:
         try:
             return decode_one(payload)
-        except msgspec.DecodeError as exc:
+        except REFUSED as exc:
             raise CodecError(f"{codec}: {exc}") from None
 
     def decode_batch(payload: bytes) -> list[Any]:
         try:
             return decode_many(payload)
-        except msgspec.DecodeError as exc:
+        except REFUSED as exc:
             raise CodecError(f"{codec}: {exc}") from None
 
     # encoder.encode takes a Struct or a list of them: no Python frame on the encode path
