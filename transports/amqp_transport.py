@@ -13,7 +13,7 @@ Pre-settled (``settled=True``): ``send`` returns once the transfer is handed to 
 link with credit -- fire and forget, as the protocol allows. The receiver is one
 connection consuming the queue with ``credit`` messages of prefetch.
 
-``url="amqp://user:password@host:port"`` uses an external broker instead of starting
+A ``url`` option (see ``endpoints.py``) uses an external broker instead of starting
 RabbitMQ; errors name the host and port, never the credentials.
 """
 
@@ -26,13 +26,13 @@ import struct
 import threading
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Generic, Mapping, TypeVar
-from urllib.parse import unquote, urlsplit
 
 from proton import Delivery
 from proton.handlers import MessagingHandler
 from proton.reactor import ApplicationEvent, AtMostOnce, Container, EventInjector
 
 from iotbench.transports.base import Deliver, TransportError
+from iotbench.transports.endpoints import Endpoint, external_endpoint
 from iotbench.transports.servers import LOOPBACK
 
 __all__ = ["AmqpTransport"]
@@ -107,7 +107,7 @@ class _Endpoint(MessagingHandler):
 
     def __init__(self, transport: "AmqpTransport", loop: asyncio.AbstractEventLoop, prefetch: int) -> None:
         super().__init__(prefetch=prefetch, auto_accept=True, auto_settle=True)
-        self.endpoint = f"{transport.host}:{transport.port}"
+        self.endpoint = str(transport.endpoint)
         self.reactor = transport.reactor
         self.loop = loop
         self.opened: asyncio.Future[None] = loop.create_future()
@@ -121,7 +121,7 @@ class _Endpoint(MessagingHandler):
     def fail(self, reason: str) -> None:
         """Reactor thread: the connection is gone; everything waiting on it fails."""
         if self.failure is None:
-            self.failure = TransportError(f"amqp: {self.endpoint}: {reason}")
+            self.failure = TransportError(f"{self.endpoint}: {reason}")
         self.fail_waiting(self.failure)
         self.acks.put((self.opened, self.failure))
         self.acks.put((self.closed, None))
@@ -133,7 +133,7 @@ class _Endpoint(MessagingHandler):
 
     def on_transport_error(self, event: Any) -> None:
         cond = event.transport.condition
-        self.fail(f"transport error: {cond.description if cond else 'connection failed'}")
+        self.fail(f"connection failed: {cond.description if cond else 'transport error'}")
 
     def on_connection_error(self, event: Any) -> None:
         self.fail(f"connection refused by the broker: {event.connection.remote_condition}")
@@ -142,7 +142,8 @@ class _Endpoint(MessagingHandler):
         self.fail(f"link refused by the broker: {event.link.remote_condition}")
 
     def on_disconnected(self, event: Any) -> None:
-        self.fail("disconnected")
+        cond = event.transport.condition if event.transport is not None else None
+        self.fail(f"disconnected: {cond.description}" if cond and cond.description else "disconnected")
 
     def on_connection_closed(self, event: Any) -> None:
         self.fail("connection closed")
@@ -153,7 +154,9 @@ class _Endpoint(MessagingHandler):
                 await self.opened
         except TimeoutError:
             self.reactor.call(self._close)
-            raise TransportError(f"amqp: no AMQP open/attach from {self.endpoint} within {timeout:g} s "
+            if not self.closed.done():  # nothing was opened: no close handshake to wait for
+                self.closed.set_result(None)
+            raise TransportError(f"no AMQP open/attach from {self.endpoint} within {timeout:g} s "
                                  "(is it an AMQP 1.0 broker?)") from None
 
     def _close(self) -> None:
@@ -206,7 +209,7 @@ class _SenderEndpoint(_Endpoint):
     def _refused(self, event: Any, how: str) -> None:
         future = self.unsettled.pop(event.delivery, None)
         if future is not None:
-            self.acks.put((future, TransportError(f"amqp: the broker {how} the message")))
+            self.acks.put((future, TransportError(f"the broker {how} the message")))
 
     def on_rejected(self, event: Any) -> None:
         self._refused(event, "rejected")
@@ -260,47 +263,47 @@ class AmqpTransport:
         "settled": False,  # True: pre-settled (at most once), send returns once handed to the link
         "address": "/queue/iotbench",  # RabbitMQ: /queue/NAME declares the queue and routes to it
         "credit": 1000,  # the receiver's prefetch
-        "url": "",  # amqp://[user:password@]host:port -- an external broker instead of starting one
+        "url": "",  # amqp://[user@]host:port: an external broker (password: IOTBENCH_AMQP_PASSWORD)
         "connect_timeout_s": 10.0,
     }
     CONTRACT_VARIANTS: ClassVar[list[dict[str, Any]]] = [{"settled": False}, {"settled": True}]
 
     def __init__(self, settled: bool = False, address: str = "/queue/iotbench", credit: int = 1000,
                  url: str = "", connect_timeout_s: float = 10.0) -> None:
-        if not isinstance(settled, bool):
-            raise TransportError(f"amqp: settled {settled!r} is not a boolean; use true or false")
         self.settled, self.address, self.credit = settled, address, credit
         self.connect_timeout_s = connect_timeout_s
-        self.host, self.port = LOOPBACK, 0
-        self._user, self._password = "guest", "guest"
+        self.endpoint: Endpoint | None = None
         self._url = url
         self._server: Any = None
         self.reactor: _Reactor | None = None
         self._endpoints: list[_Endpoint] = []
 
     async def start(self, workdir: Path) -> None:
-        if self._url:
-            self.host, self.port, user, password = _parse_url(self._url)
-            self._user, self._password = user or "", password or ""
-        else:
+        # bad options fail the cell here, so the matrix goes on
+        if not isinstance(self.settled, bool):
+            raise TransportError(f"settled {self.settled!r} is not a boolean; use true or false")
+        if not isinstance(self.credit, int) or self.credit < 1:
+            raise TransportError(f"credit {self.credit!r} must be a positive integer")
+        self.endpoint = external_endpoint(self._url, "amqp", {"amqp": 5672})
+        if self.endpoint is None:
             from iotbench.transports.rabbitmq_server import start_rabbitmq
 
             self._server = await asyncio.get_running_loop().run_in_executor(None, start_rabbitmq, Path(workdir))
-            self.host, self.port = LOOPBACK, self._server.port
+            self.endpoint = Endpoint("amqp", LOOPBACK, self._server.port, "guest", "guest")
         self.reactor = _Reactor()
 
     async def _open(self, endpoint: _Endpoint, make_link: Callable[[Container, Any], Any]) -> None:
-        reactor = self.reactor
-        if reactor is None:
+        reactor, where = self.reactor, self.endpoint
+        if reactor is None or where is None:
             raise TransportError("amqp transport used before start()")
         self._endpoints.append(endpoint)
 
         def connect() -> None:
             try:
                 endpoint.connection = reactor.container.connect(
-                    f"amqp://{self.host}:{self.port}", handler=endpoint, reconnect=False,
-                    user=self._user or None, password=self._password or None,
-                    allowed_mechs="PLAIN" if self._user else "ANONYMOUS", allow_insecure_mechs=True)
+                    f"amqp://{where.host}:{where.port}", handler=endpoint, reconnect=False,
+                    user=where.username, password=where.password,
+                    allowed_mechs="PLAIN" if where.username else "ANONYMOUS", allow_insecure_mechs=True)
                 endpoint.link = make_link(reactor.container, endpoint.connection)
             except Exception as exc:  # noqa: BLE001 - reported to the waiting side
                 endpoint.fail(f"cannot connect: {exc}")
@@ -331,19 +334,3 @@ class AmqpTransport:
         server, self._server = self._server, None
         if server is not None:
             await loop.run_in_executor(None, server.stop)
-
-
-def _parse_url(url: str) -> tuple[str, int, str | None, str | None]:
-    """host, port, user, password of ``amqp://user:pw@host:port``; errors never echo the password."""
-    parts = urlsplit(url)
-    try:
-        port = parts.port or 5672
-    except ValueError:
-        port = 0
-    if parts.scheme != "amqp" or not parts.hostname or not port:
-        raise TransportError(f"amqp: url must look like amqp://[user:password@]host:port (got host "
-                             f"{parts.hostname!r}, scheme {parts.scheme!r})")
-    user = unquote(parts.username) if parts.username else None
-    password = unquote(parts.password) if parts.password else None
-    return parts.hostname, port, user, password
-

@@ -12,7 +12,7 @@ MQTT connection. ``send`` returns on PUBACK at QoS 1, and once the PUBLISH is
 written to the socket at QoS 0.
 
 The broker is mosquitto (Debian) or amqtt (PyPI, MQTT 3.1.1 only), started in the
-cell's folder -- or, with ``url="mqtt://user:password@host:port"``, an external one.
+cell's folder -- or an external one named by ``url`` (see ``endpoints.py``).
 """
 
 from __future__ import annotations
@@ -21,12 +21,12 @@ import asyncio
 import itertools
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Mapping
-from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from iotbench.transports.base import Deliver, TransportError
+from iotbench.transports.endpoints import Endpoint, external_endpoint
 from iotbench.transports.servers import LOOPBACK, ServerProcess
 
 __all__ = ["MqttTransport"]
@@ -42,7 +42,9 @@ class _Connection:
     """One paho client whose socket the running event loop watches."""
 
     def __init__(self, transport: "MqttTransport", role: str) -> None:
-        self.endpoint = f"{transport.host}:{transport.port}"
+        endpoint = transport.endpoint
+        assert endpoint is not None
+        self.endpoint, self._host, self._port = str(endpoint), endpoint.host, endpoint.port
         self.timeout = transport.connect_timeout_s
         protocol = paho.MQTTv5 if transport.protocol == "5" else paho.MQTTv311
         client_id = f"iotbench-{role}-{next(_client_ids)}"
@@ -50,8 +52,8 @@ class _Connection:
         self.client.max_inflight_messages_set(transport.inflight)
         self.client.max_queued_messages_set(0)
         self.client.connect_timeout = self.timeout
-        if transport.username is not None:
-            self.client.username_pw_set(transport.username, transport.password)
+        if endpoint.username is not None:
+            self.client.username_pw_set(endpoint.username, endpoint.password)
         self.loop = asyncio.get_running_loop()
         self.waiting: dict[int, asyncio.Future[None]] = {}  # mid -> future (PUBACK / written / SUBACK)
         self.received = 0
@@ -66,19 +68,18 @@ class _Connection:
         c.on_subscribe = lambda _c, _u, mid, _codes, _p: self._on_ack(_c, _u, mid, None, None)
 
     async def connect(self) -> None:
-        host, port = self.endpoint.rsplit(":", 1)
         try:
             # the TCP connect blocks (bounded by connect_timeout): keep it off the loop
-            await self.loop.run_in_executor(None, lambda: self.client.connect(host, int(port), keepalive=30))
+            await self.loop.run_in_executor(None, lambda: self.client.connect(self._host, self._port, keepalive=30))
         except (OSError, ValueError) as exc:
-            raise TransportError(f"mqtt: cannot connect to {self.endpoint}: {exc}") from None
+            raise TransportError(f"cannot connect to {self.endpoint}: {exc}") from None
         self._watch()
         try:
             async with asyncio.timeout(self.timeout):
                 await self._connected
         except TimeoutError:
             await self.close()
-            raise TransportError(f"mqtt: no CONNACK from {self.endpoint} within {self.timeout:g} s "
+            raise TransportError(f"no CONNACK from {self.endpoint} within {self.timeout:g} s "
                                  "(is it an MQTT broker?)") from None
         except TransportError:
             await self.close()
@@ -124,7 +125,7 @@ class _Connection:
         if self._connected.done():
             return
         if reason.is_failure:
-            self._connected.set_exception(TransportError(f"mqtt: {self.endpoint} refused the connection: {reason}"))
+            self._connected.set_exception(TransportError(f"{self.endpoint} refused the connection: {reason}"))
         else:
             self._connected.set_result(None)
 
@@ -133,12 +134,12 @@ class _Connection:
         if future is None or future.done():
             return
         if reason is not None and getattr(reason, "is_failure", False):
-            future.set_exception(TransportError(f"mqtt: broker refused the message: {reason}"))
+            future.set_exception(TransportError(f"broker refused the message: {reason}"))
         else:
             future.set_result(None)
 
     def _on_disconnect(self, _c: Any, _u: Any, _flags: Any, reason: Any, _props: Any) -> None:
-        self.failure = TransportError(f"mqtt: connection to {self.endpoint} lost: {reason}")
+        self.failure = TransportError(f"connection to {self.endpoint} lost: {reason}")
         if not self._connected.done():
             self._connected.set_exception(self.failure)
         waiting, self.waiting = self.waiting, {}
@@ -170,7 +171,7 @@ class _Sender:
             raise conn.failure
         info = conn.client.publish(TOPIC.format(key=key), payload, qos=self._qos)
         if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
-            raise TransportError(f"mqtt: publish failed: {paho.error_string(info.rc)}")
+            raise TransportError(f"publish failed: {paho.error_string(info.rc)}")
         if not info.is_published():
             await conn.expect(info.mid)
 
@@ -192,12 +193,12 @@ class _Receiver:
         conn = self._conn
         rc, mid = conn.client.subscribe(topic, qos=qos)
         if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
-            raise TransportError(f"mqtt: subscribe failed: {paho.error_string(rc)}")
+            raise TransportError(f"subscribe failed: {paho.error_string(rc)}")
         try:
             async with asyncio.timeout(conn.timeout):
                 await conn.expect(mid)
         except TimeoutError:
-            raise TransportError(f"mqtt: no SUBACK from {conn.endpoint} within {conn.timeout:g} s") from None
+            raise TransportError(f"no SUBACK from {conn.endpoint} within {conn.timeout:g} s") from None
 
     async def close(self) -> None:
         await self._conn.close()
@@ -213,7 +214,7 @@ class MqttTransport:
         "broker": "mosquitto",  # or "amqtt" (pure Python, MQTT 3.1.1 only)
         "subscription": "wildcard",  # or "shared" ($share/iotbench/...)
         "inflight": 1000,  # unacknowledged QoS 1 messages per connection
-        "url": "",  # mqtt://[user:password@]host:port -- an external broker instead of starting one
+        "url": "",  # mqtt://[user@]host:port: an external broker (password: IOTBENCH_MQTT_PASSWORD)
         "connect_timeout_s": 10.0,
     }
     CONTRACT_VARIANTS: ClassVar[list[dict[str, Any]]] = [
@@ -226,35 +227,36 @@ class MqttTransport:
     def __init__(self, qos: int = 1, protocol: str = "3.1.1", broker: str = "mosquitto",
                  subscription: str = "wildcard", inflight: int = 1000, url: str = "",
                  connect_timeout_s: float = 10.0) -> None:
-        if qos not in (0, 1):
-            raise TransportError(f"mqtt: qos {qos!r} is not supported; use 0 or 1")
-        if str(protocol) not in ("3.1.1", "5"):
-            raise TransportError(f"mqtt: protocol {protocol!r} is unknown; use \"3.1.1\" or \"5\"")
-        if broker not in _BROKERS:
-            raise TransportError(f"mqtt: broker {broker!r} is unknown; use one of {', '.join(_BROKERS)}")
-        if subscription not in ("wildcard", "shared"):
-            raise TransportError(f"mqtt: subscription {subscription!r} is unknown; use \"wildcard\" or \"shared\"")
-        if broker == "amqtt" and not url and (str(protocol) == "5" or subscription == "shared"):
-            raise TransportError("mqtt: amqtt speaks MQTT 3.1.1 without shared subscriptions; use broker=\"mosquitto\"")
         self.qos, self.protocol, self.broker, self.subscription = qos, str(protocol), broker, subscription
         self.inflight, self.connect_timeout_s = inflight, connect_timeout_s
-        self.host, self.port = LOOPBACK, 0
-        self.username: str | None = None
-        self.password: str | None = None
+        self.endpoint: Endpoint | None = None
         self._url = url
         self._server: ServerProcess | None = None
         self._connections: list[_Connection] = []
 
+    def _check(self) -> None:
+        """Bad options fail the cell (in ``start``), so the matrix goes on."""
+        if self.qos not in (0, 1):
+            raise TransportError(f"qos {self.qos!r} is not supported; use 0 or 1")
+        if self.protocol not in ("3.1.1", "5"):
+            raise TransportError(f"protocol {self.protocol!r} is unknown; use \"3.1.1\" or \"5\"")
+        if self.broker not in _BROKERS:
+            raise TransportError(f"broker {self.broker!r} is unknown; use one of {', '.join(_BROKERS)}")
+        if self.subscription not in ("wildcard", "shared"):
+            raise TransportError(f"subscription {self.subscription!r} is unknown; use \"wildcard\" or \"shared\"")
+        if self.broker == "amqtt" and self.endpoint is None and (self.protocol == "5" or self.subscription == "shared"):
+            raise TransportError("amqtt speaks MQTT 3.1.1 without shared subscriptions; use broker=\"mosquitto\"")
+
     async def start(self, workdir: Path) -> None:
-        if self._url:
-            self.host, self.port, self.username, self.password = _parse_url(self._url)
-            return
-        start_server = _BROKERS[self.broker]()
-        self._server = await asyncio.get_running_loop().run_in_executor(None, start_server, Path(workdir))
-        self.host, self.port = LOOPBACK, self._server.port
+        self.endpoint = external_endpoint(self._url, "mqtt", {"mqtt": 1883})
+        self._check()
+        if self.endpoint is None:
+            start_server = _BROKERS[self.broker]()
+            self._server = await asyncio.get_running_loop().run_in_executor(None, start_server, Path(workdir))
+            self.endpoint = Endpoint("mqtt", LOOPBACK, self._server.port)
 
     async def _connect(self, role: str) -> _Connection:
-        if not self.port:
+        if self.endpoint is None:
             raise TransportError("mqtt transport used before start()")
         conn = _Connection(self, role)
         await conn.connect()
@@ -277,21 +279,6 @@ class MqttTransport:
         server, self._server = self._server, None
         if server is not None:
             await asyncio.get_running_loop().run_in_executor(None, server.stop)
-
-
-def _parse_url(url: str) -> tuple[str, int, str | None, str | None]:
-    """host, port, user, password of ``mqtt://user:pw@host:port``; errors never echo the password."""
-    parts = urlsplit(url)
-    try:
-        port = parts.port or 1883
-    except ValueError:
-        port = 0
-    if parts.scheme not in ("mqtt", "tcp") or not parts.hostname or not port:
-        raise TransportError(f"mqtt: url must look like mqtt://[user:password@]host:port (got host "
-                             f"{parts.hostname!r}, scheme {parts.scheme!r})")
-    user = unquote(parts.username) if parts.username else None
-    password = unquote(parts.password) if parts.password else None
-    return parts.hostname, port, user, password
 
 
 def _mosquitto() -> Callable[[Path], ServerProcess]:

@@ -1,0 +1,68 @@
+"""AMQP 1.0 transport specifics: failures that fail a cell (not the matrix), connections."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from iotbench.transports import TransportError
+from iotbench.transports.amqp_transport import AmqpTransport
+from support import need_server
+from transport_faults import dead_port, established_to, run_with, silent_endpoint
+
+
+def test_unreachable_broker_and_bad_option_fail_their_cells_and_the_matrix_goes_on(tmp_path):
+    port = dead_port()
+    results = run_with("amqp", {"url": f"amqp://127.0.0.1:{port}", "settled": ["yes", False]}, tmp_path)
+    assert [r.status for r in results] == ["failed", "failed", "ok"]
+    assert "settled 'yes' is not a boolean" in results[0].error
+    assert f"amqp: 127.0.0.1:{port}: " in results[1].error
+    assert "connection refused" in results[1].error.lower()
+    assert results[1].elapsed_s < 60
+    assert results[2].transport == "inprocess" and results[2].events_lost == 0
+
+
+def test_silent_broker_fails_the_cell_within_the_connect_timeout(tmp_path):
+    with silent_endpoint() as port:
+        results = run_with("amqp", {"url": f"amqp://127.0.0.1:{port}", "connect_timeout_s": 1.0}, tmp_path)
+    assert results[0].status == "failed"
+    assert f"no AMQP open/attach from 127.0.0.1:{port} within 1 s" in results[0].error
+    assert results[0].elapsed_s < 30
+    assert results[1].status == "ok"
+
+
+def test_password_in_the_spec_is_refused_with_the_fix(tmp_path):
+    results = run_with("amqp", {"url": "amqp://bob:s3cret@127.0.0.1:1"}, tmp_path)
+    assert "IOTBENCH_AMQP_PASSWORD" in results[0].error and "s3cret" not in results[0].error
+
+
+@pytest.mark.server
+def test_each_sender_is_its_own_connection(tmp_path):
+    async def scenario() -> int:
+        transport = AmqpTransport()
+        try:
+            await transport.start(tmp_path / "server")
+        except TransportError as exc:
+            if "not installed" in str(exc):
+                need_server(str(exc))
+            raise
+        try:
+            received: list[bytes] = []
+            receiver = await transport.open_receiver(received.append)
+            senders = [await transport.open_sender(i) for i in range(3)]
+            connections = established_to(transport.endpoint.port)
+            for i, sender in enumerate(senders):
+                await sender.send(f"dev-{i}", b"%d" % i)
+            for _ in range(100):
+                if len(received) == 3:
+                    break
+                await asyncio.sleep(0.05)
+            assert sorted(received) == [b"0", b"1", b"2"]
+            for closable in (*senders, receiver):
+                await closable.close()
+            return connections
+        finally:
+            await transport.stop()
+
+    assert asyncio.run(asyncio.wait_for(scenario(), 90)) == 3 + 1

@@ -1,0 +1,84 @@
+"""MQTT transport specifics: failures that fail a cell (not the matrix), topics, connections."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from iotbench.transports import TransportError
+from iotbench.transports.mqtt_transport import MqttTransport
+from support import need_server
+from transport_faults import dead_port, established_to, run_with, silent_endpoint
+
+
+async def _started(transport: MqttTransport, tmp_path) -> MqttTransport:
+    try:
+        await transport.start(tmp_path / "server")
+    except TransportError as exc:
+        if "not installed" in str(exc):
+            need_server(str(exc))
+        raise
+    return transport
+
+
+def test_unreachable_broker_and_bad_option_fail_their_cells_and_the_matrix_goes_on(tmp_path):
+    port = dead_port()
+    results = run_with("mqtt", {"url": f"mqtt://127.0.0.1:{port}", "qos": [2, 1]}, tmp_path)
+    assert [r.status for r in results] == ["failed", "failed", "ok"]
+    assert "qos 2 is not supported; use 0 or 1" in results[0].error
+    assert f"cannot connect to 127.0.0.1:{port}" in results[1].error
+    assert results[1].elapsed_s < 60
+    assert results[2].transport == "inprocess" and results[2].events_lost == 0
+
+
+def test_silent_broker_fails_the_cell_within_the_connect_timeout(tmp_path):
+    with silent_endpoint() as port:
+        results = run_with("mqtt", {"url": f"mqtt://127.0.0.1:{port}", "connect_timeout_s": 1.0}, tmp_path)
+    assert results[0].status == "failed"
+    assert f"no CONNACK from 127.0.0.1:{port} within 1 s" in results[0].error
+    assert results[0].elapsed_s < 30
+    assert results[1].status == "ok"
+
+
+def test_password_stays_out_of_specs_errors_and_results(tmp_path, monkeypatch):
+    refused = run_with("mqtt", {"url": "mqtt://bob:s3cret@127.0.0.1:1"}, tmp_path / "in-spec")
+    assert "IOTBENCH_MQTT_PASSWORD" in refused[0].error and "s3cret" not in refused[0].error
+    monkeypatch.setenv("IOTBENCH_MQTT_PASSWORD", "s3cret")
+    port = dead_port()
+    results = run_with("mqtt", {"url": f"mqtt://bob@127.0.0.1:{port}"}, tmp_path / "from-env")
+    assert results[0].status == "failed" and f"127.0.0.1:{port}" in results[0].error
+    saved = "".join(p.read_text() for p in (tmp_path / "from-env").rglob("*") if p.is_file() and p.suffix in {".jsonl", ".json", ".log"})
+    assert "s3cret" not in saved and "s3cret" not in json.dumps(results[0].error)
+
+
+@pytest.mark.server
+def test_each_sender_is_its_own_connection_and_devices_have_their_own_topic(tmp_path):
+    async def scenario() -> tuple[int, list[str]]:
+        transport = await _started(MqttTransport(qos=1), tmp_path)
+        try:
+            seen: list[str] = []
+            # a second consumer on one device's topic sees that device only
+            watcher = MqttTransport(qos=1, url=f"mqtt://127.0.0.1:{transport.endpoint.port}")
+            await watcher.start(tmp_path / "unused")
+            conn = await watcher._connect("watcher")
+            conn.client.on_message = lambda _c, _u, m: seen.append(m.topic)
+            rc, mid = conn.client.subscribe("devices/dev-7/telemetry", qos=1)
+            await conn.expect(mid)
+            receiver = await transport.open_receiver(lambda payload: None)
+            senders = [await transport.open_sender(i) for i in range(3)]
+            connections = established_to(transport.endpoint.port)
+            for key in ("dev-7", "dev-8", "gateway-0", "dev-7"):
+                await senders[0].send(key, b"x")
+            await asyncio.sleep(0.3)
+            for closable in (*senders, receiver):
+                await closable.close()
+            await watcher.stop()
+            return connections, seen
+        finally:
+            await transport.stop()
+
+    connections, seen = asyncio.run(asyncio.wait_for(scenario(), 60))
+    assert connections == 3 + 1 + 1  # three senders, the receiver, the watcher
+    assert seen == ["devices/dev-7/telemetry", "devices/dev-7/telemetry"]

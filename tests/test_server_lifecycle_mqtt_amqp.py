@@ -1,0 +1,139 @@
+"""mosquitto, amqtt and RabbitMQ (+ its epmd) start, serve and stop leaving nothing behind.
+
+"Nothing" is checked from the outside: every process whose working folder is the
+server's folder (ServerProcess starts servers there; their children inherit it --
+beam, epmd, erl_child_setup, inet_gethost) and every TCP port those processes
+listened on. Also after a failed start and after a cell that failed mid-way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+
+from iotbench.runner import run_cell
+from iotbench.spec import parse_spec
+from iotbench.transports import TransportError
+from iotbench.transports.servers import port_open
+from support import alive, assert_no_leftovers, need_server
+
+
+def processes_in(folder: Path) -> list[int]:
+    """Pids of live processes whose current directory is under ``folder``."""
+    folder = folder.resolve()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cwd = Path(os.readlink(f"/proc/{entry}/cwd"))
+        except OSError:
+            continue
+        if (cwd == folder or folder in cwd.parents) and alive(int(entry)):
+            found.append(int(entry))
+    return found
+
+
+def listening_ports(pids: list[int]) -> list[int]:
+    """TCP ports in LISTEN state held by any of ``pids`` (via socket inodes)."""
+    inodes = set()
+    for pid in pids:
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+        except OSError:
+            continue
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as fh:
+            for line in fh.readlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and fields[9] in inodes:  # 0A = LISTEN
+                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return sorted(ports)
+
+
+def _starter(name: str):
+    if name == "mosquitto":
+        from iotbench.transports.mosquitto_server import start_mosquitto
+
+        return start_mosquitto
+    if name == "amqtt":
+        from iotbench.transports.amqtt_server import start_amqtt
+
+        return start_amqtt
+    from iotbench.transports.rabbitmq_server import start_rabbitmq
+
+    return start_rabbitmq
+
+
+def _start(name: str, folder: Path, **kwargs):
+    try:
+        return _starter(name)(folder, **kwargs)
+    except TransportError as exc:
+        if "not installed" in str(exc):
+            need_server(str(exc))
+        raise
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("name", ["mosquitto", "amqtt", "rabbitmq"])
+def test_server_stops_leaving_no_process_and_no_port(name, tmp_path):
+    server = _start(name, tmp_path / name)
+    try:
+        assert port_open(server.port)
+        pids = processes_in(tmp_path)
+        ports = listening_ports(pids)
+        assert server.port in ports
+        if name == "rabbitmq":
+            assert len(ports) >= 3, f"expected AMQP, distribution and epmd ports, got {ports}"
+            assert set(server.pids) <= set(pids)
+    finally:
+        server.stop()
+    assert_no_leftovers(pids, ports)
+    assert_no_leftovers(processes_in(tmp_path), [])
+
+
+@pytest.mark.server
+def test_rabbitmq_that_is_not_ready_in_time_is_stopped_with_its_epmd(tmp_path):
+    with pytest.raises(TransportError, match="not ready within"):
+        _start("rabbitmq", tmp_path / "rabbitmq", ready_timeout=1.0)  # it needs ~3-5 s
+    assert_no_leftovers(processes_in(tmp_path), [])
+
+
+@pytest.mark.server
+def test_mosquitto_that_exits_at_start_says_why(tmp_path):
+    from iotbench.transports import mosquitto_server
+
+    with pytest.raises(TransportError, match="exited with code"):
+        mosquitto_server.start_mosquitto(tmp_path, tls={"certfile": str(tmp_path / "missing.pem"),
+                                                        "keyfile": str(tmp_path / "missing.key")})
+    assert_no_leftovers(processes_in(tmp_path), [])
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("transport", ["mqtt", "amqp"])
+def test_cell_that_fails_after_the_server_started_leaves_nothing(transport, tmp_path, monkeypatch):
+    import iotbench.runner as runner
+
+    seen: dict[str, list[int]] = {}
+
+    def failing_publisher(*args, **kwargs):
+        seen["pids"] = processes_in(tmp_path)
+        seen["ports"] = listening_ports(seen["pids"])
+        raise TransportError("injected failure after the server started")
+
+    monkeypatch.setattr(runner, "Publisher", failing_publisher)
+    spec = parse_spec({"codecs": ["json"], "transports": [transport], "devices": 10, "duration_s": 1})
+    result = asyncio.run(run_cell(spec, spec.cells()[0], tmp_path / "cell"))
+    if "not installed" in (result.error or ""):
+        need_server(result.error)
+    assert result.status == "failed" and "injected failure" in result.error
+    assert seen["pids"] and seen["ports"], "the server should have been running when the cell failed"
+    assert_no_leftovers(seen["pids"], seen["ports"])
+    assert_no_leftovers(processes_in(tmp_path), [])

@@ -1,0 +1,45 @@
+"""Shared checks for the MQTT and AMQP transport tests: dead and silent endpoints, connections."""
+
+from __future__ import annotations
+
+import socket
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from iotbench.runner import run_matrix
+from iotbench.spec import parse_spec
+from iotbench.transports.servers import LOOPBACK, free_port
+
+
+@contextmanager
+def silent_endpoint() -> Iterator[int]:
+    """A port whose TCP handshake completes (kernel backlog) but that never says a byte."""
+    with socket.socket() as s:
+        s.bind((LOOPBACK, 0))
+        s.listen(16)
+        yield s.getsockname()[1]
+
+
+def dead_port() -> int:
+    return free_port()
+
+
+def run_with(transport: str, options: dict[str, Any], out: Path) -> list[Any]:
+    """A tiny matrix: the transport's cells, then an in-process cell that must still run."""
+    spec = parse_spec({
+        "codecs": ["json"], "transports": [transport, "inprocess"], "devices": 20, "interval_s": 1.0,
+        "duration_s": 1.0, "warmup_s": 0.0, "drain_timeout_s": 2.0, "transport_options": {transport: options},
+    })
+    return run_matrix(spec, out)
+
+
+def established_to(port: int) -> int:
+    """Client-side TCP connections to 127.0.0.1:port in ESTABLISHED state on this host."""
+    count = 0
+    with open("/proc/net/tcp") as fh:
+        for line in fh.readlines()[1:]:
+            fields = line.split()
+            if fields[3] == "01" and int(fields[2].rsplit(":", 1)[1], 16) == port:
+                count += 1
+    return count
