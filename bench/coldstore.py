@@ -2,7 +2,7 @@
 
 A file is written under a temporary name, flushed and fsynced, then renamed into
 place (and the folder fsynced), so a reader never sees half a file; only then is
-the checkpoint advanced, so a crash replays events rather than losing them (at
+the checkpoint advanced (``on_publish``), so a crash replays events rather than losing them (at
 least once: duplicates are counted by the accounting, not hidden). The format here
 is gzip JSON lines -- ``zcat part-*.jsonl.gz | jq`` reads it; Avro and Parquet
 stores implement the same three methods.
@@ -13,9 +13,11 @@ from __future__ import annotations
 import os
 import time
 import zlib
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Protocol, Sequence
+from typing import BinaryIO, Callable, Protocol, Sequence
 
 import msgspec
 
@@ -41,7 +43,12 @@ class JsonLinesColdStore:
 
     Each line is the reading plus ``stored_at`` (when the consumer wrote it; the file
     becomes durable when it is published, at most ``roll_s`` later).
-    ``on_publish(path, events, published_at)`` is called after the rename.
+    ``on_seal()`` is called when a file is closed for writing, ``on_publish(path,
+    events, published_at)`` once it is durable and renamed, in the same order.
+
+    The fsyncs run on one background thread: they take tens of milliseconds, and on
+    the event loop's thread they would stall the fleet's schedule (measured: send
+    delay p99 14 ms with them inline, 2.7 ms without, at 1,667 events/s).
     """
 
     def __init__(
@@ -52,6 +59,7 @@ class JsonLinesColdStore:
         roll_s: float = 2.0,
         compresslevel: int = 1,
         on_publish: Callable[[Path, int, float], None] | None = None,
+        on_seal: Callable[[], None] | None = None,
     ) -> None:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -59,8 +67,12 @@ class JsonLinesColdStore:
         self.roll_s = roll_s
         self.compresslevel = compresslevel  # 1: the store must keep up with 100k events/s on one core
         self.on_publish = on_publish
-        self.files = 0
+        self.on_seal = on_seal
+        self.files = 0  # published (durable) files and the events in them
         self.events = 0
+        self._sealed = 0  # files closed for writing, published or not
+        self._durability = ThreadPoolExecutor(max_workers=1, thread_name_prefix="coldstore-fsync")
+        self._publishing: deque[tuple[Future[float], Path, int]] = deque()
         self._encoder = msgspec.json.Encoder()
         self._file: "os.PathLike[str] | None" = None
         self._handle = None
@@ -70,7 +82,7 @@ class JsonLinesColdStore:
         self._file_events = 0
 
     def _open(self, now: float) -> None:
-        self._file = self.folder / f".part-{self.files:05d}.jsonl.gz.tmp"
+        self._file = self.folder / f".part-{self._sealed:05d}.jsonl.gz.tmp"
         self._handle = open(self._file, "wb")
         self._zip = zlib.compressobj(self.compresslevel, zlib.DEFLATED, 31)
         self._opened_at = now
@@ -95,26 +107,49 @@ class JsonLinesColdStore:
     def roll_if_due(self, now: float) -> None:
         if self._handle is not None and now - self._opened_at >= self.roll_s:
             self._publish(now)
+        self._reap(block=False)
 
     def _publish(self, now: float) -> None:
         handle, tmp = self._handle, self._file
         assert handle is not None and tmp is not None and self._zip is not None
         handle.write(self._zip.flush())
-        handle.flush()
-        os.fsync(handle.fileno())
-        handle.close()
-        final = self.folder / f"part-{self.files:05d}.jsonl.gz"
-        os.replace(tmp, final)
-        _fsync_dir(self.folder)
-        self.files += 1
-        self.events += self._file_events
+        final = self.folder / f"part-{self._sealed:05d}.jsonl.gz"
+        self._sealed += 1
+        future = self._durability.submit(_make_durable, handle, tmp, final)
+        self._publishing.append((future, final, self._file_events))
         self._handle = self._file = self._zip = None
-        if self.on_publish:
-            self.on_publish(final, self._file_events, time.time())
+        if self.on_seal:
+            self.on_seal()
+        self._reap(block=False)
+
+    def _reap(self, block: bool) -> None:
+        """Report durable files, oldest first (a failed write raises here: disk full is loud)."""
+        while self._publishing and (block or self._publishing[0][0].done()):
+            future, final, events = self._publishing.popleft()
+            published_at = future.result()
+            self.files += 1
+            self.events += events
+            if self.on_publish:
+                self.on_publish(final, events, published_at)
+
+    def wait(self) -> None:
+        """Block until every sealed file is durable and reported."""
+        self._reap(block=True)
 
     def close(self) -> None:
         if self._handle is not None:
             self._publish(time.time())
+        self._reap(block=True)
+        self._durability.shutdown(wait=True)
+
+
+def _make_durable(handle: BinaryIO, tmp: Path, final: Path) -> float:
+    handle.flush()
+    os.fsync(handle.fileno())
+    handle.close()
+    os.replace(tmp, final)
+    _fsync_dir(final.parent)
+    return time.time()
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,8 @@ class Consumer:
         self.stored_in_window = 0
         self.events_appended = 0
         self._unpublished: list[float] = []  # observed times of measured events in the open file
+        self._sealed: deque[list[float]] = deque()  # the same, for files being made durable
+        store.on_seal = self._seal
         store.on_publish = self._published
 
     def deliver(self, payload: bytes) -> None:
@@ -110,11 +113,14 @@ class Consumer:
         """Roll the open file if it is due; the runner calls this a few times a second."""
         self.store.roll_if_due(now)
 
+    def _seal(self) -> None:
+        self._sealed.append(self._unpublished)
+        self._unpublished = []
+
     def _published(self, path: Path, events: int, published_at: float) -> None:
         record = self.e2e_stored.record
-        for observed in self._unpublished:
+        for observed in self._sealed.popleft():
             record(published_at - observed)
-        self._unpublished.clear()
         # the checkpoint only moves once the file is durable
         tmp = self.checkpoint_path.with_suffix(".tmp")
         tmp.write_bytes(msgspec.json.encode(

@@ -26,9 +26,12 @@ def test_rolls_by_time(tmp_path, readings):
     store = JsonLinesColdStore(tmp_path, roll_bytes=1 << 30, roll_s=1.0)
     store.append(readings[:5], 100.0)
     store.roll_if_due(100.5)
+    store.wait()
     assert store.files == 0
     store.roll_if_due(101.0)
+    store.wait()
     assert store.files == 1 and store.events == 5
+    assert [p.name for p in tmp_path.iterdir()] == ["part-00000.jsonl.gz"]
 
 
 def test_records_are_readable_with_standard_tools(tmp_path, readings):

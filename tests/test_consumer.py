@@ -41,6 +41,7 @@ def test_checkpoint_only_after_the_file_is_published(tmp_path, readings):
     assert not (tmp_path / "checkpoint.json").exists()  # written, not yet durable
     assert consumer.e2e_stored.count == 0
     consumer.tick(time.time() + 7200)  # roll: publish
+    consumer.store.wait()
     checkpoint = json.loads((tmp_path / "checkpoint.json").read_text())
     assert checkpoint["events"] == 20 and (tmp_path / "store" / checkpoint["file"]).exists()
     assert consumer.e2e_stored.count == 20 and consumer.e2e_received.count == 20
