@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import msgspec
-from msgspec.structs import asdict, astuple
+from msgspec.structs import astuple
 
 from iotbench.codecs.base import CodecError, CodecFunctions
-from iotbench.codecs.msgspec_support import REFUSED as _REFUSED
+from iotbench.codecs.msgspec_support import REFUSED, field_copier
 from iotbench.telemetry import Reading
 
 name = "msgpack-array"
@@ -35,6 +35,7 @@ def _positional(model: type) -> type:
 def for_model(model: type) -> CodecFunctions:
     """Positional arrays for ``model``: ``astuple`` out, a typed row in, then the model."""
     row = _positional(model)
+    to_model = field_copier(model, model.__struct_fields__)
     encoder = msgspec.msgpack.Encoder()
     decode_row = msgspec.msgpack.Decoder(row).decode
     decode_rows = msgspec.msgpack.Decoder(list[row]).decode  # type: ignore[valid-type]
@@ -48,14 +49,14 @@ def for_model(model: type) -> CodecFunctions:
 
     def decode(payload: bytes) -> Any:
         try:
-            return model(**asdict(decode_row(payload)))
-        except _REFUSED as exc:
+            return to_model(decode_row(payload))
+        except REFUSED as exc:
             raise CodecError(f"{name}: {exc}") from None
 
     def decode_batch(payload: bytes) -> list[Any]:
         try:
-            return [model(**asdict(r)) for r in decode_rows(payload)]
-        except _REFUSED as exc:
+            return [to_model(r) for r in decode_rows(payload)]
+        except REFUSED as exc:
             raise CodecError(f"{name}: {exc}") from None
 
     return CodecFunctions(encode, decode, encode_batch, decode_batch)

@@ -1,0 +1,146 @@
+"""The ``iotbench codecs`` table: what each codec costs in bytes and microseconds.
+
+Sizes are taken on realistic readings from the seeded fleet generator (1,000
+devices, one reading a minute: a batch of 100 holds 100 devices' readings of the
+same minute, the way a gateway batches). Times are medians of repeated timing loops
+over the same readings, per event; this is a quick table for choosing, and the
+pytest-benchmark suite (``tests/benchmarks/test_codec_bench.py``) is the record.
+
+The size functions are shared with that suite, so the table and the benchmark JSON
+cannot disagree on what "bytes per event" means.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import platform
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Sequence
+
+from iotbench.codecs import CODECS
+from iotbench.compression import get_compression
+from iotbench.registry import PluginUnavailable
+from iotbench.telemetry import Reading
+
+__all__ = ["BATCH", "CodecRow", "codec_rows", "library_version", "payload_sizes", "sample_readings", "time_per_call"]
+
+BATCH = 100
+
+
+@functools.cache
+def _sample(count: int) -> tuple[Reading, ...]:
+    from iotbench.fleet import Fleet, FleetConfig
+
+    fleet = Fleet(FleetConfig(devices=1000, interval_s=60.0, seed=7))
+    start = 1_767_225_600.0  # 2026-01-01 UTC
+    fleet.schedule(start=start, end=start + 60.0 * (count // 1000 + 1))
+    return tuple(reading for _, _, reading in fleet.due(float("inf"), limit=count))
+
+
+def sample_readings(count: int = 1000) -> list[Reading]:
+    """``count`` realistic readings in intended-time order (the same every call)."""
+    return list(_sample(count))
+
+
+def library_version(codec: Any) -> str:
+    """'msgspec 0.19.0', or 'json (Python 3.11.2)' for the standard library."""
+    try:
+        return f"{codec.library} {importlib.metadata.version(codec.library)}"
+    except importlib.metadata.PackageNotFoundError:
+        return f"{codec.library} (Python {platform.python_version()})"
+
+
+def payload_sizes(codec: Any, readings: Sequence[Reading], compression: str = "zstd") -> dict[str, float]:
+    """Bytes per event: single, in a batch of ``BATCH``, and both after ``compression``.
+
+    Averages over ``readings`` (whole batches only), because sizes vary with the
+    digits a reading happens to have.
+    """
+    compress = get_compression(compression).compress
+    singles = [codec.encode(r) for r in readings]
+    batches = [codec.encode_batch(readings[i:i + BATCH]) for i in range(0, len(readings) - BATCH + 1, BATCH)]
+    per_batch = len(batches) * BATCH
+    return {
+        "bytes_single": sum(map(len, singles)) / len(singles),
+        "bytes_per_event_batch": sum(map(len, batches)) / per_batch,
+        "compressed_bytes_single": sum(len(compress(p)) for p in singles) / len(singles),
+        "compressed_bytes_per_event_batch": sum(len(compress(p)) for p in batches) / per_batch,
+    }
+
+
+def time_per_call(call: Callable[[Any], Any], args: Sequence[Any], *, repeats: int = 7,
+                  budget_s: float = 0.02) -> float:
+    """Median seconds per call of ``call(arg)``, cycling through ``args``.
+
+    Each repeat runs whole passes over ``args`` for about ``budget_s``; the median of
+    the repeats resists the noise of a shared machine better than the mean or the min.
+    """
+    passes = 1
+    while True:  # calibrate: enough passes to fill the budget
+        started = time.perf_counter()
+        for _ in range(passes):
+            for arg in args:
+                call(arg)
+        took = time.perf_counter() - started
+        if took >= budget_s or passes >= 1 << 16:
+            break
+        passes *= 2
+    samples = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for _ in range(passes):
+            for arg in args:
+                call(arg)
+        samples.append((time.perf_counter() - started) / (passes * len(args)))
+    return statistics.median(samples)
+
+
+@dataclass(frozen=True)
+class CodecRow:
+    codec: str
+    label: str
+    library: str  # with version
+    bytes_single: float
+    bytes_per_event_batch: float
+    compressed_bytes_single: float
+    compressed_bytes_per_event_batch: float
+    compression: str
+    encode_us: float  # per event, single
+    decode_us: float
+    encode_batch_us: float  # per event, in a batch of BATCH
+    decode_batch_us: float
+    available: bool = True
+    note: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def codec_row(name: str, compression: str = "zstd", *, repeats: int = 7) -> CodecRow:
+    """Sizes and median encode/decode times of one codec (``available=False`` when not installed)."""
+    nan = float("nan")
+    try:
+        codec = CODECS.load(name)
+    except PluginUnavailable as exc:
+        return CodecRow(name, name, "", nan, nan, nan, nan, compression, nan, nan, nan, nan, False, str(exc))
+    readings = sample_readings(1000)
+    sizes = payload_sizes(codec, readings, compression)
+    singles = readings[:50]
+    payloads = [codec.encode(r) for r in singles]
+    batches = [readings[i:i + BATCH] for i in range(0, 300, BATCH)]
+    batch_payloads = [codec.encode_batch(b) for b in batches]
+    return CodecRow(
+        name, codec.label, library_version(codec), **sizes, compression=compression,
+        encode_us=time_per_call(codec.encode, singles, repeats=repeats) * 1e6,
+        decode_us=time_per_call(codec.decode, payloads, repeats=repeats) * 1e6,
+        encode_batch_us=time_per_call(codec.encode_batch, batches, repeats=repeats) * 1e6 / BATCH,
+        decode_batch_us=time_per_call(codec.decode_batch, batch_payloads, repeats=repeats) * 1e6 / BATCH,
+    )
+
+
+def codec_rows(names: Sequence[str] | None = None, compression: str = "zstd", *, repeats: int = 7) -> list[CodecRow]:
+    """One row per codec (all registered by default)."""
+    return [codec_row(n, compression, repeats=repeats) for n in (names or CODECS.names())]
