@@ -5,6 +5,8 @@ Change it only by adding keys; a change of meaning bumps ``SCHEMA_VERSION``.
 
 Format history:
   1 -- first version (issue 2): counts, latency_ms, payload_bytes, cold_store.
+  1 -- added transport_counters (issue 5): what only the transport sees, e.g. events_throttled,
+       retries, connections_refused; {} for transports that expose none.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ class CellResult:
     error: str | None = None
     error_samples: dict[str, int] = field(default_factory=dict)
     histograms: dict[str, str] = field(default_factory=dict)  # HdrHistogram, base64: merge exactly
+    transport_counters: dict[str, int] = field(default_factory=dict)  # from ``transport.counters()``, if it has one
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:

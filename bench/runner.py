@@ -18,6 +18,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol
 
+import msgspec
+
 from iotbench.accounting import reconcile
 from iotbench.codecs import get_codec
 from iotbench.coldstore import JsonLinesColdStore
@@ -101,9 +103,10 @@ async def run_cell(spec: Spec, cell: Cell, folder: Path, progress: Progress | No
         await _bounded(transport.stop())
         consumer.close()
         if publisher is not None:  # what was sent, for an independent check of the cold store
-            with gzip.open(folder / "sent-ledger.json.gz", "wt") as fh:
-                json.dump(publisher.sent.to_ranges(), fh)
-    return _result(spec, cell, folder, fleet, publisher, consumer, started_at, time.perf_counter() - t0, error)
+            (folder / "sent-ledger.json.gz").write_bytes(gzip.compress(msgspec.json.encode(publisher.sent.to_ranges()), 1))
+    counters = getattr(transport, "counters", None)  # optional hook: counts only the transport can see
+    return _result(spec, cell, folder, fleet, publisher, consumer, started_at, time.perf_counter() - t0, error,
+                   dict(counters()) if callable(counters) else {})
 
 
 async def _bounded(coro: object) -> None:
@@ -156,7 +159,8 @@ async def _drain(publisher: Publisher, consumer: Consumer, timeout_s: float, pro
 
 
 def _result(spec: Spec, cell: Cell, folder: Path, fleet: Fleet | None, publisher: Publisher | None,
-            consumer: Consumer, started_at: str, elapsed: float, error: str | None) -> CellResult:
+            consumer: Consumer, started_at: str, elapsed: float, error: str | None,
+            transport_counters: dict[str, int] | None = None) -> CellResult:
     from iotbench.accounting import SeqLedger
 
     sent = publisher.sent if publisher else SeqLedger()
@@ -194,7 +198,7 @@ def _result(spec: Spec, cell: Cell, folder: Path, fleet: Fleet | None, publisher
         cold_store=str((folder / "cold-store").relative_to(out_dir)),
         dead_letter=str((folder / "dead-letter.jsonl").relative_to(out_dir)) if consumer.dead_letter.count else None,
         started_at=started_at, elapsed_s=round(elapsed, 3), error=error, error_samples=reasons,
-        histograms=histograms,
+        histograms=histograms, transport_counters=transport_counters or {},
     )
 
 
