@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from iotbench.codecs import CODECS, get_codec
 from iotbench.results import SCHEMA_VERSION, CellResult, read_results
+from iotbench.results_api import load_results
 from iotbench.runner import run_cell, run_matrix
 from iotbench.spec import Cell, Spec, SpecError, default_spec, load_spec, parse_spec
 from iotbench.telemetry import Reading
@@ -32,6 +33,7 @@ __all__ = [
     "default_spec",
     "get_codec",
     "get_transport",
+    "load_results",
     "load_spec",
     "parse_spec",
     "read_results",

@@ -24,6 +24,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="results folder (default: reports/run-YYYYmmdd-HHMMSS)")
     run.add_argument("--no-report", action="store_true", help="skip the HTML report at the end")
     sub.add_parser("list", help="list codecs and transports, and whether they are usable here")
+    report = sub.add_parser("report", help="write DIR/report.html (and DIR/results.csv) from a results folder")
+    report.add_argument("dir", help="a results folder (`iotbench run --out DIR`)")
+    report.add_argument("--benchmarks", help="pytest-benchmark JSON to include in the codec section")
     return parser
 
 
@@ -58,6 +61,28 @@ def _report(out: Path, console: object) -> None:
     console.print(f"report: {path}")  # type: ignore[attr-defined]
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from iotbench.report import write_report
+
+    folder = Path(args.dir)
+    if not (folder / "results.jsonl").is_file():
+        print(f"iotbench: error: {folder}: no results.jsonl there; give the folder `iotbench run --out DIR` wrote",
+              file=sys.stderr)
+        return EXIT_USAGE
+    benchmarks = Path(args.benchmarks) if args.benchmarks else None
+    if benchmarks is not None and not benchmarks.is_file():
+        print(f"iotbench: error: --benchmarks {benchmarks}: no such file; make it with "
+              "`pytest tests/benchmarks --benchmark-only --benchmark-json FILE`", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        path = write_report(folder, benchmarks)
+    except ValueError as exc:
+        print(f"iotbench: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"report: {path}")
+    return 0
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
@@ -87,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from iotbench.spec import SpecError
 
     args = _parser().parse_args(argv)
-    handlers = {"run": _cmd_run, "list": _cmd_list}
+    handlers = {"run": _cmd_run, "list": _cmd_list, "report": _cmd_report}
     try:
         return handlers[args.command](args)
     except SpecError as exc:

@@ -1,0 +1,269 @@
+"""The decision: which protocol and which serialization for Fabrikam's scenario, and why.
+
+The rules, in the order they are applied (the report prints them too):
+
+1. A cell counts only if it ran (status ok), lost nothing, had no failed sends and
+   kept up with the offered rate (at least 95 % of it stored per second).
+2. Serialization: the smallest payload per event at the smallest batch measured
+   (what one device sends), because at 1,667 events/s every codec here is far
+   below its CPU ceiling while bytes are paid for on every cellular link, in
+   ingress and at rest.
+3. Protocol: among the real transports (the in-process reference is a test double
+   and never recommended), the lowest median end-to-end p99 latency with that
+   serialization at the smallest batch measured.
+4. A difference is called significant only when the 95 % intervals of the
+   repeats do not overlap; with one run the report says so.
+
+Every number is a ``Figure`` with its recipe (see ``figures``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from iotbench.cost import AMQP_CONNECTIONS_PER_NAMESPACE, TU_INGRESS_EVENTS_PER_S, Scenario
+from iotbench.report.figures import Figure, fact, measure, percent_less
+from iotbench.report.stats import compare
+
+__all__ = ["Decision", "decide", "eligible", "REFERENCE_TRANSPORTS"]
+
+REFERENCE_TRANSPORTS = frozenset({"inprocess"})
+SUSTAINED = 0.95
+P99 = "latency_e2e_received_p99_ms"
+PUBLISH_P99 = "latency_publish_p99_ms"
+BYTES = "payload_bytes_mean"
+SCENARIO = Scenario()  # 100,000 devices, one reading a minute
+EH_LIMITS = "Azure Event Hubs quotas, Standard tier (learn.microsoft.com event-hubs-quotas; FACTS.md)"
+NEW_CONNECTION_VALUES = {"new", "per_request", "per-request", "new_connection", "new-connection", "close"}
+
+
+@dataclass
+class Decision:
+    protocol: str | None = None
+    serialization: str | None = None
+    protocol_runner_up: str | None = None
+    serialization_runner_up: str | None = None
+    batch: int | None = None
+    reasons: list[str] = field(default_factory=list)
+    runner_up: list[str] = field(default_factory=list)
+    changes: list[str] = field(default_factory=list)
+    gaps: list[str] = field(default_factory=list)  # what this run lacks to answer fully
+    excluded: list[str] = field(default_factory=list)  # configurations that did not qualify, and why
+
+
+def code(text: str) -> str:
+    import html
+
+    return f"<code>{html.escape(str(text))}</code>"
+
+
+def eligible(df: Any) -> Any:
+    """Rows that qualify: ran, lost nothing, failed no send, kept up with the offered rate."""
+    if df.empty:
+        return df
+    return df[(df["status"] == "ok") & (df["events_lost"] == 0) & (df["events_failed"].fillna(0) == 0)
+              & (df["sustained"].fillna(0) >= SUSTAINED)]
+
+
+def _why_excluded(df: Any, ok: Any) -> list[str]:
+    out = []
+    for variant, rows in df[~df.index.isin(ok.index)].groupby("variant", sort=True):
+        failed = rows[rows["status"] != "ok"]
+        lost = rows[rows["events_lost"] > 0]
+        slow = rows[(rows["status"] == "ok") & (rows["sustained"].fillna(0) < SUSTAINED)]
+        why = []
+        if not failed.empty:
+            why.append(f"{measure(failed, 'repeat', 'count', digits=0)} run(s) failed "
+                       f"({code(str(failed['error'].iloc[0])[:160])})")
+        if not lost.empty:
+            why.append(f"{measure(lost, 'events_lost', 'sum', digits=0)} events lost")
+        if not slow.empty:
+            why.append(f"kept up with only {measure(slow, 'sustained', 'min', scale=100, digits=0)}% of the offered rate")
+        if why:
+            out.append(f"{code(variant)}: " + "; ".join(why))
+    return out
+
+
+def _smallest_batch(rows: Any) -> Any:
+    return rows[rows["batch"] == rows["batch"].min()]
+
+
+def _ranked(rows: Any, by: str, metric: str) -> list[tuple[str, Any]]:
+    groups = [(name, g) for name, g in rows.groupby(by, sort=True) if g[metric].notna().any()]
+    return sorted(groups, key=lambda item: (item[1][metric].median(), item[0]))
+
+
+def _verdict(a: Any, b: Any, metric: str) -> str:
+    return compare(list(a[metric].dropna()), list(b[metric].dropna())).words
+
+
+def decide(df: Any) -> Decision:
+    """The decision for the scenario from a ``load_results`` frame."""
+    d = Decision()
+    if df.empty:
+        d.gaps.append("The results folder has no cell runs: nothing to decide from.")
+        return d
+    ok = eligible(df)
+    d.excluded = _why_excluded(df, ok)
+    if ok.empty:
+        d.gaps.append("No cell qualified (every one failed, lost events or fell behind): no recommendation.")
+        return d
+    _choose_serialization(d, ok)
+    _choose_protocol(d, ok)
+    _codec_latency(d, ok)
+    if df["repeat"].max() == 0:
+        d.gaps.append("Every configuration ran once: no confidence intervals; set <code>repeats</code> "
+                      "in the spec to tell real differences from noise.")
+    d.reasons = d.reasons[:5]
+    _changes(d, df, ok)
+    return d
+
+
+def _choose_serialization(d: Decision, ok: Any) -> None:
+    single = _smallest_batch(ok)
+    ranked = _ranked(single, "serialization", BYTES)
+    if not ranked:
+        d.gaps.append("No payload sizes in the results: the serialization cannot be chosen.")
+        return
+    (best, rows), *rest = ranked
+    d.serialization = best
+    d.batch = int(single["batch"].min())
+    size = measure(rows, BYTES)
+    month = measure(rows, BYTES, scale=SCENARIO.events_per_device_month / 1e6, digits=2)
+    if not rest:
+        d.gaps.append(f"Only one serialization ({code(best)}) qualified: no codec comparison.")
+        d.reasons.append(f"{code(best)} carries a reading in {size} B; at one reading a minute that is "
+                         f"{month} MB per device per month of payload.")
+        return
+    second, second_rows = rest[0]
+    d.serialization_runner_up = second
+    other = measure(second_rows, BYTES)
+    d.reasons.append(
+        f"Serialization {code(best)}: {size} B per reading sent alone, {percent_less(size, other)}% smaller than "
+        f"{code(second)} ({other} B; {_verdict(rows, second_rows, BYTES)}).")
+    d.reasons.append(
+        f"At one reading a minute that is {month} MB of payload per device per month against "
+        f"{measure(second_rows, BYTES, scale=SCENARIO.events_per_device_month / 1e6, digits=2)} MB "
+        "-- cellular plans bill by the MB, and storage by the byte.")
+    batched = ok[(ok["serialization"] == best) & (ok["batch"] > d.batch)]
+    if not batched.empty:
+        top = batched[batched["batch"] == batched["batch"].max()]
+        d.reasons.append(f"Batched by a gateway ({measure(top, 'batch', 'max', digits=0)} per send) "
+                         f"{code(best)} costs {measure(top, BYTES)} B per reading.")
+
+
+def _choose_protocol(d: Decision, ok: Any) -> None:
+    real = ok[~ok["transport"].isin(REFERENCE_TRANSPORTS)]
+    if real.empty:
+        names = ", ".join(code(t) for t in sorted(ok["transport"].unique()))
+        d.gaps.append(f"No real protocol ran in this results folder (only {names}, the in-process reference): "
+                      "the protocol cannot be chosen from it. Add mqtt, http, amqp, kafka or eventhubs "
+                      "to the spec's transports.")
+        return
+    same = real[real["serialization"] == d.serialization] if d.serialization else real
+    pool = same if not same.empty else real
+    import pandas as pd
+
+    candidates = pd.concat([_smallest_batch(g) for _, g in pool.groupby("variant", sort=True)])
+    ranked = _ranked(candidates, "variant", P99)
+    if not ranked:
+        d.gaps.append("No end-to-end latency in the results: the protocol cannot be ranked.")
+        return
+    (best, rows), *rest = ranked
+    d.protocol = best
+    p99 = measure(rows, P99, digits=2)
+    d.reasons.insert(0, (
+        f"Protocol {code(best)} delivered every reading: {measure(rows, 'events_sent', 'sum', digits=0)} sent, "
+        f"{measure(rows, 'events_lost', 'sum', digits=0)} lost, "
+        f"{measure(rows, 'events_duplicated', 'sum', digits=0)} duplicated, keeping up with "
+        f"{measure(rows, 'target_eps', digits=0)} events/s offered "
+        f"({measure(rows, 'throughput_eps', digits=0)} stored per second)."))
+    if rest:
+        second, second_rows = rest[0]
+        d.protocol_runner_up = second
+        d.reasons.insert(1, (
+            f"End-to-end p99 latency {p99} ms with {code(best)} against {measure(second_rows, P99, digits=2)} ms "
+            f"with {code(second)} ({_verdict(rows, second_rows, P99)})."))
+        d.runner_up.append(
+            f"Protocol runner-up: {code(second)} (p99 {measure(second_rows, P99, digits=2)} ms, "
+            f"publish p99 {measure(second_rows, PUBLISH_P99, digits=2)} ms, "
+            f"{measure(second_rows, 'events_lost', 'sum', digits=0)} lost).")
+    else:
+        d.gaps.append(f"Only one real protocol ({code(best)}) qualified: no protocol comparison.")
+        d.reasons.insert(1, f"End-to-end p99 latency {p99} ms; acknowledgement (publish) p99 "
+                            f"{measure(rows, PUBLISH_P99, digits=2)} ms.")
+    if d.serialization_runner_up:
+        r = ok[(ok["serialization"] == d.serialization_runner_up) & (ok["batch"] == d.batch)]
+        d.runner_up.append(f"Serialization runner-up: {code(d.serialization_runner_up)} "
+                           f"({measure(r, BYTES)} B per reading).")
+
+
+def _codec_latency(d: Decision, ok: Any) -> None:
+    """The codecs' latency compared where both ran: on the chosen protocol, else on shared variants."""
+    if not (d.serialization and d.serialization_runner_up):
+        return
+    at = ok[ok["batch"] == d.batch]
+    best, second = at[at["serialization"] == d.serialization], at[at["serialization"] == d.serialization_runner_up]
+    shared = set(best["variant"]) & set(second["variant"])
+    if d.protocol in shared:
+        shared = {d.protocol}
+    best, second = best[best["variant"].isin(shared)], second[second["variant"].isin(shared)]
+    if best[P99].notna().sum() == 0 or second[P99].notna().sum() == 0:
+        return
+    where = code(d.protocol) if shared == {d.protocol} else "the same transports"
+    latency = compare(list(best[P99].dropna()), list(second[P99].dropna()))
+    d.reasons.append(
+        f"On {where}, {code(d.serialization)}'s end-to-end p99 latency is {measure(best, P99, digits=2)} ms "
+        f"against {measure(second, P99, digits=2)} ms for {code(d.serialization_runner_up)} ({latency.words})"
+        + (": at this rate the codec does not limit the path." if latency.significant is False else "."))
+
+
+def _is_new_connection(options: str) -> bool:
+    import json
+
+    for key, value in json.loads(options or "{}").items():
+        text = str(value).lower()
+        if ("keep" in key.lower() and value is False) or (("conn" in key.lower() or "mode" in key.lower())
+                                                           and text in NEW_CONNECTION_VALUES):
+            return True
+    return False
+
+
+def _changes(d: Decision, df: Any, ok: Any) -> None:
+    fresh = df[df["transport_options"].map(_is_new_connection)] if "transport_options" in df else df.iloc[0:0]
+    fresh_ok = fresh[fresh.index.isin(ok.index)]
+    handshake = fact("1.2-6.5 KB", "TLS full handshake, FACTS.md protocol framing table")
+    if not fresh_ok.empty:
+        kept = ok[ok["transport"].isin(fresh_ok["transport"]) & ~ok.index.isin(fresh_ok.index)]
+        line = (f"Devices that sleep between readings open a new connection for each: measured with "
+                f"{code(fresh_ok['variant'].iloc[0])}, publish p99 {measure(fresh_ok, PUBLISH_P99, digits=2)} ms")
+        if not kept.empty:
+            line += f" against {measure(kept, PUBLISH_P99, digits=2)} ms on a kept-alive connection"
+        d.changes.append(line + f"; over the internet each new TLS connection adds a {handshake} handshake.")
+    else:
+        d.changes.append(
+            "Devices that sleep between readings cannot keep a connection open: each reading pays a new "
+            f"connection (over HTTPS a TCP and TLS handshake of {handshake}, about "
+            f"{fact('1 ms', 'TLS handshake CPU, FACTS.md')} of CPU at each end). Not measured in this run: "
+            "add an HTTP variant with a new connection per request.")
+    namespaces = math.ceil(SCENARIO.devices / AMQP_CONNECTIONS_PER_NAMESPACE)
+    d.changes.append(
+        f"One AMQP connection per device means {fact('100,000', 'the scenario')} connections, but a Standard "
+        f"namespace takes {fact('5,000', EH_LIMITS)}: {fact(str(namespaces), '100,000 / 5,000')} namespaces, "
+        "or a gateway that multiplexes devices onto few connections (batching as it goes), or HTTPS, which "
+        "has no connection limit and no connection charge. This run used "
+        f"{measure(df, 'connections', 'max', digits=0)} sender connection(s) for "
+        f"{measure(df, 'devices', 'max', digits=0)} simulated devices.")
+    rates = sorted(df["target_eps"].dropna().unique())
+    if len(rates) > 1:
+        for variant, rows in ok.groupby("variant", sort=True):
+            d.changes.append(f"Higher rates: {code(variant)} qualified up to "
+                             f"{measure(rows, 'target_eps', 'max', digits=0)} events/s offered.")
+    else:
+        d.changes.append(
+            f"Higher rates: this run offered one rate ({measure(df, 'target_eps', 'max', digits=0)} events/s), "
+            "so where each protocol stops is not measured here. Each "
+            f"{fact('1,000', EH_LIMITS)} events/s needs one more throughput unit, and a fleet that fires in "
+            f"the same second (no start spread) offers {fact('60x', 'FACTS.md scenario')} the average.")

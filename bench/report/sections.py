@@ -1,0 +1,201 @@
+"""The report's measurement sections: codecs, transports, the full-path matrix.
+
+Each function takes the ``load_results`` frame and returns HTML. Every section
+works with whatever codecs, transports and options the folder holds, and says
+in words what it lacks rather than drawing an empty chart.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+from iotbench.report import charts
+from iotbench.report.decision import REFERENCE_TRANSPORTS, eligible
+from iotbench.report.page import escape, note, table
+
+__all__ = ["codecs_section", "matrix_section", "transports_section"]
+
+FRAMING_FACTS = [
+    ("AMQP 1.0 transfer", "~53 B frame + 5 B data section; ~10 B per event inside a batch"),
+    ("MQTT 3.1.1 QoS 1", "2 B fixed header + 2 B topic length + topic + 2 B packet id; PUBACK 4 B"),
+    ("HTTPS to Event Hubs", "~374 B request headers (SAS token) + ~216 B response headers"),
+    ("TLS record", "22 B (TLS 1.3) / 29 B (TLS 1.2 AES-GCM) per record"),
+    ("TLS full handshake", "1.2-2.5 KB (one self-signed cert), ~6.5 KB with a real chain; ~330 B resumed"),
+    ("TCP/IP", "40-52 B per segment; connect 3 packets, close 4"),
+]
+
+
+COUNTS = ("events_lost", "events_duplicated", "events_failed", "events_rejected")
+
+
+def _median_table(df: Any, keys: list[str], metrics: dict[str, str]) -> Any:
+    """Medians over repeats; event counts (lost, duplicated, ...) are totals, so one loss is never hidden."""
+    present = {name: col for name, col in metrics.items() if col in df.columns}
+    grouped = df.groupby(keys, sort=True)
+    out = grouped.size().rename("runs").to_frame()
+    for name, col in present.items():
+        out[name] = grouped[col].sum().astype(int) if col in COUNTS else grouped[col].median()
+    return out.reset_index()
+
+
+def _extra_columns(df: Any, words: tuple[str, ...]) -> dict[str, str]:
+    """Numeric columns other engineers add to the record (cpu..., wire...), shown as they come."""
+    return {c: c for c in df.columns if any(w in c for w in words) and df[c].dtype.kind in "fi"}
+
+
+def codecs_section(df: Any, benchmarks: Path | None) -> str:
+    parts = ["<p>Bytes per reading as sent (encoded, then compressed when the cell compresses), by "
+             "serialization and batch size, medians over every cell that ran. Sizes do not depend on the "
+             "transport.</p>"]
+    ran = df[df["status"] == "ok"] if not df.empty else df
+    if ran.empty or "payload_bytes_mean" not in ran:
+        parts.append(note("No cell ran: no payload sizes."))
+    else:
+        sizes = _median_table(ran, ["serialization", "batch"], {
+            "bytes/reading": "payload_bytes_mean", "min": "payload_bytes_min", "max": "payload_bytes_max",
+            "bytes/send": "send_bytes_mean", "readings/send": "events_per_send"})
+        parts.append(table(sizes))
+        pivot = ran.pivot_table(index="serialization", columns="batch", values="payload_bytes_mean", aggfunc="median")
+        pivot.columns = [f"batch {c}" for c in pivot.columns]
+        parts.append(charts.bars(pivot, "Bytes per reading", "bytes", "bytes per reading by serialization and batch"))
+        if ran["compression"].nunique() == 1:
+            parts.append(note(f"Every cell used compression {escape(ran['compression'].iloc[0])}: add "
+                              "<code>compression = [\"none\", \"zstd\"]</code> to the spec to compare."))
+    parts.append("<h3>Encode and decode CPU (pytest-benchmark)</h3>")
+    parts.append(_benchmarks(benchmarks))
+    parts.append("<h3>Schema evolution</h3>")
+    parts.append(_evolution())
+    return "\n".join(parts)
+
+
+def _benchmarks(path: Path | None) -> str:
+    if path is None:
+        return note("No benchmark file given: run <code>pytest tests/benchmarks --benchmark-only "
+                    "--benchmark-json FILE</code>, then <code>iotbench report DIR --benchmarks FILE</code>.")
+    from iotbench.report.benchmarks import load_benchmarks
+
+    try:
+        frame = load_benchmarks(path)
+    except ValueError as exc:
+        return note(escape(exc))
+    if frame.empty:
+        return note(f"{escape(path)} holds no benchmarks.")
+    out = [f"<p>From <code>{escape(Path(path).name)}</code>: median and mean microseconds per call "
+           "(a call encodes or decodes one reading or one batch); the other columns are the suite's "
+           "<code>extra_info</code>.</p>", table(frame, digits=2)]
+    top = frame.set_index("benchmark")["median_us"].head(40).to_frame("median µs")
+    out.append(charts.bars(top, "pytest-benchmark medians", "µs per call", "benchmark medians"))
+    return "\n".join(out)
+
+
+def _evolution() -> str:
+    """The codec suite's schema-evolution table, when ``iotbench.codecs.evolution`` provides one."""
+    import pandas as pd
+
+    try:
+        module = importlib.import_module("iotbench.codecs.evolution")
+    except ImportError:
+        return note("The codec suite's schema-evolution table (<code>iotbench.codecs.evolution</code>) "
+                    "is not available in this installation.")
+    for name in ("evolution_table", "schema_evolution_table", "table", "evolution_rows"):
+        make = getattr(module, name, None)
+        if callable(make):
+            try:
+                rows = make()
+                frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(
+                    [r if isinstance(r, dict) else getattr(r, "__dict__", {"result": str(r)}) for r in rows])
+            except Exception as exc:  # noqa: BLE001 - a broken plugin must not take the report down
+                return note(f"The schema-evolution table could not be made: {escape(exc)}")
+            return _evolution_html(frame.astype(str))
+    return note("<code>iotbench.codecs.evolution</code> has no table function yet.")
+
+
+def _evolution_html(frame: Any) -> str:
+    """Outcome per codec and direction (x framing) up front; the full rows with their reasons folded."""
+    intro = ("<p>Version 2 of the reading adds a field with a default and removes one. Can a v2 reader "
+             "read v1 data, and a v1 reader v2 data? (<code>ok</code>: read, shared fields exact; "
+             "<code>error</code>: refused loudly; <code>invented</code>/<code>wrong</code>: read, but wrong.)</p>")
+    if {"codec", "direction", "outcome"} <= set(frame.columns):
+        columns = ["direction", "framing"] if "framing" in frame.columns else ["direction"]
+        pivot = frame.pivot_table(index="codec", columns=columns, values="outcome", aggfunc="first")
+        pivot.columns = [" / ".join(c) if isinstance(c, tuple) else str(c) for c in pivot.columns]
+        summary = table(pivot.reset_index())
+    else:
+        summary = ""
+    return intro + summary + f"<details><summary>Every row, with the reason</summary>{table(frame)}</details>"
+
+
+def transports_section(df: Any) -> str:
+    if df.empty:
+        return note("No cell runs.")
+    parts = ["<p>Medians over repeats per transport variant, serialization and batch. "
+             "<code>inprocess</code> is the reference transport (a queue in the same process): "
+             "it shows what the harness itself costs.</p>"]
+    metrics = {"stored/s": "throughput_eps", "offered/s": "target_eps", "kept up": "sustained",
+               "lost (all runs)": "events_lost", "dup": "events_duplicated", "failed": "events_failed",
+               "e2e p50 ms": "latency_e2e_received_p50_ms", "e2e p90 ms": "latency_e2e_received_p90_ms",
+               "e2e p99 ms": "latency_e2e_received_p99_ms", "e2e p99.9 ms": "latency_e2e_received_p999_ms",
+               "publish p99 ms": "latency_publish_p99_ms", "send delay p99 ms": "latency_send_delay_p99_ms",
+               "bytes/send": "send_bytes_mean"}
+    metrics.update(_extra_columns(df, ("cpu", "wire")))
+    parts.append(table(_median_table(df, ["variant", "serialization", "batch"], metrics), digits=2))
+    ok = eligible(df)
+    if not ok.empty:
+        smallest = ok[ok["batch"] == ok["batch"].min()]
+        cols = {"p50": "latency_e2e_received_p50_ms", "p90": "latency_e2e_received_p90_ms",
+                "p99": "latency_e2e_received_p99_ms", "p99.9": "latency_e2e_received_p999_ms"}
+        frame = smallest.groupby(["variant", "serialization"])[list(cols.values())].median()
+        frame.columns = list(cols)
+        frame.index = [f"{v} / {s}" for v, s in frame.index]
+        frame = frame.dropna()
+        if not frame.empty:
+            parts.append(charts.percentiles(frame, f"End-to-end latency, batch {int(smallest['batch'].min())}",
+                                            "end-to-end latency percentiles per transport"))
+    parts.append("<h3>CPU per reading and wire bytes by layer</h3>")
+    if not _extra_columns(df, ("cpu", "wire")):
+        parts.append(note("These results carry payload bytes only: no CPU or per-layer wire counters. "
+                          "The framing each protocol adds, from FACTS.md (computed and measured on loopback):"))
+    parts.append(table(_facts_frame(FRAMING_FACTS, ["layer", "overhead per message"])))
+    parts.append("<h3>Connection model</h3>")
+    conns = df.groupby(["variant"], sort=True).agg(connections=("connections", "max"), devices=("devices", "max"))
+    conns["devices per connection"] = conns["devices"] / conns["connections"]
+    parts.append(table(conns.reset_index(), digits=0))
+    parts.append("<p>Azure Event Hubs Standard allows 5,000 AMQP connections per namespace (100 on Basic) and "
+                 "charges for them; HTTPS sends have no connection limit or charge but pay headers on every "
+                 "request. A gateway that multiplexes devices onto few connections is the usual answer for "
+                 "100,000 devices.</p>")
+    real = df[~df["transport"].isin(REFERENCE_TRANSPORTS)]
+    if real.empty:
+        parts.append(note("Only the in-process reference ran: no real protocol in this folder."))
+    return "\n".join(parts)
+
+
+def _facts_frame(rows: list[tuple[str, str]], columns: list[str]) -> Any:
+    import pandas as pd
+
+    return pd.DataFrame(rows, columns=columns)
+
+
+def matrix_section(df: Any) -> str:
+    ran = df[df["status"] == "ok"] if not df.empty else df
+    if ran.empty:
+        return note("No cell ran: no matrix.")
+    parts = ["<p>Serialization x transport variant, medians over repeats; one row of heatmaps per batch "
+             "size. A dash is a combination that was not run (or failed).</p>"]
+    for batch, rows in ran.groupby("batch", sort=True):
+        pivots = []
+        for name, col, fmt in (("stored events/s", "throughput_eps", ".0f"),
+                               ("e2e p99 ms", "latency_e2e_received_p99_ms", ".3g"),
+                               ("bytes/reading", "payload_bytes_mean", ".1f")):
+            pivot = rows.pivot_table(index="serialization", columns="variant", values=col, aggfunc="median")
+            if not pivot.empty:
+                pivots.append((name, pivot, fmt))
+        if pivots:
+            parts.append(f"<h3>Batch {int(batch)}</h3>")
+            parts.append(charts.heatmaps(pivots, f"batch {int(batch)}", f"codec x transport heatmaps, batch {batch}"))
+    if ran["variant"].nunique() < 2 or ran["serialization"].nunique() < 2:
+        parts.append(note("The matrix has a single row or column here: run more codecs and transports "
+                          "for a comparison."))
+    return "\n".join(parts)

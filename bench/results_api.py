@@ -1,0 +1,168 @@
+"""The results API: a results folder as one flat pandas table, one row per cell run.
+
+The report, the notebooks and users' own scripts all read results through
+``load_results``, so a column means the same thing everywhere. The columns are
+documented in ``RESULT_COLUMNS`` (and in docs/results.md); nested objects of the
+record are flattened with their path in the name, so a key another engineer adds
+to the record later (a dict of numbers) shows up as columns without a change here.
+
+>>> df = load_results("reports/run-20260101-120000")          # doctest: +SKIP
+>>> df.groupby("codec")["payload_bytes_mean"].median()        # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+from iotbench.results import SCHEMA_VERSION
+
+__all__ = ["RESULT_COLUMNS", "load_results", "load_run", "variant_label"]
+
+LATENCY_KINDS = ("send_delay", "publish", "e2e_received", "e2e_stored")
+PERCENTILES = ("p50", "p90", "p99", "p999", "max")
+
+RESULT_COLUMNS: dict[str, str] = {
+    "cell": "the cell's id: codec/transport[options]/batch/compression/connections/devices@interval "
+            "(the same for every repeat of a configuration)",
+    "repeat": "0-based repeat of the cell",
+    "codec": "codec registry name, e.g. 'msgpack'",
+    "compression": "compression of each send: none, gzip, zstd, lz4",
+    "serialization": "codec plus compression, e.g. 'msgpack' or 'msgpack+zstd'",
+    "transport": "transport registry name, e.g. 'mqtt'",
+    "transport_options": "the transport's options as compact JSON text ('{}' when none)",
+    "variant": "transport plus its options, readable: 'mqtt[qos=1]' ('mqtt' when none)",
+    "option_<name>": "one column per transport option seen in the folder (NaN for other transports)",
+    "batch": "events per send (at most; a send also goes when linger_ms passes)",
+    "connections": "sender connections the devices are spread over",
+    "devices": "simulated devices",
+    "interval_s": "seconds between a device's readings",
+    "target_eps": "offered rate: devices / interval_s, events per second",
+    "duration_s": "measured window, seconds (after warmup_s)",
+    "warmup_s": "warm-up before the measured window, seconds",
+    "status": "'ok', or 'failed' with `error` saying why",
+    "error": "why the cell failed (None when ok)",
+    "events_scheduled / _sent / _acked / _failed / _stored / _lost / _duplicated / _rejected / _unexpected":
+        "exact per-(device, seq) accounting (see iotbench.accounting)",
+    "sends": "payloads sent (one event or one batch each)",
+    "events_per_send": "events_sent / sends",
+    "throughput_eps": "events stored per second over the measured window",
+    "sustained": "throughput_eps / target_eps (1.0 = kept up with the offered rate)",
+    "latency_<kind>_<pct>_ms": "latency percentiles in ms; kind: send_delay, publish, e2e_received, "
+                               "e2e_stored; pct: p50, p90, p99, p999, max",
+    "payload_bytes_mean / _min / _max": "encoded (and compressed) bytes per event",
+    "send_bytes_mean / _min / _max": "bytes per send (one payload)",
+    "<key>_<sub>": "any other object of numbers in the record, flattened the same way",
+    "cold_store": "the cell's cold-store folder, relative to the results folder",
+    "cold_store_bytes": "bytes of the cell's published cold-store files on disk (NaN when gone)",
+    "cold_store_bytes_per_event": "cold_store_bytes / events_stored",
+    "started_at": "when the cell started (UTC, ISO 8601)",
+    "elapsed_s": "wall time of the whole cell, set-up and drain included",
+    "schema_version": "version of the record (iotbench.results.SCHEMA_VERSION)",
+}
+
+_DROP = {"histograms", "error_samples", "latency_ms", "payload_bytes", "send_bytes", "transport_options"}
+
+
+def variant_label(transport: str, options: dict[str, Any] | None) -> str:
+    """``variant_label('mqtt', {'qos': 1, 'tls': True}) == 'mqtt[qos=1,tls=true]'`` (keys sorted)."""
+    if not options:
+        return transport
+    parts = ",".join(f"{k}={_option_text(options[k])}" for k in sorted(options))
+    return f"{transport}[{parts}]"
+
+
+def _option_text(value: Any) -> str:
+    return json.dumps(value) if isinstance(value, (bool, type(None))) else str(value)
+
+
+def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
+    if isinstance(value, dict):
+        for key, sub in value.items():
+            _flatten(f"{prefix}_{key}", sub, out)
+    elif isinstance(value, (int, float)) or value is None:
+        out[prefix] = value
+
+
+def _row(record: dict[str, Any], folder: Path) -> dict[str, Any]:
+    row: dict[str, Any] = {k: v for k, v in record.items() if k not in _DROP and not isinstance(v, (dict, list))}
+    options = record.get("transport_options") or {}
+    row["transport_options"] = json.dumps(options, sort_keys=True, separators=(",", ":"))
+    row["variant"] = variant_label(record.get("transport", "?"), options)
+    for key, value in options.items():
+        row[f"option_{key}"] = value
+    compression = record.get("compression", "none")
+    row["serialization"] = record.get("codec", "?") + ("" if compression in ("none", None) else f"+{compression}")
+    for kind in LATENCY_KINDS:
+        summary = (record.get("latency_ms") or {}).get(kind) or {}
+        for pct in PERCENTILES:
+            row[f"latency_{kind}_{pct}_ms"] = summary.get(pct)
+    for group in ("payload_bytes", "send_bytes"):
+        for stat in ("mean", "min", "max"):
+            row[f"{group}_{stat}"] = (record.get(group) or {}).get(stat)
+    for key, value in record.items():
+        if key not in _DROP and isinstance(value, dict):
+            _flatten(key, value, row)  # keys added to the record later
+    sends, sent = record.get("sends") or 0, record.get("events_sent") or 0
+    row["events_per_send"] = sent / sends if sends else None
+    target = record.get("target_eps") or 0
+    row["sustained"] = record.get("throughput_eps", 0) / target if target else None
+    row["cold_store_bytes"] = _folder_bytes(folder / record["cold_store"]) if record.get("cold_store") else None
+    stored = record.get("events_stored") or 0
+    row["cold_store_bytes_per_event"] = row["cold_store_bytes"] / stored if row["cold_store_bytes"] and stored else None
+    return row
+
+
+def _folder_bytes(folder: Path) -> int | None:
+    """Published files only (``part-*``): temp files of a crashed cell are not data at rest."""
+    if not folder.is_dir():
+        return None
+    return sum(p.stat().st_size for p in folder.glob("part-*") if p.is_file())
+
+
+def _records(path: Path) -> list[dict[str, Any]]:
+    records = []
+    with open(path, encoding="utf-8") as fh:
+        for number, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{number}: not a JSON object ({exc.msg}); "
+                                 "the run was cut off mid-line? delete that line and load again") from None
+    return records
+
+
+def load_results(folder: str | Path) -> Any:
+    """One row per cell run of ``folder/results.jsonl``, with the columns of ``RESULT_COLUMNS``.
+
+    Rows keep the file's order. A record newer than this iotbench (a higher
+    ``schema_version``) is loaded with a warning: versions only add keys.
+    """
+    import pandas as pd
+
+    folder = Path(folder)
+    path = folder / "results.jsonl" if folder.is_dir() else folder
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no results here; give the folder `iotbench run --out DIR` wrote")
+    records = _records(path)
+    newer = {r.get("schema_version") for r in records if (r.get("schema_version") or 0) > SCHEMA_VERSION}
+    if newer:
+        warnings.warn(f"{path}: schema_version {sorted(newer)} is newer than {SCHEMA_VERSION}; "
+                      "upgrade iotbench to read every column", stacklevel=2)
+    base = path.parent
+    frame = pd.DataFrame([_row(r, base) for r in records])
+    if frame.empty:
+        frame = pd.DataFrame(columns=["cell", "repeat", "codec", "transport", "variant", "status"])
+    return frame
+
+
+def load_run(folder: str | Path) -> dict[str, Any]:
+    """``folder/run.json``: the spec as run, the machine and library versions ({} when missing)."""
+    path = Path(folder) / "run.json"
+    if not path.is_file():
+        return {}
+    return json.loads(path.read_text(encoding="utf-8"))
