@@ -16,6 +16,7 @@ matrix dimensions is a ``Cell``; ``exclude`` drops combinations.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import itertools
 import tomllib
@@ -95,8 +96,11 @@ class Spec:
     transport_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     cold_store: ColdStoreSpec = ColdStoreSpec()
     prices: Prices = DEFAULT_PRICES  # dated Azure prices for the report's cost section
+    parts: tuple["Spec", ...] = ()  # [[matrix]] tables: the cells are the union of theirs
 
     def cells(self) -> list[Cell]:
+        if self.parts:
+            return list(dict.fromkeys(c for part in self.parts for c in part.cells()))
         out = []
         for codec, transport, batch, comp, conns, devices, interval in itertools.product(
             self.codecs, self.transports, self.batch, self.compression, self.connections, self.devices, self.interval_s
@@ -134,7 +138,8 @@ _SCALARS = {"jitter": float, "start_spread_s": float, "duration_s": float, "warm
             "seed": int, "linger_ms": float, "max_inflight": int, "send_timeout_s": float,
             "drain_timeout_s": float, "name": str}
 _TABLES = {"exclude", "transport_options", "cold_store", "prices"}
-_KNOWN = sorted({*_LISTS, *_SCALARS, *_TABLES})
+_KNOWN = sorted({*_LISTS, *_SCALARS, *_TABLES, "matrix"})
+_PART_KEYS = sorted({*_LISTS, "exclude", "transport_options"})
 
 
 def _fail(key: str, problem: str, fix: str) -> SpecError:
@@ -156,7 +161,14 @@ def _positive(key: str, value: float, *, zero_ok: bool = False) -> None:
 
 
 def parse_spec(raw: dict[str, Any]) -> Spec:
-    """A validated Spec from a TOML document's dict."""
+    """A validated Spec from a TOML document's dict.
+
+    ``[[matrix]]`` tables (optional) each override the dimensions of the top level; the
+    cells are the union of theirs -- "every codec on one transport, plus two codecs on
+    every transport" without the full cross product.
+    """
+    if "matrix" in raw:
+        return _with_parts(raw)
     for key in raw:
         if key not in _KNOWN:
             close = difflib.get_close_matches(key, _KNOWN, n=1)
@@ -200,6 +212,21 @@ def parse_spec(raw: dict[str, Any]) -> Spec:
     except PricesError as exc:
         raise SpecError(str(exc)) from None
     return Spec(**values)
+
+
+def _with_parts(raw: dict[str, Any]) -> Spec:
+    tables = raw["matrix"]
+    if not isinstance(tables, list) or not tables or not all(isinstance(t, dict) for t in tables):
+        raise _fail("matrix", "is not a list of tables", "write [[matrix]] sections with dimension keys")
+    base = {k: v for k, v in raw.items() if k != "matrix"}
+    parts = []
+    for n, table in enumerate(tables):
+        for key in table:
+            if key not in _PART_KEYS:
+                raise _fail(f"matrix[{n}].{key}", "cannot differ between matrix tables",
+                            f"use {', '.join(_PART_KEYS)} there, and set the rest at the top level")
+        parts.append(parse_spec({**base, **table}))
+    return dataclasses.replace(parse_spec(base), parts=tuple(parts))
 
 
 def _check_plugins(key: str, names: tuple[str, ...], registry: Any) -> None:

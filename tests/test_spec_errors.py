@@ -60,3 +60,25 @@ def test_list_shows_every_plugin_and_its_status():
     assert result.returncode == 0
     for name in ("json", "msgpack", "inprocess", "zstd"):
         assert name in result.stdout
+
+
+def test_matrix_tables_union_their_cells_and_reject_non_dimensions():
+    spec = parse_spec({"devices": 10, "matrix": [
+        {"codecs": ["json", "msgpack"], "batch": [100]},
+        {"codecs": ["json"], "batch": [1, 100]},
+    ]})
+    assert [(c.codec, c.batch) for c in spec.cells()] == [("json", 100), ("msgpack", 100), ("json", 1)]
+    assert all(c.devices == 10 for c in spec.cells())
+    with pytest.raises(SpecError, match=r"matrix\[0\]\.duration_s"):
+        parse_spec({"matrix": [{"duration_s": 3}]})
+
+
+def test_default_spec_covers_every_usable_codec_and_transport():
+    from iotbench.codecs import CODECS
+    from iotbench.spec import default_spec
+    from iotbench.transports import TRANSPORTS
+
+    cells = default_spec().cells()
+    assert {c.codec for c in cells} == {n for n in CODECS.names() if CODECS.status(n)[0]}
+    assert {c.transport for c in cells} == {n for n in TRANSPORTS.names() if TRANSPORTS.status(n)[0]}
+    assert {c.target_eps for c in cells} == {100_000 / 60}
