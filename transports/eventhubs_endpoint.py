@@ -114,6 +114,7 @@ class _Connection:
         self.tokens: list[tuple[str, float]] = []  # (resource granted, expiry)
         self.counted = False
         self.closed = False
+        self.refusing = False
         self.heartbeat: asyncio.Task[None] | None = None
 
     # -- life cycle ----------------------------------------------------------------
@@ -129,8 +130,12 @@ class _Connection:
         self.writer.write(AMQP_HEADER)
         while not self.closed:
             frame = await read_frame(self.reader, MAX_FRAME)
-            if frame.performative is not None:
-                await self._dispatch(frame.channel, frame.performative, frame.fields)
+            if frame.performative is None:
+                continue
+            if self.refusing:  # only the client's close matters now
+                self.closed = frame.performative == 0x18
+                continue
+            await self._dispatch(frame.channel, frame.performative, frame.fields)
 
     async def _sasl(self) -> None:
         self.writer.write(SASL_HEADER)
@@ -192,11 +197,15 @@ class _Connection:
         else:
             self.endpoint.connections += 1
             self.counted = True
+            stats = self.hub.stats
+            stats["connections"] = stats.get("connections", 0) + 1
+            stats["peak_connections"] = max(stats.get("peak_connections", 0), self.endpoint.connections)
         self.send(0, perf.OpenFrame("iotbench-eventhubs", None, MAX_FRAME, 255, None, None, None, None, None, None))
         if error is not None:
             log.info("refused a connection from %s: %s", self.peer, error.description)
             self.send(0, perf.CloseFrame(error))
-            self.closed = True
+            self.refusing = True  # read on until the client's close: closing now would reset the socket
+            asyncio.get_running_loop().call_later(5.0, self.writer.close)
             return
         idle_ms = fields[4]
         if idle_ms:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import secrets
@@ -30,6 +31,7 @@ __all__ = ["LocalEventHubs", "EndpointSettings", "main"]
 
 KEY_ENV = "IOTBENCH_EVENTHUBS_KEY"
 KEY_NAME = "RootManageSharedAccessKey"
+STATS_FILE = "eventhubs-stats.json"
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,13 @@ class LocalEventHubs:
     def stop(self) -> None:
         self.process.stop()
 
+    def stats(self) -> dict[str, int]:
+        """What the endpoint counted (publications, throttled, refused connections); after ``stop``."""
+        try:
+            return {k: int(v) for k, v in json.loads((self.workdir / STATS_FILE).read_text()).items()}
+        except (OSError, ValueError):
+            return {}
+
     def __enter__(self) -> "LocalEventHubs":
         return self.start()
 
@@ -130,6 +139,7 @@ async def _serve(args: argparse.Namespace, key: str) -> None:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     logging.info("stopping; totals: %s", hub.stats)
+    Path(STATS_FILE).write_text(json.dumps(hub.stats))  # the cwd is the work dir: the starter reads it back
     for close in closers:
         result = close()
         if asyncio.iscoroutine(result):

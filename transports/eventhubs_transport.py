@@ -24,7 +24,9 @@ back-off for ServerBusy (4 s, ``azure.eventhub._constants.CUSTOM_CONDITION_BACKO
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import time
 import zlib
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
@@ -35,8 +37,11 @@ from iotbench.transports.eventhubs_sas import ConnectionString, SasError, redact
 __all__ = ["EventHubsTransport", "CONNECTION_STRING_ENV", "cloud_connection", "describe_failure"]
 
 CONNECTION_STRING_ENV = "IOTBENCH_EVENTHUB_CONNECTION_STRING"
+LIVENESS_S = 0.5  # the consumer's idle call-back period: how it shows each partition is being read
 BUSY_BACKOFF_S = 4.0  # what the SDK itself waits after com.microsoft:server-busy
 PARTITIONINGS = ("key", "id", "none")
+
+log = logging.getLogger("iotbench.eventhubs")
 
 
 def cloud_connection(hub: str) -> ConnectionString | None:
@@ -79,7 +84,23 @@ class _Sender:
         self._wake = asyncio.Event()
         self._refused: str | None = None
         self._partition_ids: list[str] | None = None
-        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"eventhubs-sender-{index}")
+        loop = asyncio.get_running_loop()
+        # connect now, in the background: a refused connection shows before the first event is due,
+        # and many per-device producers connect concurrently instead of one after another
+        self._connected = loop.create_task(self._connect(), name=f"eventhubs-connect-{index}")
+        self._task = loop.create_task(self._run(), name=f"eventhubs-sender-{index}")
+
+    async def _connect(self) -> None:
+        try:
+            if self._t.partitioning == "id":
+                self._partition_ids = await self._call("get_partition_ids", self._producer.get_partition_ids())
+            else:
+                await self._call("connect", self._producer.create_batch())
+        except Exception as exc:  # noqa: BLE001 - a refusal is remembered; anything else shows on the first send
+            failure = exc if isinstance(exc, TransportError) else self._failure(exc)
+            self._t.count("connect_failures")
+            if not self._refused:
+                self._t.note(str(failure))
 
     async def send(self, key: str, payload: bytes) -> None:
         if self._refused:
@@ -90,13 +111,27 @@ class _Sender:
         await future
 
     async def _run(self) -> None:
+        await asyncio.wait([self._connected])
         while True:
             await self._wake.wait()
             self._wake.clear()
+            if self._refused:
+                for _, _, future in self._queue:
+                    if not future.done():
+                        future.set_exception(TransportError(self._refused))
+                self._queue = []
+                continue
             items, self._queue = [e for e in self._queue if not e[2].done()], []
             groups: dict[tuple[str | None, str | None], list[tuple[bytes, asyncio.Future[None]]]] = {}
-            for key, payload, future in items:
-                groups.setdefault(await self._route(key), []).append((payload, future))
+            try:
+                for key, payload, future in items:
+                    groups.setdefault(await self._route(key), []).append((payload, future))
+            except Exception as exc:  # noqa: BLE001 - routing needs the partition ids: a failed call fails the lot
+                error = exc if isinstance(exc, TransportError) else self._failure(exc)
+                for _, _, future in items:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
             for (partition_id, partition_key), group in groups.items():
                 await self._send_group(partition_id, partition_key, group)
 
@@ -120,42 +155,49 @@ class _Sender:
 
     async def _send_group(self, partition_id: str | None, partition_key: str | None,
                           group: list[tuple[bytes, asyncio.Future[None]]]) -> None:
+        """Send ``group`` as few batches as fit; each payload's future gets the outcome of its batch."""
         from azure.eventhub import EventData
 
         start = 0
         while start < len(group):
+            end, outcome = start, None
             try:
                 batch = await self._call("create_batch", self._producer.create_batch(
                     partition_id=partition_id, partition_key=partition_key))
-                end = start
                 while end < len(group) and end - start < self._t.max_batch_events:
                     try:
                         batch.add(EventData(group[end][0]))
-                    except ValueError:  # the batch is full (max message size of the link)
+                    except ValueError:  # full: the link's maximum message size
                         if end == start:
-                            raise TransportError(f"eventhubs: one payload of {len(group[end][0])} bytes exceeds "
-                                                 f"the {batch.max_size_in_bytes}-byte publication limit") from None
+                            end += 1
+                            raise TransportError(f"eventhubs: a payload of {len(group[start][0])} bytes exceeds the "
+                                                 f"{batch.max_size_in_bytes}-byte publication limit") from None
                         break
                     end += 1
                 await self._send_with_retries(batch, end - start)
-                outcome: BaseException | None = None
             except TransportError as exc:
-                outcome, end = exc, max(end, start + 1) if "exceeds" in str(exc) else len(group)
+                outcome = exc
             except Exception as exc:  # noqa: BLE001 - every SDK failure becomes a counted, explained send failure
-                if _refused(exc):
-                    self._t.count("connections_refused")
-                    self._refused = f"eventhubs: connection refused by the namespace ({describe_failure(exc)})"
-                    outcome = TransportError(self._refused)
-                else:
-                    outcome = TransportError(f"eventhubs: send failed: {describe_failure(exc)}")
+                outcome = self._failure(exc)
+            if end == start:  # failed before a batch existed: the rest of the group shares the fate
                 end = len(group)
             for _, future in group[start:end]:
                 if not future.done():
                     future.set_exception(outcome) if outcome else future.set_result(None)
             start = end
 
+    def _failure(self, exc: BaseException) -> TransportError:
+        if _refused(exc):
+            if not self._refused:
+                self._t.count("connections_refused")
+            self._refused = f"eventhubs: connection refused by the namespace ({describe_failure(exc)})"
+            return TransportError(self._refused)
+        return TransportError(f"eventhubs: send failed: {describe_failure(exc)}")
+
     async def _send_with_retries(self, batch: Any, events: int) -> None:
+        """Send; on ServerBusy wait the SDK's back-off and retry, within ``call_timeout_s`` overall."""
         t = self._t
+        deadline = time.monotonic() + t.call_timeout_s
         for attempt in range(t.retries + 1):
             try:
                 await self._call("send_batch", self._producer.send_batch(batch, timeout=t.call_timeout_s))
@@ -163,17 +205,20 @@ class _Sender:
             except TransportError:
                 raise
             except Exception as exc:  # noqa: BLE001
-                if not _throttled(exc) or attempt == t.retries:
-                    if _throttled(exc):
-                        t.count("events_throttled_lost", events)
+                if not _throttled(exc):
                     raise
                 t.count("sends_throttled")
                 t.count("events_throttled", events)
+                if attempt == t.retries or time.monotonic() + t.busy_backoff_s >= deadline:
+                    t.count("events_given_up", events)
+                    raise TransportError(f"eventhubs: ServerBusy (throttled) {attempt + 1} time(s); gave up after "
+                                         f"{attempt} retries within {t.call_timeout_s:g} s") from None
                 t.count("retries")
                 await asyncio.sleep(t.busy_backoff_s)
 
     async def close(self) -> None:
         self._task.cancel()
+        self._connected.cancel()
         for _, _, future in self._queue:
             if not future.done():
                 future.set_exception(TransportError("eventhubs sender closed"))
@@ -194,28 +239,43 @@ class _Receiver:
         self._deliver = deliver
         self._client = EventHubConsumerClient.from_connection_string(
             transport.connection.render(), consumer_group=transport.consumer_group, retry_total=3,
-            load_balancing_strategy="greedy", load_balancing_interval=2.0, **transport.checkpoint_kwargs())
+            load_balancing_strategy="greedy", load_balancing_interval=10.0, **transport.checkpoint_kwargs())
         self._task: asyncio.Task[None] | None = None
+        self._live: set[str] = set()  # partitions whose receive loop has called back at least once
         self.errors: list[str] = []
 
     async def open(self) -> "_Receiver":
         try:  # an eager, bounded call: a wrong endpoint fails here, not silently in the background
             async with asyncio.timeout(self._t.call_timeout_s):
-                await self._client.get_partition_ids()
+                partitions = await self._client.get_partition_ids()
         except TimeoutError:
             await self.close()
-            raise TransportError(f"eventhubs: no answer from {self._t.connection.host} within "
+            raise TransportError(f"no answer from {self._t.connection.host} within "
                                  f"{self._t.call_timeout_s:g} s (get_partition_ids): is it an Event Hubs endpoint?") from None
         except Exception as exc:  # noqa: BLE001
             await self.close()
-            raise TransportError(f"eventhubs: cannot reach hub {self._t.connection.entity!r} at "
+            raise TransportError(f"cannot reach hub {self._t.connection.entity!r} at "
                                  f"{self._t.connection.host}: {describe_failure(exc)}") from None
         self._task = asyncio.get_running_loop().create_task(self._client.receive_batch(
             self._on_batch, on_error=self._on_error, starting_position=self._t.starting_position(),
-            max_batch_size=300, max_wait_time=None), name="eventhubs-receiver")
+            max_batch_size=300, max_wait_time=LIVENESS_S), name="eventhubs-receiver")
+        # the SDK opens one connection per partition: wait until all are receiving, so that senders
+        # (and a connection limit) meet a consumer that is already there
+        deadline = time.monotonic() + self._t.call_timeout_s
+        while len(self._live) < len(partitions) and time.monotonic() < deadline and not self._task.done():
+            await asyncio.sleep(0.05)
+        if len(self._live) < len(partitions):
+            why = "; ".join(dict.fromkeys(self.errors)) or "no error reported"
+            await self.close()
+            raise TransportError(f"the consumer could not receive from partitions "
+                                 f"{sorted(set(partitions) - self._live)} within {self._t.call_timeout_s:g} s: {why}")
         return self
 
     async def _on_batch(self, context: Any, events: list[Any]) -> None:
+        if not events:  # max_wait_time passed: the partition's link is open and idle
+            self._live.add(context.partition_id)
+            return
+        self._live.add(context.partition_id)
         deliver = self._deliver
         for event in events:
             deliver(b"".join(event.body))
@@ -259,6 +319,7 @@ class EventHubsTransport:
         self._endpoint: Any = None
         self._connection: ConnectionString | None = None
         self._counters: dict[str, int] = {}
+        self._notes: set[str] = set()
 
     # -- life cycle ----------------------------------------------------------------
 
@@ -293,6 +354,9 @@ class EventHubsTransport:
     async def stop(self) -> None:
         if self._endpoint is not None:
             await asyncio.to_thread(self._endpoint.stop)
+            for name, value in self._endpoint.stats().items():
+                if name in ("throttled", "refused_connections", "oversize"):
+                    self._counters[f"server_{name}"] = value
             self._endpoint = None
 
     # -- hooks for the consumer side and the results -------------------------------
@@ -305,6 +369,12 @@ class EventHubsTransport:
 
     async def after_delivery(self, context: Any, events: list[Any]) -> None:
         """Called after each delivered batch (the checkpointing consumer overrides it)."""
+
+    def note(self, message: str) -> None:
+        """Log a condition once per transport (a refused connection), with secrets redacted."""
+        if message not in self._notes:
+            self._notes.add(message)
+            log.warning("%s", redact(message))
 
     def count(self, name: str, n: int = 1) -> None:
         self._counters[name] = self._counters.get(name, 0) + n
