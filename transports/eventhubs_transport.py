@@ -62,6 +62,19 @@ def describe_failure(exc: BaseException) -> str:
     return redact(f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": "))
 
 
+async def _probe(connection: ConnectionString) -> str:
+    """Why an endpoint did not answer, in words: nothing listens, or something that is not Event Hubs."""
+    host, _, port = connection.host.partition(":")
+    port_number = int(port) if port else (5672 if connection.emulator else 5671)
+    try:
+        async with asyncio.timeout(2.0):
+            _, writer = await asyncio.open_connection(host, port_number)
+        writer.close()
+    except (OSError, TimeoutError) as exc:
+        return f"nothing accepts connections on {host}:{port_number} ({type(exc).__name__}); check the endpoint"
+    return f"{host}:{port_number} accepts connections but does not answer as Event Hubs; check the endpoint"
+
+
 def _throttled(exc: BaseException) -> bool:
     text = str(exc)
     return "server-busy" in text or "ServerBusy" in text
@@ -250,8 +263,9 @@ class _Receiver:
                 partitions = await self._client.get_partition_ids()
         except TimeoutError:
             await self.close()
+            why = await _probe(self._t.connection)
             raise TransportError(f"no answer from {self._t.connection.host} within "
-                                 f"{self._t.call_timeout_s:g} s (get_partition_ids): is it an Event Hubs endpoint?") from None
+                                 f"{self._t.call_timeout_s:g} s (get_partition_ids): {why}") from None
         except Exception as exc:  # noqa: BLE001
             await self.close()
             raise TransportError(f"cannot reach hub {self._t.connection.entity!r} at "
