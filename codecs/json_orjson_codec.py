@@ -6,7 +6,7 @@ orjson writes the same JSON as ``json`` (msgspec) apart from the timestamp's
 
 from __future__ import annotations
 
-from functools import partial
+from typing import Any
 
 import orjson
 from msgspec.structs import asdict
@@ -23,8 +23,13 @@ library = "orjson"
 
 def for_model(model: type) -> CodecFunctions:
     """orjson calls ``asdict`` for each Struct it meets: one C call per event or per batch."""
-    dumps = partial(orjson.dumps, default=asdict)
-    return converting_functions(name, model, dumps, dumps, orjson.loads)
+    dumps = orjson.dumps
+
+    # a def, not functools.partial: a partial with keywords builds a dict per call
+    def encode(reading: Any) -> bytes:
+        return dumps(reading, default=asdict)
+
+    return converting_functions(name, model, encode, encode, orjson.loads)
 
 
 encode, decode, encode_batch, decode_batch = for_model(Reading)

@@ -14,7 +14,7 @@ import msgspec
 from msgspec.structs import astuple
 
 from iotbench.codecs.base import CodecError, CodecFunctions
-from iotbench.codecs.msgspec_support import REFUSED, field_copier
+from iotbench.codecs.msgspec_support import REFUSED, compile_functions, keyword_arguments
 from iotbench.telemetry import Reading
 
 name = "msgpack-array"
@@ -32,32 +32,39 @@ def _positional(model: type) -> type:
     return msgspec.defstruct(f"{model.__name__}Row", fields, array_like=True, frozen=True)
 
 
+_DECODERS = """
+def decode(payload):
+    try:
+        row = decode_row(payload)
+    except REFUSED as exc:
+        raise CodecError(f"{name}: {exc}") from None
+    return model(%(fields)s)
+
+def decode_batch(payload):
+    try:
+        rows = decode_rows(payload)
+    except REFUSED as exc:
+        raise CodecError(f"{name}: {exc}") from None
+    return [model(%(fields)s) for row in rows]
+"""
+
+
 def for_model(model: type) -> CodecFunctions:
-    """Positional arrays for ``model``: ``astuple`` out, a typed row in, then the model."""
+    """Positional arrays for ``model``: ``astuple`` out; in, a typed row copied into the model."""
     row = _positional(model)
-    to_model = field_copier(model, model.__struct_fields__)
-    encoder = msgspec.msgpack.Encoder()
-    decode_row = msgspec.msgpack.Decoder(row).decode
-    decode_rows = msgspec.msgpack.Decoder(list[row]).decode  # type: ignore[valid-type]
-    pack = encoder.encode
+    pack = msgspec.msgpack.Encoder().encode
+    fields = keyword_arguments(model.__struct_fields__, "row")
+    namespace = {"decode_row": msgspec.msgpack.Decoder(row).decode, "model": model, "name": name,
+                 "decode_rows": msgspec.msgpack.Decoder(list[row]).decode,  # type: ignore[valid-type]
+                 "REFUSED": REFUSED, "CodecError": CodecError}
+    decoders = compile_functions(_DECODERS % {"fields": fields}, namespace)
+    decode, decode_batch = decoders["decode"], decoders["decode_batch"]
 
     def encode(reading: Any) -> bytes:
         return pack(astuple(reading))
 
     def encode_batch(readings: Sequence[Any]) -> bytes:
         return pack([astuple(r) for r in readings])
-
-    def decode(payload: bytes) -> Any:
-        try:
-            return to_model(decode_row(payload))
-        except REFUSED as exc:
-            raise CodecError(f"{name}: {exc}") from None
-
-    def decode_batch(payload: bytes) -> list[Any]:
-        try:
-            return [to_model(r) for r in decode_rows(payload)]
-        except REFUSED as exc:
-            raise CodecError(f"{name}: {exc}") from None
 
     return CodecFunctions(encode, decode, encode_batch, decode_batch)
 

@@ -8,8 +8,6 @@ bytes through msgspec; ``msgpack-array`` drops the field names.
 
 from __future__ import annotations
 
-from functools import partial
-
 import msgpack
 from msgspec.structs import asdict
 
@@ -28,9 +26,9 @@ def for_model(model: type) -> CodecFunctions:
     # A Packer is reused (about twice as fast as packb); it is not thread-safe, and
     # the publisher encodes on one thread.
     packer = msgpack.Packer(datetime=True, default=asdict)
-    # unpackb bounds every container and string by the payload's length (msgpack >= 1.0)
-    loads = partial(msgpack.unpackb, timestamp=3)  # timestamp=3: aware UTC datetimes
-    return converting_functions(name, model, packer.pack, packer.pack, loads)
+    # unpackb bounds every container and string by the payload's length (msgpack >= 1.0);
+    # timestamp=3 gives aware UTC datetimes
+    return converting_functions(name, model, packer.pack, packer.pack, msgpack.unpackb, timestamp=3)
 
 
 encode, decode, encode_batch, decode_batch = for_model(Reading)

@@ -1,0 +1,222 @@
+"""What a codec plugin adds: its speed against the same library called directly.
+
+For every codec, a *direct recipe* does the same job as the plugin -- a ``Reading``
+to the same bytes, and those bytes back to an equal ``Reading`` -- written straight
+against the library, the way a user of that library would inline it, with nothing
+from ``iotbench.codecs``. Both sides are timed with ``timeit`` on the same event in
+the same process, interleaved (direct, plugin, direct, ...) so a noisy neighbour
+hits both alike. The figure is the median of the per-pair ratios
+
+    speed ratio = plugin speed / direct speed = direct time / plugin time
+
+and the acceptance bar is >= 0.9 (the plugin adds at most ~10%). The recipes are
+checked for equivalence (same bytes, same reading) before anything is timed, and by
+tests/test_codec_overhead.py.
+
+Run: ``python -m iotbench.codec_overhead`` or ``iotbench codecs --overhead``.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import timeit
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from iotbench.codecs import CODECS
+from iotbench.registry import PluginUnavailable
+from iotbench.telemetry import Reading
+
+__all__ = ["RECIPES", "OverheadRow", "direct_namespace", "overhead_rows"]
+
+_COMMON = """
+from datetime import datetime, timedelta, timezone
+from io import BytesIO
+import msgspec
+from msgspec.structs import asdict, astuple
+from iotbench.telemetry import Reading
+convert = msgspec.convert
+"""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    setup: str  # runs once; defines what encode/decode use (``r`` is the event)
+    encode: str  # a statement making ``p`` from ``r``
+    decode: str  # a statement making ``out`` from ``p``
+
+
+RECIPES: dict[str, Recipe] = {
+    "avro": Recipe(
+        """
+import fastavro
+from iotbench.codecs.schema import avro_schema
+schema = fastavro.parse_schema(avro_schema(Reading))
+canonical = fastavro.schema.to_parsing_canonical_form(avro_schema(Reading))
+header = b"\\xc3\\x01" + bytes.fromhex(fastavro.schema.fingerprint(canonical, "CRC-64-AVRO"))
+writers = {header: schema}
+write, read = fastavro.schemaless_writer, fastavro.schemaless_reader
+""",
+        "b = BytesIO(); b.write(header); write(b, schema, asdict(r)); p = b.getvalue()",
+        "s = BytesIO(p); s.seek(10); out = convert(read(s, writers[p[:10]], None), Reading)",
+    ),
+    "avro-official": Recipe(
+        """
+import json, avro.io, avro.schema, fastavro
+from iotbench.codecs.schema import avro_schema
+schema = avro.schema.parse(json.dumps(avro_schema(Reading)))
+canonical = fastavro.schema.to_parsing_canonical_form(avro_schema(Reading))
+header = b"\\xc3\\x01" + bytes.fromhex(fastavro.schema.fingerprint(canonical, "CRC-64-AVRO"))
+writer, readers = avro.io.DatumWriter(schema), {header: avro.io.DatumReader(schema, schema)}
+Encoder, Decoder = avro.io.BinaryEncoder, avro.io.BinaryDecoder
+""",
+        "b = BytesIO(); b.write(header); writer.write(asdict(r), Encoder(b)); p = b.getvalue()",
+        "s = BytesIO(p); s.seek(10); out = convert(readers[p[:10]].read(Decoder(s)), Reading)",
+    ),
+    "cbor": Recipe(
+        "import cbor2\nCBORDecoder = cbor2.CBORDecoder",
+        "p = cbor2.dumps(asdict(r), datetime_as_timestamp=True)",
+        "s = BytesIO(p); v = CBORDecoder(s).decode(); assert s.tell() == len(p); out = convert(v, Reading)",
+    ),
+    "json": Recipe(
+        "enc = msgspec.json.Encoder(); dec = msgspec.json.Decoder(Reading)",
+        "p = enc.encode(r)",
+        "out = dec.decode(p)",
+    ),
+    "json-orjson": Recipe(
+        "import orjson",
+        "p = orjson.dumps(r, default=asdict)",
+        "out = convert(orjson.loads(p), Reading)",
+    ),
+    "json-stdlib": Recipe(
+        "import json",
+        "p = json.dumps(asdict(r), separators=(',', ':'), default=datetime.isoformat).encode()",
+        "out = convert(json.loads(p), Reading)",
+    ),
+    "msgpack": Recipe(
+        "import msgpack\npacker = msgpack.Packer(datetime=True, default=asdict); unpackb = msgpack.unpackb",
+        "p = packer.pack(r)",
+        "out = convert(unpackb(p, timestamp=3), Reading)",
+    ),
+    "msgpack-array": Recipe(
+        """
+Row = msgspec.defstruct("Row", [("device_id", str), ("seq", int), ("observed_at", datetime),
+    ("temperature_c", float), ("humidity_pct", float), ("smoke_alarm", bool), ("water_leak", bool),
+    ("battery_pct", float), ("schema_version", int, 1)], array_like=True, frozen=True)
+enc = msgspec.msgpack.Encoder(); dec = msgspec.msgpack.Decoder(Row)
+""",
+        "p = enc.encode(astuple(r))",
+        "x = dec.decode(p); out = Reading(device_id=x.device_id, seq=x.seq, observed_at=x.observed_at, "
+        "temperature_c=x.temperature_c, humidity_pct=x.humidity_pct, smoke_alarm=x.smoke_alarm, "
+        "water_leak=x.water_leak, battery_pct=x.battery_pct, schema_version=x.schema_version)",
+    ),
+    "msgpack-msgspec": Recipe(
+        "enc = msgspec.msgpack.Encoder(); dec = msgspec.msgpack.Decoder(Reading)",
+        "p = enc.encode(r)",
+        "out = dec.decode(p)",
+    ),
+    "protobuf": Recipe(
+        """
+from iotbench.codecs.schema import proto_messages
+Message = proto_messages(Reading)[0]
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc); US = timedelta(microseconds=1)
+""",
+        "s, us = divmod((r.observed_at - EPOCH) // US, 1_000_000); "
+        "p = Message(device_id=r.device_id, seq=r.seq, observed_at={'seconds': s, 'nanos': us * 1000}, "
+        "temperature_c=r.temperature_c, humidity_pct=r.humidity_pct, smoke_alarm=r.smoke_alarm, "
+        "water_leak=r.water_leak, battery_pct=r.battery_pct, schema_version=r.schema_version).SerializeToString()",
+        "m = Message.FromString(p); ts = m.observed_at; out = Reading(device_id=m.device_id, seq=m.seq, "
+        "observed_at=EPOCH + timedelta(0, ts.seconds, ts.nanos // 1000), temperature_c=m.temperature_c, "
+        "humidity_pct=m.humidity_pct, smoke_alarm=m.smoke_alarm, water_leak=m.water_leak, "
+        "battery_pct=m.battery_pct, schema_version=m.schema_version)",
+    ),
+}
+
+
+def direct_namespace(name: str, reading: Reading) -> dict[str, Any]:
+    """The recipe's globals after setup, with ``r`` the event, ``p`` its payload and ``out`` decoded."""
+    recipe = RECIPES[name]
+    namespace: dict[str, Any] = {"r": reading}
+    exec(_COMMON + recipe.setup, namespace)
+    exec(recipe.encode, namespace)
+    exec(recipe.decode, namespace)
+    return namespace
+
+
+@dataclass(frozen=True)
+class OverheadRow:
+    codec: str
+    op: str  # "encode" | "decode"
+    direct_ns: float  # median per call
+    plugin_ns: float
+    ratio: float  # median of per-pair direct/plugin: plugin speed relative to direct; >= 0.9 passes
+    repeats: int
+
+
+def _calls(timer: timeit.Timer, budget_s: float) -> int:
+    number, took = timer.autorange()
+    return max(1, int(number * budget_s / max(took, 1e-9)))
+
+
+def _pair(direct: timeit.Timer, plugin: timeit.Timer, number: int, plugin_first: bool) -> tuple[float, float]:
+    """Seconds per call of each side: the best of 3 short runs, taken back to back.
+
+    The best of a few runs drops the runs a neighbour interrupted; taking both sides
+    back to back (in alternating order) exposes them to the same machine state.
+    """
+    def best(timer: timeit.Timer) -> float:
+        return min(timer.repeat(3, number)) / number
+
+    if plugin_first:
+        p = best(plugin)
+        return best(direct), p
+    d = best(direct)
+    return d, best(plugin)
+
+
+def overhead_rows(names: Sequence[str] | None = None, *, repeats: int = 31, budget_s: float = 0.003,
+                  reading: Reading | None = None) -> list[OverheadRow]:
+    """Direct vs plugin, encode and decode, per codec (codecs not installed here are skipped).
+
+    ``repeats`` pairs per operation; the ratio is the median of the per-pair ratios.
+    """
+    from iotbench.codec_table import sample_readings
+
+    event = reading if reading is not None else sample_readings(10)[5]
+    rows = []
+    for name in names or [n for n in CODECS.names() if n in RECIPES]:
+        try:
+            codec = CODECS.load(name)
+            direct = direct_namespace(name, event)
+        except (PluginUnavailable, ImportError):
+            continue
+        payload = direct["p"]
+        if codec.encode(event) != payload or codec.decode(payload) != event or direct["out"] != event:
+            raise AssertionError(f"the direct recipe for {name} does not do the plugin's job")
+        plugin = {"r": event, "p": payload, "encode": codec.encode, "decode": codec.decode}
+        for op, direct_stmt, plugin_stmt in (("encode", RECIPES[name].encode, "p = encode(r)"),
+                                             ("decode", RECIPES[name].decode, "out = decode(p)")):
+            timers = (timeit.Timer(direct_stmt, globals=dict(direct)), timeit.Timer(plugin_stmt, globals=plugin))
+            number = _calls(timers[0], budget_s)
+            pairs = [_pair(*timers, number, plugin_first=bool(i % 2)) for i in range(repeats)]
+            rows.append(OverheadRow(
+                name, op, statistics.median(d for d, _ in pairs) * 1e9, statistics.median(p for _, p in pairs) * 1e9,
+                statistics.median(d / p for d, p in pairs), repeats))
+    return rows
+
+
+def main() -> None:
+    """Print the ratios as a Markdown table (what docs/codecs.md records), pinned to one core."""
+    from iotbench.machine import machine_info
+
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    print(f"machine: {machine_info()}  load average: {os.getloadavg()}")
+    print("| codec | op | direct ns | plugin ns | plugin/direct speed |")
+    print("| --- | --- | ---: | ---: | ---: |")
+    for row in overhead_rows():
+        print(f"| {row.codec} | {row.op} | {row.direct_ns:,.0f} | {row.plugin_ns:,.0f} | {row.ratio:.3f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""Codec benchmarks: encode and decode, single and batch of 100, every codec x compression.
+
+Run: ``pytest tests/benchmarks --benchmark-only --benchmark-json FILE`` (normal test
+runs skip them). Each benchmark is grouped by codec; ``extra_info`` carries what the
+report needs beside the times: bytes per event single and in a batch, compressed
+bytes, events per call (divide a call's time by it for per-event time), the
+library and its version. An encode includes the compression of the send and a
+decode its decompression, because that is the work a send costs.
+
+Rounds are fixed (pedantic) so the whole suite stays near a minute on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from iotbench.codec_table import BATCH, library_version, payload_sizes, sample_readings
+from iotbench.codecs import CODECS, get_codec
+from iotbench.compression import compression_names, get_compression
+
+CODEC_NAMES = CODECS.names()
+ROUNDS = 25
+ITERATIONS = {"single": 200, "batch": 4}
+SLOW = {"avro-official": 5, "json-stdlib": 2}  # reference codecs: fewer iterations, same rounds
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return sample_readings(1000)
+
+
+_sizes: dict[tuple[str, str], dict[str, float]] = {}
+
+
+def sizes(name, codec, sample, compression):
+    """Bytes per event for the codec and compression (computed once per pair, not per benchmark)."""
+    key = (name, compression)
+    if key not in _sizes:
+        _sizes[key] = payload_sizes(codec, sample, compression)
+    return _sizes[key]
+
+
+@pytest.mark.parametrize("framing", ["single", "batch"])
+@pytest.mark.parametrize("op", ["encode", "decode"])
+@pytest.mark.parametrize("compression", compression_names())
+@pytest.mark.parametrize("name", CODEC_NAMES)
+def test_codec(benchmark, sample, name, compression, op, framing):
+    codec, comp = get_codec(name), get_compression(compression)
+    compress, decompress = comp.compress, comp.decompress
+    if framing == "single":
+        event, encode, decode, events = sample[5], codec.encode, codec.decode, 1
+    else:
+        event, encode, decode, events = sample[:BATCH], codec.encode_batch, codec.decode_batch, BATCH
+    payload = compress(encode(event))
+    if compression == "none":  # no identity call in the timed loop
+        work, arg = (encode, event) if op == "encode" else (decode, payload)
+    elif op == "encode":
+        work, arg = (lambda e: compress(encode(e))), event
+    else:
+        work, arg = (lambda p: decode(decompress(p))), payload
+    assert (decode(decompress(payload)) == event)  # what is timed is a correct round trip
+
+    benchmark.group = f"codec {name}"
+    benchmark.extra_info.update(
+        codec=name, label=codec.label, library=library_version(codec), compression=compression, op=op,
+        framing=framing, events_per_call=events, payload_bytes=len(payload),
+        **sizes(name, codec, sample, compression),
+    )
+    iterations = max(1, ITERATIONS[framing] // SLOW.get(name, 1))
+    benchmark.pedantic(work, args=(arg,), rounds=ROUNDS, iterations=iterations, warmup_rounds=1)
+    benchmark.extra_info["median_us_per_event"] = benchmark.stats.stats.median * 1e6 / events
