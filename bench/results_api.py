@@ -44,17 +44,25 @@ RESULT_COLUMNS: dict[str, str] = {
     "warmup_s": "warm-up before the measured window, seconds",
     "status": "'ok', or 'failed' with `error` saying why",
     "error": "why the cell failed (None when ok)",
-    "events_scheduled / _sent / _acked / _failed / _stored / _lost / _duplicated / _rejected / _unexpected":
-        "exact per-(device, seq) accounting (see iotbench.accounting)",
+    **{f"events_{k}": v for k, v in {
+        "scheduled": "readings the fleet's schedule held for the cell (warm-up included)",
+        "sent": "readings handed to a sender", "acked": "readings whose send was acknowledged",
+        "failed": "readings whose send raised or timed out (kept in the dead-letter file)",
+        "stored": "distinct (device, seq) readings the cold store holds",
+        "lost": "sent, never stored (exact per-(device, seq) accounting, iotbench.accounting)",
+        "duplicated": "copies stored beyond the first", "rejected": "failed decode or validation (dead-lettered)",
+        "unexpected": "stored but never sent"}.items()},
     "sends": "payloads sent (one event or one batch each)",
     "events_per_send": "events_sent / sends",
     "throughput_eps": "events stored per second over the measured window",
     "sustained": "throughput_eps / target_eps (1.0 = kept up with the offered rate)",
-    "latency_<kind>_<pct>_ms": "latency percentiles in ms; kind: send_delay, publish, e2e_received, "
-                               "e2e_stored; pct: p50, p90, p99, p999, max",
-    "payload_bytes_mean / _min / _max": "encoded (and compressed) bytes per event",
-    "send_bytes_mean / _min / _max": "bytes per send (one payload)",
-    "<key>_<sub>": "any other object of numbers in the record, flattened the same way",
+    **{f"latency_{kind}_{pct}_ms": f"{kind} latency, {pct}, milliseconds (from the cell's HdrHistogram)"
+       for kind in LATENCY_KINDS for pct in PERCENTILES},
+    **{f"{group}_{stat}": f"{stat} {what}" for group, what in (("payload_bytes", "encoded (and compressed) bytes "
+       "per event"), ("send_bytes", "bytes per send (one payload)")) for stat in ("mean", "min", "max")},
+    "<key>_<sub>": "any other object of numbers in the record, flattened the same way "
+                   "(e.g. transport_counters_retries)",
+    "dead_letter": "the cell's dead-letter file, relative to the results folder (None when nothing failed)",
     "cold_store": "the cell's cold-store folder, relative to the results folder",
     "cold_store_bytes": "bytes of the cell's published cold-store files on disk (NaN when gone)",
     "cold_store_bytes_per_event": "cold_store_bytes / events_stored",

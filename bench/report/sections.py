@@ -63,11 +63,41 @@ def codecs_section(df: Any, benchmarks: Path | None) -> str:
         if ran["compression"].nunique() == 1:
             parts.append(note(f"Every cell used compression {escape(ran['compression'].iloc[0])}: add "
                               "<code>compression = [\"none\", \"zstd\"]</code> to the spec to compare."))
+    parts.append("<h3>Single, batched and compressed</h3>")
+    parts.append(_sizes(sorted(df["codec"].dropna().unique()) if not df.empty else []))
     parts.append("<h3>Encode and decode CPU (pytest-benchmark)</h3>")
     parts.append(_benchmarks(benchmarks))
     parts.append("<h3>Schema evolution</h3>")
     parts.append(_evolution())
     return "\n".join(parts)
+
+
+def _sizes(codecs: list[str]) -> str:
+    """Bytes per reading of each codec in the run, on the codec table's fixed sample (zstd-3)."""
+    import pandas as pd
+
+    try:
+        from iotbench.codec_table import BATCH, payload_sizes, sample_readings
+        from iotbench.codecs import get_codec
+    except ImportError:
+        return note("The codec size table (<code>iotbench.codec_table</code>) is not available here.")
+    rows = []
+    readings = sample_readings(1000)
+    for name in codecs:
+        try:
+            sizes = payload_sizes(get_codec(name), readings, "zstd")
+        except Exception as exc:  # noqa: BLE001 - one codec that cannot load must not hide the others
+            rows.append({"codec": name, "single": float("nan"), "note": str(exc)[:120]})
+            continue
+        rows.append({"codec": name, "single": sizes["bytes_single"], f"batch of {BATCH}": sizes["bytes_per_event_batch"],
+                     "single, zstd": sizes["compressed_bytes_single"],
+                     f"batch of {BATCH}, zstd": sizes["compressed_bytes_per_event_batch"]})
+    if not rows:
+        return note("No codec in this run.")
+    return ("<p>Bytes per reading on the same 1,000 readings from the seeded generator (one minute of "
+            "1,000 devices; a batch holds one minute's readings of 100 devices, as a gateway batches), "
+            "so codecs compare on identical data. Compressing one small binary reading makes it bigger (frame headers).</p>"
+            + table(pd.DataFrame(rows)))
 
 
 def _benchmarks(path: Path | None) -> str:
@@ -139,7 +169,7 @@ def transports_section(df: Any) -> str:
                "e2e p99 ms": "latency_e2e_received_p99_ms", "e2e p99.9 ms": "latency_e2e_received_p999_ms",
                "publish p99 ms": "latency_publish_p99_ms", "send delay p99 ms": "latency_send_delay_p99_ms",
                "bytes/send": "send_bytes_mean"}
-    metrics.update(_extra_columns(df, ("cpu", "wire")))
+    metrics.update(_extra_columns(df, ("cpu", "wire", "transport_counters")))
     parts.append(table(_median_table(df, ["variant", "serialization", "batch"], metrics), digits=2))
     ok = eligible(df)
     if not ok.empty:
