@@ -24,6 +24,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="results folder (default: reports/run-YYYYmmdd-HHMMSS)")
     run.add_argument("--no-report", action="store_true", help="skip the HTML report at the end")
     sub.add_parser("list", help="list codecs and transports, and whether they are usable here")
+    codecs = sub.add_parser("codecs", help="codec table: bytes per event and encode/decode microseconds")
+    codecs.add_argument("names", nargs="*", help="codecs to show (default: every registered codec)")
+    codecs.add_argument("--compression", default="zstd", help="compression for the compressed-bytes columns")
+    codecs.add_argument("--evolution", action="store_true", help="the schema-evolution table (v1 <-> v2 readings)")
+    codecs.add_argument("--overhead", action="store_true", help="plugin speed against a direct library call")
+    codecs.add_argument("--json", action="store_true", help="one JSON object per row instead of a table")
     report = sub.add_parser("report", help="write DIR/report.html (and DIR/results.csv) from a results folder")
     report.add_argument("dir", help="a results folder (`iotbench run --out DIR`)")
     report.add_argument("--benchmarks", help="pytest-benchmark JSON to include in the codec section")
@@ -108,11 +114,18 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_codecs(args: argparse.Namespace) -> int:
+    from iotbench.codec_table import command
+
+    return command(args.names, compression=args.compression, evolution=args.evolution, overhead=args.overhead,
+                   as_json=args.json)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from iotbench.spec import SpecError
 
     args = _parser().parse_args(argv)
-    handlers = {"run": _cmd_run, "list": _cmd_list, "report": _cmd_report}
+    handlers = {"run": _cmd_run, "list": _cmd_list, "report": _cmd_report, "codecs": _cmd_codecs}
     try:
         return handlers[args.command](args)
     except SpecError as exc:

@@ -144,3 +144,72 @@ def codec_row(name: str, compression: str = "zstd", *, repeats: int = 7) -> Code
 def codec_rows(names: Sequence[str] | None = None, compression: str = "zstd", *, repeats: int = 7) -> list[CodecRow]:
     """One row per codec (all registered by default)."""
     return [codec_row(n, compression, repeats=repeats) for n in (names or CODECS.names())]
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return "-" if value != value else f"{value:,.1f}" if value >= 10 else f"{value:.2f}"
+    return str(value)
+
+
+def render(title: str, rows: Sequence[dict[str, Any]], columns: dict[str, str]) -> Any:
+    """A rich Table of ``rows`` (dicts); ``columns`` maps keys to headers. One renderer for the codec tables."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    for header in columns.values():
+        table.add_column(header, overflow="fold")
+    for row in rows:
+        table.add_row(*(_cell(row[c]) for c in columns))
+    return table
+
+
+_SIZE_COLUMNS = {
+    "codec": "codec", "library": "library", "bytes_single": "B single", "bytes_per_event_batch": f"B/ev batch {BATCH}",
+    "compressed_bytes_single": "B single (C)", "compressed_bytes_per_event_batch": f"B/ev batch {BATCH} (C)",
+    "encode_us": "enc us", "decode_us": "dec us", "encode_batch_us": "enc us/ev batch",
+    "decode_batch_us": "dec us/ev batch",
+}
+
+
+def command(names: Sequence[str], *, compression: str = "zstd", evolution: bool = False, overhead: bool = False,
+            as_json: bool = False) -> int:
+    """``iotbench codecs [NAMES] [--compression C] [--evolution] [--overhead] [--json]``."""
+    import dataclasses
+    import json
+    import sys
+
+    from rich.console import Console
+
+    from iotbench.registry import UnknownPlugin
+
+    try:
+        for name in names:
+            CODECS.plugin(name)
+        get_compression(compression)
+    except (UnknownPlugin, LookupError) as exc:
+        print(f"iotbench: error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return 2
+    if evolution:
+        from iotbench.codecs.evolution import SUMMARY, evolution_table
+
+        title, rows = f"Schema evolution: {SUMMARY}", [dataclasses.asdict(r) for r in evolution_table(names or None)]
+        columns = {k: k for k in ("codec", "direction", "framing", "outcome", "detail")}
+    elif overhead:
+        from iotbench.codec_overhead import overhead_rows
+
+        title = "Plugin vs direct library call, same event (speed ratio >= 0.9 passes)"
+        rows = [dataclasses.asdict(r) for r in overhead_rows(names or None)]
+        columns = {"codec": "codec", "op": "op", "direct_ns": "direct ns", "plugin_ns": "plugin ns",
+                   "ratio": "plugin/direct speed"}
+    else:
+        title = (f"Codecs: bytes per event (single, batch of {BATCH}; (C) = {compression}-compressed) and "
+                 "median microseconds per event")
+        rows = [r.as_dict() for r in codec_rows(names or None, compression)]
+        columns = {k: v.replace("(C)", f"({compression})") for k, v in _SIZE_COLUMNS.items()}
+    if as_json:
+        for row in rows:
+            print(json.dumps(row))
+    else:
+        Console(width=200).print(render(title, rows, columns))
+    return 0
