@@ -206,16 +206,31 @@ def overhead_rows(names: Sequence[str] | None = None, *, repeats: int = 31, budg
     return rows
 
 
-def main() -> None:
-    """Print the ratios as a Markdown table (what docs/codecs.md records), pinned to one core."""
+def main(runs: int = 3) -> None:
+    """Print the ratios as a Markdown table (what docs/codecs.md records), pinned to one core.
+
+    Each of ``runs`` full passes gives one ratio per cell; the table shows their
+    median and range, because one pass on a shared machine can be unlucky.
+    """
+    import sys
+
     from iotbench.machine import machine_info
 
+    runs = int(sys.argv[1]) if len(sys.argv) > 1 else runs
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-    print(f"machine: {machine_info()}  load average: {os.getloadavg()}")
-    print("| codec | op | direct ns | plugin ns | plugin/direct speed |")
-    print("| --- | --- | ---: | ---: | ---: |")
-    for row in overhead_rows():
-        print(f"| {row.codec} | {row.op} | {row.direct_ns:,.0f} | {row.plugin_ns:,.0f} | {row.ratio:.3f} |")
+    load_before = os.getloadavg()
+    passes = [overhead_rows() for _ in range(runs)]
+    print(f"machine: {machine_info()}; load average before/after: {load_before[0]:.1f}/{os.getloadavg()[0]:.1f}")
+    print(f"{runs} runs x {passes[0][0].repeats} pairs per cell, pinned to one core")
+    print()
+    print("| codec | op | direct ns | plugin ns | plugin/direct speed (median of runs) | range | >= 0.9 |")
+    print("| --- | --- | ---: | ---: | ---: | --- | --- |")
+    for cells in zip(*passes):
+        first = cells[0]
+        ratio = statistics.median(c.ratio for c in cells)
+        print(f"| {first.codec} | {first.op} | {statistics.median(c.direct_ns for c in cells):,.0f} | "
+              f"{statistics.median(c.plugin_ns for c in cells):,.0f} | {ratio:.3f} | "
+              f"{min(c.ratio for c in cells):.3f}-{max(c.ratio for c in cells):.3f} | {'yes' if ratio >= 0.9 else 'NO'} |")
 
 
 if __name__ == "__main__":
