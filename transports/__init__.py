@@ -16,6 +16,8 @@ TRANSPORTS = Registry(
         "amqp": Plugin("iotbench.transports.amqp_transport:AmqpTransport", "pip install 'iotbench[amqp]'"),
         "eventhubs": Plugin("iotbench.transports.eventhubs_transport:EventHubsTransport",
                             "pip install 'iotbench[eventhubs]'"),
+        "eventhubs-https": Plugin("iotbench.transports.eventhubs_https_transport:EventHubsHttpsTransport",
+                                  "pip install 'iotbench[eventhubs,http]'"),
         "http": Plugin("iotbench.transports.http_transport:HttpTransport", "pip install 'iotbench[http]'"),
         "inprocess": Plugin("iotbench.transports.inprocess_transport:InProcessTransport", "built in"),
         "kafka": Plugin("iotbench.transports.kafka_transport:KafkaTransport", "pip install 'iotbench[kafka]'"),

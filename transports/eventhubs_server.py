@@ -125,12 +125,13 @@ async def _serve(args: argparse.Namespace, key: str) -> None:
 
     hub = Hub(args.hub, args.partitions, HubLimits(args.throughput_units, args.max_message_bytes, args.max_connections))
     endpoint = AmqpEndpoint(hub, args.key_name, key)
-    server = await asyncio.start_server(endpoint.serve, args.host, args.port, limit=2**22)
-    closers = [server.close]
-    if args.http_port:
+    closers = []
+    if args.http_port:  # first: the AMQP port opening is what tells the starter that all is ready
         from iotbench.transports.eventhubs_rest import serve_rest
 
         closers.append(await serve_rest(hub, args.key_name, key, args.host, args.http_port))
+    server = await asyncio.start_server(endpoint.serve, args.host, args.port, limit=2**22)
+    closers.append(server.close)
     logging.info("serving hub %s (%d partitions) on amqp://%s:%d%s; limits: %s", hub.name, len(hub.partitions),
                  args.host, args.port, f" and http://{args.host}:{args.http_port}" if args.http_port else "", hub.limits)
     stop = asyncio.Event()
