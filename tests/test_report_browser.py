@@ -98,6 +98,8 @@ async def _inspect(ws_url: str, url: str, shot: Path) -> dict[str, Any]:
                                    clip={"x": 0, "y": 0, "width": size["width"],
                                          "height": min(size["height"], 12000), "scale": 1})
         shot.write_bytes(base64.b64decode(shot_data["data"]))
+        pdf = await cdp.call("Page.printToPDF", printBackground=False, paperWidth=8.27, paperHeight=11.69)
+        shot.with_suffix(".pdf").write_bytes(base64.b64decode(pdf["data"]))  # printable: A4, print styles
         return {"page": page, "events": cdp.events}
 
 
@@ -143,4 +145,6 @@ def test_report_in_headless_chromium(report: Path, tmp_path: Path) -> None:
     undecoded = [i for i in page["images"] if not (i["done"] and i["w"] > 0)]
     assert undecoded == [], f"images that did not decode: {undecoded}"
     assert shot.stat().st_size > 10_000 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    pdf = shot.with_suffix(".pdf").read_bytes()
+    assert pdf[:5] == b"%PDF-" and pdf.count(b"/Type /Page") + pdf.count(b"/Type/Page") >= 2
     print(f"screenshot: {shot}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 from iotbench.results_api import load_results, load_run
 
@@ -36,14 +37,24 @@ def render_report(out_dir: Path, benchmarks: Path | None = None) -> str:
                 f"report written {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC. Fabrikam: 100,000 devices, "
                 "one reading a minute each, into Azure Event Hubs and on to cold storage.")
     return page("iotbench: protocol and serialization for IoT telemetry", subtitle, [
-        ("decision", "The decision", decision_section(decide(df))),
-        ("codecs", "Codecs", codecs_section(df, benchmarks)),
-        ("transports", "Transports", transports_section(df)),
-        ("matrix", "The full-path matrix", matrix_section(df)),
-        ("cost", "Cost on Azure", cost_section(df, run)),
-        ("method", "Method and environment", method_section(df, run)),
+        ("decision", "The decision", _safe(lambda: decision_section(decide(df)))),
+        ("codecs", "Codecs", _safe(lambda: codecs_section(df, benchmarks))),
+        ("transports", "Transports", _safe(lambda: transports_section(df))),
+        ("matrix", "The full-path matrix", _safe(lambda: matrix_section(df))),
+        ("cost", "Cost on Azure", _safe(lambda: cost_section(df, run))),
+        ("method", "Method and environment", _safe(lambda: method_section(df, run))),
         ("raw", "Raw data", raw_section(CSV_NAME)),
     ])
+
+
+def _safe(make: Callable[[], str]) -> str:
+    """A section that cannot be drawn says why; the rest of the report (and the run) go on."""
+    from iotbench.report.page import escape, note
+
+    try:
+        return make()
+    except Exception as exc:  # noqa: BLE001 - a report with one broken section beats no report after a long run
+        return note(f"This section could not be made: {escape(type(exc).__name__)}: {escape(exc)}")
 
 
 def write_report(out_dir: Path, benchmarks: Path | None = None) -> Path:

@@ -183,9 +183,12 @@ def _choose_protocol(d: Decision, ok: Any) -> None:
     if rest:
         second, second_rows = rest[0]
         d.protocol_runner_up = second
+        verdict = compare(list(rows[P99].dropna()), list(second_rows[P99].dropna()))
+        tie = (" A tie within noise: on latency either will do, so let the connection model below decide."
+               if verdict.significant is False else "")
         d.reasons.insert(1, (
             f"End-to-end p99 latency {p99} ms with {code(best)} against {measure(second_rows, P99, digits=2)} ms "
-            f"with {code(second)} ({_verdict(rows, second_rows, P99)})."))
+            f"with {code(second)} ({verdict.words}).{tie}"))
         d.runner_up.append(
             f"Protocol runner-up: {code(second)} (p99 {measure(second_rows, P99, digits=2)} ms, "
             f"publish p99 {measure(second_rows, PUBLISH_P99, digits=2)} ms, "
@@ -233,14 +236,21 @@ def _is_new_connection(options: str) -> bool:
 
 def _changes(d: Decision, df: Any, ok: Any) -> None:
     fresh = df[df["transport_options"].map(_is_new_connection)] if "transport_options" in df else df.iloc[0:0]
-    fresh_ok = fresh[fresh.index.isin(ok.index)]
     handshake = fact("1.2-6.5 KB", "TLS full handshake, FACTS.md protocol framing table")
-    if not fresh_ok.empty:
-        kept = ok[ok["transport"].isin(fresh_ok["transport"]) & ~ok.index.isin(fresh_ok.index)]
+    ran = fresh[(fresh["status"] == "ok") & fresh[PUBLISH_P99].notna()] if not fresh.empty else fresh
+    if not ran.empty:
+        # like with like: qualifying cells when there are any, at one batch size, against kept-alive siblings
+        ran = ran[ran.index.isin(ok.index)] if ran.index.isin(ok.index).any() else ran
+        ran = _smallest_batch(ran)
+        siblings = df[df["transport"].isin(ran["transport"]) & ~df.index.isin(fresh.index) & (df["status"] == "ok")
+                      & df[PUBLISH_P99].notna() & (df["batch"] == ran["batch"].iloc[0])]
+        kept = siblings[siblings.index.isin(ok.index)] if ran.index.isin(ok.index).all() else siblings
         line = (f"Devices that sleep between readings open a new connection for each: measured with "
-                f"{code(fresh_ok['variant'].iloc[0])}, publish p99 {measure(fresh_ok, PUBLISH_P99, digits=2)} ms")
+                f"{code(ran['variant'].iloc[0])}, publish p99 {measure(ran, PUBLISH_P99, digits=2)} ms")
         if not kept.empty:
             line += f" against {measure(kept, PUBLISH_P99, digits=2)} ms on a kept-alive connection"
+        if not ran.index.isin(ok.index).any():
+            line += " (and it did not qualify at this rate: see below)"
         d.changes.append(line + f"; over the internet each new TLS connection adds a {handshake} handshake.")
     else:
         d.changes.append(
@@ -258,9 +268,18 @@ def _changes(d: Decision, df: Any, ok: Any) -> None:
         f"{measure(df, 'devices', 'max', digits=0)} simulated devices.")
     rates = sorted(df["target_eps"].dropna().unique())
     if len(rates) > 1:
-        for variant, rows in ok.groupby("variant", sort=True):
-            d.changes.append(f"Higher rates: {code(variant)} qualified up to "
-                             f"{measure(rows, 'target_eps', 'max', digits=0)} events/s offered.")
+        for variant, rows in df.groupby("variant", sort=True):
+            good = rows[rows.index.isin(ok.index)]
+            line = f"Higher rates: {code(variant)} "
+            if good.empty:
+                line += "qualified at no rate measured"
+            else:
+                line += f"qualified up to {measure(good, 'target_eps', 'max', digits=0)} events/s offered"
+                bad = rows[~rows.index.isin(ok.index) & (rows["target_eps"] > good["target_eps"].max())]
+                if not bad.empty:
+                    line += (f", and fell behind or lost readings from "
+                             f"{measure(bad, 'target_eps', 'min', digits=0)} events/s")
+            d.changes.append(line + ".")
     else:
         d.changes.append(
             f"Higher rates: this run offered one rate ({measure(df, 'target_eps', 'max', digits=0)} events/s), "
