@@ -70,6 +70,10 @@ class Consumer:
         self.events_appended = 0
         self._unpublished: list[float] = []  # observed times of measured events in the open file
         self._sealed: deque[list[float]] = deque()  # the same, for files being made durable
+        # receivers with mark()/durable(mark) (e.g. Event Hubs' checkpoint store): their broker-side
+        # checkpoint moves only once the cold store has made what they delivered durable
+        self.checkpointers: list[Any] = []
+        self._marks: deque[list[Any]] = deque()
         store.on_seal = self._seal
         store.on_publish = self._published
 
@@ -116,6 +120,7 @@ class Consumer:
     def _seal(self) -> None:
         self._sealed.append(self._unpublished)
         self._unpublished = []
+        self._marks.append([(c, c.mark()) for c in self.checkpointers])
 
     def _published(self, path: Path, events: int, published_at: float) -> None:
         record = self.e2e_stored.record
@@ -127,6 +132,8 @@ class Consumer:
             {"file": path.name, "files": self.store.files, "events": self.store.events, "at": published_at}
         ))
         os.replace(tmp, self.checkpoint_path)
+        for checkpointer, mark in self._marks.popleft():
+            checkpointer.durable(mark)
 
     def close(self) -> None:
         self.store.close()

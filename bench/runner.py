@@ -81,6 +81,8 @@ async def run_cell(spec: Spec, cell: Cell, folder: Path, progress: Progress | No
         async with asyncio.timeout(START_TIMEOUT_S):
             await transport.start(folder / "server")
             receiver = await transport.open_receiver(consumer.deliver)
+            if hasattr(receiver, "mark") and hasattr(receiver, "durable"):
+                consumer.checkpointers.append(receiver)  # its checkpoints follow the cold store
             senders = [await transport.open_sender(i) for i in range(cell.connections)]
         publisher = Publisher(senders, codec, compression, batch=cell.batch, linger_s=spec.linger_ms / 1000.0,
                               max_inflight=spec.max_inflight, send_timeout_s=spec.send_timeout_s,

@@ -39,18 +39,20 @@ class EventHubsHttpsTransport(EventHubsTransport):
     OPTIONS: ClassVar[Mapping[str, Any]] = {
         "mode": "keep-alive", "form": "single", "url": "publisher", "partitions": 4, "consumer_group": "$default",
         "throughput_units": 0, "max_message_bytes": 1024 * 1024, "call_timeout_s": 10.0, "hub": "telemetry",
+        "checkpoint": "none",
     }
     CONTRACT_VARIANTS: ClassVar[list[dict[str, Any]]] = [{}, {"form": "batch"}]  # publisher URLs keep device order
 
     def __init__(self, mode: str = "keep-alive", form: str = "single", url: str = "publisher", partitions: int = 4,
                  consumer_group: str = "$default", throughput_units: float = 0, max_message_bytes: int = 1024 * 1024,
-                 call_timeout_s: float = 10.0, hub: str = "telemetry") -> None:
+                 call_timeout_s: float = 10.0, hub: str = "telemetry", checkpoint: str = "none") -> None:
         for option, value, allowed in (("mode", mode, MODES), ("form", form, FORMS), ("url", url, URLS)):
             if value not in allowed:
                 raise TransportError(f"eventhubs-https option {option}={value!r} is not known; "
                                      f"use one of {', '.join(allowed)}")
         super().__init__(partitions=partitions, consumer_group=consumer_group, throughput_units=throughput_units,
-                         max_message_bytes=max_message_bytes, call_timeout_s=call_timeout_s, hub=hub)
+                         max_message_bytes=max_message_bytes, call_timeout_s=call_timeout_s, hub=hub,
+                         checkpoint=checkpoint)
         self.mode, self.form, self.url = mode, form, url
         self._senders: list[Any] = []
 

@@ -40,6 +40,7 @@ CONNECTION_STRING_ENV = "IOTBENCH_EVENTHUB_CONNECTION_STRING"
 LIVENESS_S = 0.5  # the consumer's idle call-back period: how it shows each partition is being read
 BUSY_BACKOFF_S = 4.0  # what the SDK itself waits after com.microsoft:server-busy
 PARTITIONINGS = ("key", "id", "none")
+CHECKPOINTS = ("none", "blob")
 
 log = logging.getLogger("iotbench.eventhubs")
 
@@ -255,6 +256,9 @@ class _Receiver:
             load_balancing_strategy="greedy", load_balancing_interval=10.0, **transport.checkpoint_kwargs())
         self._task: asyncio.Task[None] | None = None
         self._live: set[str] = set()  # partitions whose receive loop has called back at least once
+        self._latest: dict[str, tuple[Any, Any]] = {}  # partition -> (context, last event delivered)
+        self._checkpointing: set[asyncio.Task[None]] = set()
+        self._closed = False
         self.errors: list[str] = []
 
     async def open(self) -> "_Receiver":
@@ -293,13 +297,39 @@ class _Receiver:
         deliver, payload = self._deliver, self._t.payload
         for event in events:
             deliver(payload(event))
-        await self._t.after_delivery(context, events)
+        self._latest[context.partition_id] = (context, events[-1])
+
+    def mark(self) -> dict[str, tuple[Any, Any]]:
+        """Where each partition stands now: the runner calls it when the cold store seals a file."""
+        return dict(self._latest)
+
+    def durable(self, mark: dict[str, tuple[Any, Any]]) -> None:
+        """Everything delivered up to ``mark`` is durable in the cold store: checkpoint it now, not before."""
+        if self._closed or self._t.checkpoint == "none":
+            return
+        loop = asyncio.get_running_loop()
+        for context, event in mark.values():
+            task = loop.create_task(self._checkpoint(context, event))
+            self._checkpointing.add(task)
+            task.add_done_callback(self._checkpointing.discard)
+
+    async def _checkpoint(self, context: Any, event: Any) -> None:
+        try:
+            async with asyncio.timeout(self._t.call_timeout_s):
+                await context.update_checkpoint(event)
+            self._t.count("checkpoints")
+        except Exception as exc:  # noqa: BLE001 - a missed checkpoint means replay, not loss: count it
+            self._t.count("checkpoint_failures")
+            self._t.note(f"eventhubs: checkpoint failed: {describe_failure(exc)}")
 
     async def _on_error(self, context: Any, error: Exception) -> None:
         self.errors.append(describe_failure(error))
         self._t.count("receiver_errors")
 
     async def close(self) -> None:
+        self._closed = True
+        if self._checkpointing:  # let checkpoints in flight finish (each is bounded)
+            await asyncio.wait(set(self._checkpointing))
         try:
             async with asyncio.timeout(self._t.call_timeout_s):
                 await self._client.close()
@@ -317,18 +347,23 @@ class EventHubsTransport:
         "partitioning": "key", "partitions": 4, "max_batch_events": 1000, "consumer_group": "$default",
         "throughput_units": 0, "max_message_bytes": 1024 * 1024, "max_connections": 0,
         "retries": 3, "busy_backoff_s": BUSY_BACKOFF_S, "call_timeout_s": 10.0, "hub": "telemetry",
+        "checkpoint": "none",
     }
     CONTRACT_VARIANTS: ClassVar[list[dict[str, Any]]] = [{"partitioning": "key"}, {"partitioning": "id"}]
 
     def __init__(self, partitioning: str = "key", partitions: int = 4, max_batch_events: int = 1000,
                  consumer_group: str = "$default", throughput_units: float = 0, max_message_bytes: int = 1024 * 1024,
                  max_connections: int = 0, retries: int = 3, busy_backoff_s: float = BUSY_BACKOFF_S,
-                 call_timeout_s: float = 10.0, hub: str = "telemetry") -> None:
+                 call_timeout_s: float = 10.0, hub: str = "telemetry", checkpoint: str = "none") -> None:
+        if checkpoint not in CHECKPOINTS:
+            raise TransportError(f"eventhubs: checkpoint {checkpoint!r} is not one of {', '.join(CHECKPOINTS)}")
         if partitioning not in PARTITIONINGS:
             raise TransportError(f"eventhubs: partitioning {partitioning!r} is not one of {', '.join(PARTITIONINGS)}")
         self.partitioning, self.partitions, self.max_batch_events = partitioning, partitions, max_batch_events
         self.consumer_group, self.retries, self.busy_backoff_s = consumer_group, retries, busy_backoff_s
-        self.call_timeout_s, self.hub = call_timeout_s, hub
+        self.call_timeout_s, self.hub, self.checkpoint = call_timeout_s, hub, checkpoint
+        self._storage: Any = None
+        self._checkpoint_store: Any = None
         self._limits = (throughput_units, max_message_bytes, max_connections)
         self._endpoint: Any = None
         self._connection: ConnectionString | None = None
@@ -339,6 +374,8 @@ class EventHubsTransport:
 
     async def start(self, workdir: Path) -> None:
         self._counters = {}
+        if self.checkpoint == "blob":
+            await self._start_checkpoint_store(Path(workdir))
         self._connection = cloud_connection(self.hub)
         if self._connection is not None:
             return
@@ -365,7 +402,29 @@ class EventHubsTransport:
     async def open_receiver(self, deliver: Deliver) -> _Receiver:
         return await _Receiver(self, deliver).open()
 
+    async def _start_checkpoint_store(self, workdir: Path) -> None:
+        from iotbench.transports.eventhubs_checkpoints import LocalAzurite, checkpoint_store, storage_from_env
+
+        storage = storage_from_env()
+        if storage is None:
+            self._storage = LocalAzurite(workdir / "azurite")
+            await asyncio.to_thread(self._storage.start)
+            storage = self._storage.connection_string
+        # a container per cell: no ownership or checkpoint of an earlier cell is picked up
+        container = f"iotbench-{self.consumer_group.strip('$').lower() or 'default'}-{int(time.time() * 1000)}"
+        self._checkpoint_store = await checkpoint_store(storage, container, self.call_timeout_s)
+
     async def stop(self) -> None:
+        if self._checkpoint_store is not None:
+            try:
+                async with asyncio.timeout(self.call_timeout_s):
+                    await self._checkpoint_store.close()
+            except Exception:  # noqa: BLE001 - closing is best effort
+                pass
+            self._checkpoint_store = None
+        if self._storage is not None:
+            await asyncio.to_thread(self._storage.stop)
+            self._storage = None
         if self._endpoint is not None:
             await asyncio.to_thread(self._endpoint.stop)
             for name, value in self._endpoint.stats().items():
@@ -383,10 +442,7 @@ class EventHubsTransport:
         return b"".join(event.body)
 
     def checkpoint_kwargs(self) -> dict[str, Any]:
-        return {}
-
-    async def after_delivery(self, context: Any, events: list[Any]) -> None:
-        """Called after each delivered batch (the checkpointing consumer overrides it)."""
+        return {"checkpoint_store": self._checkpoint_store} if self._checkpoint_store is not None else {}
 
     def note(self, message: str) -> None:
         """Log a condition once per transport (a refused connection), with secrets redacted."""
