@@ -38,7 +38,11 @@ def percentiles(frame: Any, title: str, alt: str) -> str:
     fig, ax = plt.subplots(figsize=(7, 3.6))
     for label, row in frame.iterrows():
         ax.plot(list(frame.columns), list(row.values), marker="o", label=str(label))
+    from matplotlib.ticker import FormatStrFormatter, NullFormatter
+
     ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_ylabel("ms (log)")
     ax.set_title(title)
     ax.grid(alpha=0.3)

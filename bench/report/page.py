@@ -26,9 +26,10 @@ code{background:#f6f8fa;padding:0 .25em;border-radius:3px;font-size:.92em}
 .fig{font-weight:600} .fact{border-bottom:1px dotted #57606a}
 .gap{color:#8a4b00} img{max-width:100%;height:auto;display:block;margin:.6em 0}
 pre{background:#f6f8fa;padding:.6em;overflow-x:auto;font-size:.85em}
-nav a{margin-right:1em}
+nav a{margin-right:1em} .tw{overflow-x:auto;max-width:100%}
 @media print{body{max-width:none;font-size:11pt;padding:0} nav{display:none}
-  h2{page-break-before:auto;page-break-after:avoid} img,table{page-break-inside:avoid}}
+  h2{page-break-before:auto;page-break-after:avoid} img,table{page-break-inside:avoid}
+  .tw{overflow:visible} table{font-size:7.5pt}}
 """
 
 
@@ -65,7 +66,7 @@ def table(df: Any, digits: int = 1) -> str:
 
     head = "".join(f"<th>{escape(c)}</th>" for c in df.columns)
     body = "".join("<tr>" + "".join(cell(v) for v in row) + "</tr>" for row in df.itertuples(index=False))
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f'<div class="tw"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 def chart(fig: Any, alt: str) -> str:
