@@ -34,7 +34,7 @@ from typing import Any, ClassVar, Mapping
 from iotbench.transports.base import Deliver, TransportError
 from iotbench.transports.eventhubs_sas import ConnectionString, SasError, redact
 
-__all__ = ["EventHubsTransport", "CONNECTION_STRING_ENV", "cloud_connection", "describe_failure"]
+__all__ = ["EventHubsTransport", "CONNECTION_STRING_ENV", "cloud_connection", "describe_failure", "kafka_options"]
 
 CONNECTION_STRING_ENV = "IOTBENCH_EVENTHUB_CONNECTION_STRING"
 LIVENESS_S = 0.5  # the consumer's idle call-back period: how it shows each partition is being read
@@ -55,6 +55,21 @@ def cloud_connection(hub: str) -> ConnectionString | None:
     except SasError as exc:
         raise TransportError(f"{CONNECTION_STRING_ENV}: {exc}") from None
     return connection if connection.entity else connection.with_entity(hub)
+
+
+def kafka_options(hub: str = "telemetry") -> dict[str, Any]:
+    """``kafka`` transport options for the namespace's Kafka endpoint, from the same connection string.
+
+    Event Hubs speaks Kafka on port 9093, SASL PLAIN over TLS, with the user name
+    ``$ConnectionString`` and the connection string as the password. The options name
+    the environment variable, never its value: the secret stays out of specs and results.
+    """
+    connection = cloud_connection(hub)
+    if connection is None:
+        raise TransportError(f"set {CONNECTION_STRING_ENV} to the namespace's connection string to use its Kafka endpoint")
+    return {"bootstrap": f"{connection.host.split(':')[0]}:9093", "security_protocol": "SASL_SSL",
+            "sasl_mechanism": "PLAIN", "sasl_username": "$ConnectionString", "sasl_password_env": CONNECTION_STRING_ENV,
+            "topic": connection.entity or hub, "create_topic": False}
 
 
 def describe_failure(exc: BaseException) -> str:
