@@ -97,3 +97,21 @@ def test_wrong_field_types_are_refused_by_self_describing_codecs(name, readings)
         payload = msgspec.msgpack.encode(fields)
     with pytest.raises(CodecError, match="humidity_pct|Expected `float`"):
         codec.decode(payload)
+
+
+def test_protobuf_tells_a_missing_timestamp_from_the_epoch(readings):
+    from datetime import datetime, timezone
+
+    from iotbench.codecs.schema import proto_messages
+    from iotbench.telemetry import Reading
+
+    codec = get_codec("protobuf")
+    at_epoch = msgspec.structs.replace(readings[0], observed_at=datetime(1970, 1, 1, tzinfo=timezone.utc))
+    assert codec.decode(codec.encode(at_epoch)) == at_epoch
+    assert codec.decode_batch(codec.encode_batch([at_epoch, readings[1]])) == [at_epoch, readings[1]]
+    message, batch, _ = proto_messages(Reading)
+    untimed = message(device_id="b0000-a001-s1", seq=3, temperature_c=20.0)
+    with pytest.raises(CodecError, match="no observed_at"):
+        codec.decode(untimed.SerializeToString())
+    with pytest.raises(CodecError, match="no observed_at"):
+        codec.decode_batch(batch(readings=[untimed]).SerializeToString())
