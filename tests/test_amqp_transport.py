@@ -17,8 +17,7 @@ def test_unreachable_broker_and_bad_option_fail_their_cells_and_the_matrix_goes_
     results = run_with("amqp", {"url": f"amqp://127.0.0.1:{port}", "settled": ["yes", False]}, tmp_path)
     assert [r.status for r in results] == ["failed", "failed", "ok"]
     assert "settled 'yes' is not a boolean" in results[0].error
-    assert f"amqp: 127.0.0.1:{port}: " in results[1].error
-    assert "connection refused" in results[1].error.lower()
+    assert f"amqp: cannot connect to 127.0.0.1:{port}: Connection refused" in results[1].error
     assert results[1].elapsed_s < 60
     assert results[2].transport == "inprocess" and results[2].events_lost == 0
 

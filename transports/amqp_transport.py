@@ -1,17 +1,19 @@
-"""AMQP 1.0 through python-qpid-proton, to RabbitMQ 3.10 with its AMQP 1.0 plugin.
+"""AMQP 1.0 through python-qpid-proton's protocol engine, on the asyncio loop, to RabbitMQ 3.10.
 
-Proton runs its own reactor, so it gets a thread of its own (one per transport,
-shared by all its connections). The two sides talk through two mailboxes that wake
-the other thread once per batch of items, not once per item: asyncio hands sends to
-the reactor through proton's ``EventInjector``, the reactor hands acknowledgements
-and received payloads back with one ``call_soon_threadsafe``. So ``deliver`` runs in
-the event loop's thread, as the contract says.
+Proton's own reactor wants a thread of its own; bridged to asyncio it spent its time
+fighting the event loop for the GIL (a first version did that: ~3-6k acknowledged
+messages/s). Here proton is used as what it also is, a sans-IO protocol engine: an
+asyncio ``Protocol`` pushes the bytes it reads into a ``proton.Transport``, handles
+the engine's events (credit, dispositions, deliveries) in the loop's thread and
+writes what the engine has to send, once per loop pass. So ``deliver`` runs in the
+loop's thread and nothing crosses threads.
 
 Every sender is one AMQP connection with one link to the queue's address. Unsettled
 (the default): ``send`` returns when RabbitMQ accepted the message (its disposition).
-Pre-settled (``settled=True``): ``send`` returns once the transfer is handed to the
-link with credit -- fire and forget, as the protocol allows. The receiver is one
-connection consuming the queue with ``credit`` messages of prefetch.
+Pre-settled (``settled=True``): ``send`` returns once the transfer went to the
+connection with credit -- fire and forget, as the protocol allows (the socket's write
+buffer still pushes back). The receiver is one connection consuming the queue with
+``credit`` messages of prefetch; it accepts each message once it was delivered.
 
 A ``url`` option (see ``endpoints.py``) uses an external broker instead of starting
 RabbitMQ; errors name the host and port, never the credentials.
@@ -20,16 +22,14 @@ RabbitMQ; errors name the host and port, never the credentials.
 from __future__ import annotations
 
 import asyncio
-import collections
 import itertools
+import os
 import struct
-import threading
+import time
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Generic, Mapping, TypeVar
+from typing import Any, ClassVar, Mapping
 
-from proton import Delivery
-from proton.handlers import MessagingHandler
-from proton.reactor import ApplicationEvent, AtMostOnce, Container, EventInjector
+from proton import Collector, Connection, Delivery, Event, Link, Message, Transport
 
 from iotbench.transports.base import Deliver, TransportError
 from iotbench.transports.endpoints import Endpoint, external_endpoint
@@ -37,222 +37,290 @@ from iotbench.transports.servers import LOOPBACK
 
 __all__ = ["AmqpTransport"]
 
-T = TypeVar("T")
-_RUN = "iotbench_run"
 _DATA_SECTION = b"\x00\x53\x75\xb0"  # described type 0x75 (data), binary with a 32-bit length
-_JOIN_TIMEOUT_S = 10.0
 _CLOSE_TIMEOUT_S = 5.0
+_TICK_S = 1.0  # heartbeats: RabbitMQ asks for a frame at least every 60 s
+_ids = itertools.count()
 
 
-class _Mailbox(Generic[T]):
-    """Items from one thread, taken in batches by the other; one wake-up per batch."""
+class _AmqpConnection(asyncio.Protocol):
+    """One socket, one proton connection, session and link; events handled in the loop."""
 
-    def __init__(self, wake: Callable[[], None], take: Callable[[list[T]], None]) -> None:
-        self._wake, self._take = wake, take
-        self._items: list[T] = []
-        self._lock = threading.Lock()
-        self._woken = False
-
-    def put(self, item: T) -> None:
-        with self._lock:
-            self._items.append(item)
-            if self._woken:
-                return
-            self._woken = True
-        self._wake()
-
-    def drain(self) -> None:
-        with self._lock:
-            items, self._items, self._woken = self._items, [], False
-        if items:
-            self._take(items)
-
-
-class _Reactor(MessagingHandler):
-    """The proton container and its thread; ``call(fn)`` runs ``fn`` there."""
-
-    def __init__(self) -> None:
-        super().__init__(prefetch=0)
-        self._injector = EventInjector()
-        self.calls: _Mailbox[Callable[[], None]] = _Mailbox(
-            lambda: self._injector.trigger(ApplicationEvent(_RUN)), lambda fns: [fn() for fn in fns])
-        self.container = Container(self)
-        self.container.container_id = "iotbench"
-        self._thread = threading.Thread(target=self._run, name="proton-reactor", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            self.container.run()
-        except Exception:  # noqa: BLE001 - a dead reactor fails every waiting send through its handlers
-            pass
-
-    def on_start(self, event: Any) -> None:
-        self.container.selectable(self._injector)
-
-    def on_iotbench_run(self, event: Any) -> None:
-        self.calls.drain()
-
-    def call(self, fn: Callable[[], None]) -> None:
-        self.calls.put(fn)
-
-    def stop(self) -> None:
-        self.call(self.container.stop)
-        self._injector.close()
-        self._thread.join(_JOIN_TIMEOUT_S)
-
-
-class _Endpoint(MessagingHandler):
-    """One AMQP connection with one link; its events arrive in the reactor's thread."""
-
-    def __init__(self, transport: "AmqpTransport", loop: asyncio.AbstractEventLoop, prefetch: int) -> None:
-        super().__init__(prefetch=prefetch, auto_accept=True, auto_settle=True)
-        self.endpoint = str(transport.endpoint)
-        self.reactor = transport.reactor
-        self.loop = loop
-        self.opened: asyncio.Future[None] = loop.create_future()
-        self.closed: asyncio.Future[None] = loop.create_future()
-        self.acks: _Mailbox[tuple[asyncio.Future[None], Exception | None]] = _Mailbox(
-            lambda: loop.call_soon_threadsafe(self.acks.drain), _settle_futures)
-        self.connection: Any = None
-        self.link: Any = None
+    def __init__(self, endpoint: Endpoint, role: str, address: str) -> None:
+        self.where = str(endpoint)
+        self.loop = asyncio.get_running_loop()
+        self.opened: asyncio.Future[None] = self.loop.create_future()
+        self.closed: asyncio.Future[None] = self.loop.create_future()
         self.failure: TransportError | None = None
+        self.socket: asyncio.Transport | None = None
+        self._unread = b""
+        self._flush_due = False
+        self._tick: asyncio.TimerHandle | None = None
+        self.engine = Transport()
+        sasl = self.engine.sasl()
+        sasl.allowed_mechs("PLAIN" if endpoint.username else "ANONYMOUS")
+        sasl.allow_insecure_mechs = True  # PLAIN over plain TCP: loopback, or the operator's choice
+        self.conn = Connection()
+        self.conn.container = f"iotbench-{role}-{next(_ids)}"
+        self.conn.hostname = endpoint.host
+        if endpoint.username:
+            self.conn.user, self.conn.password = endpoint.username, endpoint.password or ""
+        self.engine.bind(self.conn)
+        self.collector = Collector()
+        self.conn.collect(self.collector)
+        self.conn.open()
+        session = self.conn.session()
+        session.open()
+        self.link = self.make_link(session, f"iotbench-{role}", address)
+        self.link.open()
+
+    def make_link(self, session: Any, name: str, address: str) -> Any:
+        raise NotImplementedError
+
+    # -- asyncio side ----------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.socket = transport  # type: ignore[assignment]
+        self._tick = self.loop.call_later(_TICK_S, self._on_tick)
+        self.flush()
+
+    def data_received(self, data: bytes) -> None:
+        self._unread = self._unread + data if self._unread else data
+        self._push()
+
+    def _push(self) -> None:
+        """Feed the engine; it takes no more while the session's incoming window is full of
+        deliveries nobody has read, so read them (``process``) and feed it the rest."""
+        engine, data, room = self.engine, self._unread, 0
+        while data:
+            room = engine.capacity()
+            if room <= 0:
+                self.process()
+                room = engine.capacity()
+                if room <= 0:
+                    break
+            engine.push(data[:room])
+            data = data[room:]
+        self._unread = data
+        self.process()
+        if data and room < 0:  # the engine is closed: it will never take the rest
+            self._unread = b""
+        elif data:
+            self.loop.call_later(0.001, self._push)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.socket = None
+        self.engine.close_tail()
+        self.process()
+        self.fail(f"connection lost{': ' + str(exc) if exc else ''}")
+
+    def _on_tick(self) -> None:
+        self.engine.tick(time.monotonic())
+        self.flush()
+        if self.socket is not None:
+            self._tick = self.loop.call_later(_TICK_S, self._on_tick)
+
+    def flush(self) -> None:
+        """Write what the engine has to send: once per loop pass, however many messages."""
+        if not self._flush_due:
+            self._flush_due = True
+            self.loop.call_soon(self._write)
+
+    def _write(self) -> None:
+        self._flush_due = False
+        engine, socket = self.engine, self.socket
+        if socket is None:
+            return
+        pending = engine.pending()
+        while pending > 0:  # the engine makes frames as its output buffer empties: take them all
+            socket.write(engine.peek(pending))
+            engine.pop(pending)
+            pending = engine.pending()
+        if pending < 0 and not socket.is_closing():  # the engine is done with the socket
+            socket.close()
+
+    # -- engine events -----------------------------------------------------------------
+
+    def process(self) -> None:
+        collector = self.collector
+        while (event := collector.peek()) is not None:
+            kind = event.type
+            if kind is Event.DELIVERY:
+                self.on_delivery(event.delivery)
+            elif kind is Event.LINK_FLOW:
+                self.on_credit()
+            elif kind is Event.LINK_REMOTE_OPEN:
+                if not self.opened.done():
+                    self.opened.set_result(None)
+            elif kind in (Event.LINK_REMOTE_CLOSE, Event.SESSION_REMOTE_CLOSE, Event.CONNECTION_REMOTE_CLOSE):
+                endpoint = event.link or event.session or event.connection
+                cond = endpoint.remote_condition if endpoint is not None else None
+                self.fail(f"closed by the broker{': ' + _describe(cond) if cond else ''}")
+                if kind is Event.CONNECTION_REMOTE_CLOSE:
+                    self.conn.close()
+            elif kind is Event.TRANSPORT_ERROR:
+                self.fail(f"protocol error: {_describe(self.engine.condition)}")
+            elif kind is Event.TRANSPORT_CLOSED:
+                self.fail("connection closed")
+            collector.pop()
+        self.flush()
+
+    def on_delivery(self, delivery: Delivery) -> None: ...
+
+    def on_credit(self) -> None: ...
 
     def fail(self, reason: str) -> None:
-        """Reactor thread: the connection is gone; everything waiting on it fails."""
         if self.failure is None:
-            self.failure = TransportError(f"{self.endpoint}: {reason}")
+            self.failure = TransportError(f"{self.where}: {reason}")
+        for future in (self.opened,):
+            if not future.done():
+                future.set_exception(self.failure)
+                future.exception()  # retrieved: an open nobody waits for any more is no error
         self.fail_waiting(self.failure)
-        self.acks.put((self.opened, self.failure))
-        self.acks.put((self.closed, None))
+        if self.socket is None or self.engine.closed:
+            self._finish()
 
     def fail_waiting(self, error: TransportError) -> None: ...
 
-    def on_link_opened(self, event: Any) -> None:
-        self.acks.put((self.opened, None))  # one link per connection: it is ours
+    def _finish(self) -> None:
+        if self._tick is not None:
+            self._tick.cancel()
+            self._tick = None
+        if not self.closed.done():
+            self.closed.set_result(None)
 
-    def on_transport_error(self, event: Any) -> None:
-        cond = event.transport.condition
-        self.fail(f"connection failed: {cond.description if cond else 'transport error'}")
-
-    def on_connection_error(self, event: Any) -> None:
-        self.fail(f"connection refused by the broker: {event.connection.remote_condition}")
-
-    def on_link_error(self, event: Any) -> None:
-        self.fail(f"link refused by the broker: {event.link.remote_condition}")
-
-    def on_disconnected(self, event: Any) -> None:
-        cond = event.transport.condition if event.transport is not None else None
-        self.fail(f"disconnected: {cond.description}" if cond and cond.description else "disconnected")
-
-    def on_connection_closed(self, event: Any) -> None:
-        self.fail("connection closed")
-
-    async def open(self, timeout: float) -> None:
-        try:
-            async with asyncio.timeout(timeout):
-                await self.opened
-        except TimeoutError:
-            self.reactor.call(self._close)
-            if not self.closed.done():  # nothing was opened: no close handshake to wait for
-                self.closed.set_result(None)
-            raise TransportError(f"no AMQP open/attach from {self.endpoint} within {timeout:g} s "
-                                 "(is it an AMQP 1.0 broker?)") from None
-
-    def _close(self) -> None:
-        if self.connection is not None:
-            self.connection.close()
+    def abort(self, reason: str) -> None:
+        """Drop the socket without a close handshake (a peer that never spoke AMQP)."""
+        if self.socket is not None:
+            self.socket.abort()
+        self.fail_waiting(TransportError(f"{self.where}: {reason}"))
+        self._finish()
 
     async def close(self) -> None:
-        if self.closed.done():
-            return
-        self.reactor.call(self._close)
-        try:
-            async with asyncio.timeout(_CLOSE_TIMEOUT_S):
-                await asyncio.shield(self.closed)
-        except TimeoutError:
-            pass
+        if self.socket is not None and not self.closed.done():
+            self.conn.close()
+            self.flush()
+            try:
+                async with asyncio.timeout(_CLOSE_TIMEOUT_S):
+                    await asyncio.shield(self.closed)
+            except TimeoutError:
+                pass
+        if self.socket is not None:
+            self.socket.abort()
+        self.fail_waiting(TransportError(f"{self.where}: closed before the broker answered"))
+        self._finish()
 
 
-class _SenderEndpoint(_Endpoint):
-    def __init__(self, transport: "AmqpTransport", loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__(transport, loop, prefetch=0)
-        self.settled = transport.settled
-        self.outgoing: collections.deque[tuple[bytes, asyncio.Future[None]]] = collections.deque()
+class _SenderConnection(_AmqpConnection):
+    def __init__(self, endpoint: Endpoint, role: str, address: str, settled: bool) -> None:
+        self.settled = settled
+        self.backlog: list[tuple[bytes, asyncio.Future[None]]] = []  # waiting for credit
         self.unsettled: dict[Delivery, asyncio.Future[None]] = {}
         self._tags = itertools.count()
+        self._writable = True
+        self._held: list[asyncio.Future[None]] = []  # pre-settled sends while the socket pushes back
+        super().__init__(endpoint, role, address)
 
-    def on_sendable(self, event: Any) -> None:
-        self.pump()
-
-    def pump(self) -> None:
-        """Reactor thread: send what is queued while the link has credit."""
-        link, outgoing, acks = self.link, self.outgoing, self.acks
-        if link is None or self.failure is not None:
-            return
-        while outgoing and link.credit > 0:
-            body, future = outgoing.popleft()
-            delivery = link.delivery(str(next(self._tags)))
-            link.stream(body)
-            link.advance()
-            if self.settled:
-                delivery.settle()
-                acks.put((future, None))
-            else:
-                self.unsettled[delivery] = future
-
-    def on_accepted(self, event: Any) -> None:
-        future = self.unsettled.pop(event.delivery, None)
-        if future is not None:
-            self.acks.put((future, None))
-
-    def _refused(self, event: Any, how: str) -> None:
-        future = self.unsettled.pop(event.delivery, None)
-        if future is not None:
-            self.acks.put((future, TransportError(f"the broker {how} the message")))
-
-    def on_rejected(self, event: Any) -> None:
-        self._refused(event, "rejected")
-
-    def on_released(self, event: Any) -> None:
-        self._refused(event, "released")
-
-    def fail_waiting(self, error: TransportError) -> None:
-        waiting = [f for _, f in self.outgoing] + list(self.unsettled.values())
-        self.outgoing.clear()
-        self.unsettled.clear()
-        for future in waiting:
-            self.acks.put((future, error))
+    def make_link(self, session: Any, name: str, address: str) -> Any:
+        link = session.sender(name)
+        link.target.address = address
+        link.snd_settle_mode = Link.SND_SETTLED if self.settled else Link.SND_UNSETTLED
+        return link
 
     async def send(self, key: str, payload: bytes) -> None:
         if self.failure is not None:
             raise self.failure
         future = self.loop.create_future()
-        body = _DATA_SECTION + struct.pack(">I", len(payload)) + payload
-        self.reactor.call(lambda: (self.outgoing.append((body, future)), self.pump()))
+        self.backlog.append((_DATA_SECTION + struct.pack(">I", len(payload)) + payload, future))
+        if self.link.credit > 0:
+            self.on_credit()
+            self.flush()
         await future
 
+    def on_credit(self) -> None:
+        link, backlog = self.link, self.backlog
+        n = min(link.credit, len(backlog))
+        if n <= 0:
+            return
+        taken, self.backlog = backlog[:n], backlog[n:]
+        tags, unsettled = self._tags, self.unsettled
+        for body, future in taken:
+            delivery = link.delivery(str(next(tags)))
+            link.send(body)
+            link.advance()
+            if self.settled:
+                delivery.settle()
+                if self._writable:
+                    future.set_result(None)
+                else:
+                    self._held.append(future)
+            else:
+                unsettled[delivery] = future
 
-class _ReceiverEndpoint(_Endpoint):
-    def __init__(self, transport: "AmqpTransport", loop: asyncio.AbstractEventLoop, deliver: Deliver) -> None:
-        super().__init__(transport, loop, prefetch=transport.credit)
-        self.payloads: _Mailbox[bytes] = _Mailbox(
-            lambda: loop.call_soon_threadsafe(self.payloads.drain), lambda items: [deliver(p) for p in items])
-
-    def on_message(self, event: Any) -> None:
-        body = event.message.body
-        self.payloads.put(bytes(body) if not isinstance(body, bytes) else body)
-
-
-def _settle_futures(items: list[tuple[asyncio.Future[None], Exception | None]]) -> None:
-    for future, error in items:
-        if future.done():
-            continue
-        if error is None:
+    def on_delivery(self, delivery: Delivery) -> None:
+        if not delivery.updated:
+            return
+        future = self.unsettled.pop(delivery, None)
+        state = delivery.remote_state
+        delivery.settle()
+        if future is None or future.done():
+            return
+        if state == Delivery.ACCEPTED:
             future.set_result(None)
         else:
-            future.set_exception(error)
-            future.exception()  # a failed open nobody awaits any more is not an unretrieved error
+            how = {Delivery.REJECTED: "rejected", Delivery.RELEASED: "released", Delivery.MODIFIED: "modified"}
+            future.set_exception(TransportError(f"the broker {how.get(state, state)} the message"))
+
+    def pause_writing(self) -> None:
+        self._writable = False
+
+    def resume_writing(self) -> None:
+        self._writable = True
+        held, self._held = self._held, []
+        for future in held:
+            if not future.done():
+                future.set_result(None)
+
+    def fail_waiting(self, error: TransportError) -> None:
+        waiting = [f for _, f in self.backlog] + list(self.unsettled.values()) + self._held
+        self.backlog, self._held = [], []
+        self.unsettled.clear()
+        for future in waiting:
+            if not future.done():
+                future.set_exception(error)
+
+
+class _ReceiverConnection(_AmqpConnection):
+    def __init__(self, endpoint: Endpoint, address: str, credit: int, deliver: Deliver) -> None:
+        self.credit, self.deliver = credit, deliver
+        self._message = Message()
+        super().__init__(endpoint, "receiver", address)
+        self.link.flow(credit)
+
+    def make_link(self, session: Any, name: str, address: str) -> Any:
+        link = session.receiver(name)
+        link.source.address = address
+        return link
+
+    def on_delivery(self, delivery: Delivery) -> None:
+        if not delivery.readable or delivery.partial:
+            return
+        link, message = self.link, self._message
+        data = link.recv(delivery.pending)
+        link.advance()
+        message.decode(data)
+        body = message.body
+        delivery.update(Delivery.ACCEPTED)
+        delivery.settle()
+        self.deliver(body if isinstance(body, bytes) else bytes(body))
+        if link.credit < self.credit // 2:  # top the prefetch up in chunks, not per message
+            link.flow(self.credit - link.credit)
+
+
+def _describe(condition: Any) -> str:
+    if condition is None:
+        return "no reason given"
+    return f"{condition.name}: {condition.description}" if condition.description else str(condition.name)
 
 
 class AmqpTransport:
@@ -275,8 +343,7 @@ class AmqpTransport:
         self.endpoint: Endpoint | None = None
         self._url = url
         self._server: Any = None
-        self.reactor: _Reactor | None = None
-        self._endpoints: list[_Endpoint] = []
+        self._connections: list[_AmqpConnection] = []
 
     async def start(self, workdir: Path) -> None:
         # bad options fail the cell here, so the matrix goes on
@@ -290,47 +357,46 @@ class AmqpTransport:
 
             self._server = await asyncio.get_running_loop().run_in_executor(None, start_rabbitmq, Path(workdir))
             self.endpoint = Endpoint("amqp", LOOPBACK, self._server.port, "guest", "guest")
-        self.reactor = _Reactor()
 
-    async def _open(self, endpoint: _Endpoint, make_link: Callable[[Container, Any], Any]) -> None:
-        reactor, where = self.reactor, self.endpoint
-        if reactor is None or where is None:
+    async def _open(self, connection: _AmqpConnection) -> None:
+        where, timeout = connection.where, self.connect_timeout_s
+        assert self.endpoint is not None
+        self._connections.append(connection)
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(timeout):
+                await loop.create_connection(lambda: connection, self.endpoint.host, self.endpoint.port)
+        except TimeoutError:
+            raise TransportError(f"cannot connect to {where} within {timeout:g} s") from None
+        except OSError as exc:
+            raise TransportError(f"cannot connect to {where}: {os.strerror(exc.errno) if exc.errno else exc}") from None
+        try:
+            async with asyncio.timeout(timeout):
+                await connection.opened
+        except TimeoutError:
+            connection.abort("no AMQP open/attach")
+            raise TransportError(f"no AMQP open/attach from {where} within {timeout:g} s "
+                                 "(is it an AMQP 1.0 broker?)") from None
+
+    def _running(self) -> Endpoint:
+        if self.endpoint is None:
             raise TransportError("amqp transport used before start()")
-        self._endpoints.append(endpoint)
+        return self.endpoint
 
-        def connect() -> None:
-            try:
-                endpoint.connection = reactor.container.connect(
-                    f"amqp://{where.host}:{where.port}", handler=endpoint, reconnect=False,
-                    user=where.username, password=where.password,
-                    allowed_mechs="PLAIN" if where.username else "ANONYMOUS", allow_insecure_mechs=True)
-                endpoint.link = make_link(reactor.container, endpoint.connection)
-            except Exception as exc:  # noqa: BLE001 - reported to the waiting side
-                endpoint.fail(f"cannot connect: {exc}")
+    async def open_sender(self, index: int) -> _SenderConnection:
+        connection = _SenderConnection(self._running(), f"sender-{index}", self.address, self.settled)
+        await self._open(connection)
+        return connection
 
-        reactor.call(connect)
-        await endpoint.open(self.connect_timeout_s)
-
-    async def open_sender(self, index: int) -> _SenderEndpoint:
-        endpoint = _SenderEndpoint(self, asyncio.get_running_loop())
-        options = AtMostOnce() if self.settled else None
-        await self._open(endpoint, lambda c, conn: c.create_sender(conn, self.address, name=f"iotbench-sender-{index}",
-                                                                    options=options))
-        return endpoint
-
-    async def open_receiver(self, deliver: Deliver) -> _ReceiverEndpoint:
-        endpoint = _ReceiverEndpoint(self, asyncio.get_running_loop(), deliver)
-        await self._open(endpoint, lambda c, conn: c.create_receiver(conn, self.address, name="iotbench-receiver"))
-        return endpoint
+    async def open_receiver(self, deliver: Deliver) -> _ReceiverConnection:
+        connection = _ReceiverConnection(self._running(), self.address, self.credit, deliver)
+        await self._open(connection)
+        return connection
 
     async def stop(self) -> None:
-        for endpoint in self._endpoints:
-            await endpoint.close()
-        self._endpoints.clear()
-        reactor, self.reactor = self.reactor, None
-        loop = asyncio.get_running_loop()
-        if reactor is not None:
-            await loop.run_in_executor(None, reactor.stop)
+        for connection in self._connections:
+            await connection.close()
+        self._connections.clear()
         server, self._server = self._server, None
         if server is not None:
-            await loop.run_in_executor(None, server.stop)
+            await asyncio.get_running_loop().run_in_executor(None, server.stop)

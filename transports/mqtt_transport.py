@@ -49,7 +49,9 @@ class _Connection:
         protocol = paho.MQTTv5 if transport.protocol == "5" else paho.MQTTv311
         client_id = f"iotbench-{role}-{next(_client_ids)}"
         self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol)
-        self.client.max_inflight_messages_set(transport.inflight)
+        # paho's own in-flight limit rescans every queued message on each PUBACK (quadratic
+        # in the backlog): it is off; the publisher's max_inflight bounds what is in flight
+        self.client.max_inflight_messages_set(0)
         self.client.max_queued_messages_set(0)
         self.client.connect_timeout = self.timeout
         if endpoint.username is not None:
@@ -213,7 +215,6 @@ class MqttTransport:
         "protocol": "3.1.1",  # or "5"
         "broker": "mosquitto",  # or "amqtt" (pure Python, MQTT 3.1.1 only)
         "subscription": "wildcard",  # or "shared" ($share/iotbench/...)
-        "inflight": 1000,  # unacknowledged QoS 1 messages per connection
         "url": "",  # mqtt://[user@]host:port: an external broker (password: IOTBENCH_MQTT_PASSWORD)
         "connect_timeout_s": 10.0,
     }
@@ -225,10 +226,10 @@ class MqttTransport:
     ]
 
     def __init__(self, qos: int = 1, protocol: str = "3.1.1", broker: str = "mosquitto",
-                 subscription: str = "wildcard", inflight: int = 1000, url: str = "",
+                 subscription: str = "wildcard", url: str = "",
                  connect_timeout_s: float = 10.0) -> None:
         self.qos, self.protocol, self.broker, self.subscription = qos, str(protocol), broker, subscription
-        self.inflight, self.connect_timeout_s = inflight, connect_timeout_s
+        self.connect_timeout_s = connect_timeout_s
         self.endpoint: Endpoint | None = None
         self._url = url
         self._server: ServerProcess | None = None
