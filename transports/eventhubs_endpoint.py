@@ -30,11 +30,11 @@ from azure.eventhub._pyamqp.error import AMQPError
 from azure.eventhub._pyamqp.outcomes import Accepted, Rejected
 
 from iotbench.transports.eventhubs_amqp import (
-    AMQP_HEADER, BATCH_FORMAT, SASL_HEADER, frame_bytes, partition_key, perf, read_frame, reply_message,
-    split_event, unpack_batch,
+    AMQP_HEADER, BATCH_FORMAT, SASL_HEADER, frame_bytes, partition_key, perf, read_frame, split_event, unpack_batch,
 )
 from iotbench.transports.eventhubs_hub import Hub, Refused
-from iotbench.transports.eventhubs_sas import SasError, grants, verify
+from iotbench.transports.eventhubs_management import put_token, read_entity
+from iotbench.transports.eventhubs_sas import grants, verify
 
 __all__ = ["AmqpEndpoint"]
 
@@ -391,44 +391,15 @@ class _Connection:
         self._flush_replies(session, link)
 
     def _put_token(self, session: _Session, payload: bytes) -> None:
-        from azure.eventhub._pyamqp._decode import decode_payload
-
-        message = decode_payload(memoryview(payload))
-        token = message.value.decode() if isinstance(message.value, bytes) else str(message.value)
-        correlation = message.properties.message_id if message.properties else None
-        try:
-            self.tokens.append(self.endpoint.authorize(token))
-            reply = reply_message(correlation, 202, "Accepted")
-        except SasError as exc:  # the reason, never the token
-            log.info("put-token refused for %s: %s", self.peer, exc)
-            reply = reply_message(correlation, 401, f"InvalidSignature: {exc}")
+        reply, granted, refusal = put_token(self.endpoint.authorize, payload)
+        if granted is not None:
+            self.tokens.append(granted)
+        else:
+            log.info("put-token refused for %s: %s", self.peer, refusal)
         self._reply(session, "$cbs", reply)
 
     def _management(self, session: _Session, payload: bytes) -> None:
-        from azure.eventhub._pyamqp._decode import decode_payload
-
-        message = decode_payload(memoryview(payload))
-        props = {k.decode() if isinstance(k, bytes) else k: (v.decode() if isinstance(v, bytes) else v)
-                 for k, v in (message.application_properties or {}).items()}
-        correlation = message.properties.message_id if message.properties else None
-        status, description, value = 200, "OK", None
-        try:
-            self.endpoint.authorize(str(props.get("security_token", "")))
-        except SasError as exc:
-            status, description = 401, f"Unauthorized: {exc}"
-        if status == 200:
-            if props.get("operation") != "READ" or str(props.get("name", "")).lower() != self.hub.name.lower():
-                status, description = 404, f"unknown entity {props.get('name')!r} or operation {props.get('operation')!r}"
-            elif props.get("type") == "com.microsoft:eventhub":
-                value = self.hub.properties()
-            elif props.get("type") == "com.microsoft:partition":
-                try:
-                    value = self.hub.partition(str(props.get("partition"))).properties()
-                except Refused as exc:
-                    status, description = exc.status, exc.description
-            else:
-                status, description = 400, f"unknown type {props.get('type')!r}"
-        self._reply(session, "$management", reply_message(correlation, status, description, value))
+        self._reply(session, "$management", read_entity(self.hub, self.endpoint.authorize, payload))
 
 
 def _entity_path(address: str) -> str:

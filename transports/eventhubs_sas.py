@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, quote_plus, urlencode, urlparse
 
-__all__ = ["ConnectionString", "SasError", "grants", "redact", "sign", "verify"]
+__all__ = ["ConnectionString", "SasError", "describe_failure", "grants", "redact", "sign", "verify"]
 
 _PREFIX = "SharedAccessSignature "
 
@@ -124,3 +124,9 @@ _SECRETS = re.compile(r"(SharedAccessKey=|sig=|SharedAccessSignature\s+)[^;&\s\"
 def redact(text: str) -> str:
     """``text`` with every key, signature or token replaced by ``***``."""
     return _SECRETS.sub(lambda m: m.group(1) + "***", text)
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One line for a failed SDK call; keys and signatures are redacted."""
+    text = str(exc).strip().splitlines()
+    return redact(f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": "))

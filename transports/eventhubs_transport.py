@@ -10,8 +10,9 @@ while the previous batch was in flight goes in the next), by route:
 - ``"id"``: the client hashes the device to a partition id (batches per partition);
 - ``"none"``: no routing, the service spreads batches round-robin (no per-device order).
 
-The receiver is one ``EventHubConsumerClient`` reading every partition (greedy load
-balancing). Without ``IOTBENCH_EVENTHUB_CONNECTION_STRING`` the transport starts the
+The receiver is one ``EventHubConsumerClient`` reading every partition
+(``eventhubs_consumer``); with ``checkpoint = "blob"`` it checkpoints in a blob store
+(Azurite locally) only once the cold store has the events. Without ``IOTBENCH_EVENTHUB_CONNECTION_STRING`` the transport starts the
 project's local endpoint; with it, the same code talks to Azure (the string is never
 logged or recorded). Every SDK call is bounded by ``call_timeout_s``: the SDK can wait
 forever on a peer it does not understand.
@@ -32,12 +33,12 @@ from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
 from iotbench.transports.base import Deliver, TransportError
-from iotbench.transports.eventhubs_sas import ConnectionString, SasError, redact
+from iotbench.transports.eventhubs_consumer import HubReceiver
+from iotbench.transports.eventhubs_sas import ConnectionString, SasError, describe_failure, redact
 
-__all__ = ["EventHubsTransport", "CONNECTION_STRING_ENV", "cloud_connection", "describe_failure", "kafka_options"]
+__all__ = ["EventHubsTransport", "CONNECTION_STRING_ENV", "cloud_connection", "kafka_options"]
 
 CONNECTION_STRING_ENV = "IOTBENCH_EVENTHUB_CONNECTION_STRING"
-LIVENESS_S = 0.5  # the consumer's idle call-back period: how it shows each partition is being read
 BUSY_BACKOFF_S = 4.0  # what the SDK itself waits after com.microsoft:server-busy
 PARTITIONINGS = ("key", "id", "none")
 CHECKPOINTS = ("none", "blob")
@@ -70,25 +71,6 @@ def kafka_options(hub: str = "telemetry") -> dict[str, Any]:
     return {"bootstrap": f"{connection.host.split(':')[0]}:9093", "security_protocol": "SASL_SSL",
             "sasl_mechanism": "PLAIN", "sasl_username": "$ConnectionString", "sasl_password_env": CONNECTION_STRING_ENV,
             "topic": connection.entity or hub, "create_topic": False}
-
-
-def describe_failure(exc: BaseException) -> str:
-    """One line for a failed SDK call; keys and signatures are redacted."""
-    text = str(exc).strip().splitlines()
-    return redact(f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": "))
-
-
-async def _probe(connection: ConnectionString) -> str:
-    """Why an endpoint did not answer, in words: nothing listens, or something that is not Event Hubs."""
-    host, _, port = connection.host.partition(":")
-    port_number = int(port) if port else (5672 if connection.emulator else 5671)
-    try:
-        async with asyncio.timeout(2.0):
-            _, writer = await asyncio.open_connection(host, port_number)
-        writer.close()
-    except (OSError, TimeoutError) as exc:
-        return f"nothing accepts connections on {host}:{port_number} ({type(exc).__name__}); check the endpoint"
-    return f"{host}:{port_number} accepts connections but does not answer as Event Hubs; check the endpoint"
 
 
 def _throttled(exc: BaseException) -> bool:
@@ -258,102 +240,6 @@ class _Sender:
             pass
 
 
-class _Receiver:
-    """One consumer client over every partition, from the start of the hub."""
-
-    def __init__(self, transport: "EventHubsTransport", deliver: Deliver) -> None:
-        from azure.eventhub.aio import EventHubConsumerClient
-
-        self._t = transport
-        self._deliver = deliver
-        self._client = EventHubConsumerClient.from_connection_string(
-            transport.connection.render(), consumer_group=transport.consumer_group, retry_total=3,
-            load_balancing_strategy="greedy", load_balancing_interval=10.0, **transport.checkpoint_kwargs())
-        self._task: asyncio.Task[None] | None = None
-        self._live: set[str] = set()  # partitions whose receive loop has called back at least once
-        self._latest: dict[str, tuple[Any, Any]] = {}  # partition -> (context, last event delivered)
-        self._checkpointing: set[asyncio.Task[None]] = set()
-        self._closed = False
-        self.errors: list[str] = []
-
-    async def open(self) -> "_Receiver":
-        try:  # an eager, bounded call: a wrong endpoint fails here, not silently in the background
-            async with asyncio.timeout(self._t.call_timeout_s):
-                partitions = await self._client.get_partition_ids()
-        except TimeoutError:
-            await self.close()
-            why = await _probe(self._t.connection)
-            raise TransportError(f"no answer from {self._t.connection.host} within "
-                                 f"{self._t.call_timeout_s:g} s (get_partition_ids): {why}") from None
-        except Exception as exc:  # noqa: BLE001
-            await self.close()
-            raise TransportError(f"cannot reach hub {self._t.connection.entity!r} at "
-                                 f"{self._t.connection.host}: {describe_failure(exc)}") from None
-        self._task = asyncio.get_running_loop().create_task(self._client.receive_batch(
-            self._on_batch, on_error=self._on_error, starting_position=self._t.starting_position(),
-            max_batch_size=300, max_wait_time=LIVENESS_S), name="eventhubs-receiver")
-        # the SDK opens one connection per partition: wait until all are receiving, so that senders
-        # (and a connection limit) meet a consumer that is already there
-        deadline = time.monotonic() + self._t.call_timeout_s
-        while len(self._live) < len(partitions) and time.monotonic() < deadline and not self._task.done():
-            await asyncio.sleep(0.05)
-        if len(self._live) < len(partitions):
-            why = "; ".join(dict.fromkeys(self.errors)) or "no error reported"
-            await self.close()
-            raise TransportError(f"the consumer could not receive from partitions "
-                                 f"{sorted(set(partitions) - self._live)} within {self._t.call_timeout_s:g} s: {why}")
-        return self
-
-    async def _on_batch(self, context: Any, events: list[Any]) -> None:
-        if not events:  # max_wait_time passed: the partition's link is open and idle
-            self._live.add(context.partition_id)
-            return
-        self._live.add(context.partition_id)
-        deliver, payload = self._deliver, self._t.payload
-        for event in events:
-            deliver(payload(event))
-        self._latest[context.partition_id] = (context, events[-1])
-
-    def mark(self) -> dict[str, tuple[Any, Any]]:
-        """Where each partition stands now: the runner calls it when the cold store seals a file."""
-        return dict(self._latest)
-
-    def durable(self, mark: dict[str, tuple[Any, Any]]) -> None:
-        """Everything delivered up to ``mark`` is durable in the cold store: checkpoint it now, not before."""
-        if self._closed or self._t.checkpoint == "none":
-            return
-        loop = asyncio.get_running_loop()
-        for context, event in mark.values():
-            task = loop.create_task(self._checkpoint(context, event))
-            self._checkpointing.add(task)
-            task.add_done_callback(self._checkpointing.discard)
-
-    async def _checkpoint(self, context: Any, event: Any) -> None:
-        try:
-            async with asyncio.timeout(self._t.call_timeout_s):
-                await context.update_checkpoint(event)
-            self._t.count("checkpoints")
-        except Exception as exc:  # noqa: BLE001 - a missed checkpoint means replay, not loss: count it
-            self._t.count("checkpoint_failures")
-            self._t.note(f"eventhubs: checkpoint failed: {describe_failure(exc)}")
-
-    async def _on_error(self, context: Any, error: Exception) -> None:
-        self.errors.append(describe_failure(error))
-        self._t.count("receiver_errors")
-
-    async def close(self) -> None:
-        self._closed = True
-        if self._checkpointing:  # let checkpoints in flight finish (each is bounded)
-            await asyncio.wait(set(self._checkpointing))
-        try:
-            async with asyncio.timeout(self._t.call_timeout_s):
-                await self._client.close()
-        except Exception:  # noqa: BLE001 - closing is best effort
-            pass
-        if self._task:
-            self._task.cancel()
-
-
 class EventHubsTransport:
     """``EventHubsTransport(partitioning="key", throughput_units=1)``; see the module doc."""
 
@@ -414,8 +300,8 @@ class EventHubsTransport:
     async def open_sender(self, index: int) -> _Sender:
         return _Sender(self, index)
 
-    async def open_receiver(self, deliver: Deliver) -> _Receiver:
-        return await _Receiver(self, deliver).open()
+    async def open_receiver(self, deliver: Deliver) -> HubReceiver:
+        return await HubReceiver(self, deliver).open()
 
     async def _start_checkpoint_store(self, workdir: Path) -> None:
         from iotbench.transports.eventhubs_checkpoints import LocalAzurite, checkpoint_store, storage_from_env
