@@ -4,7 +4,7 @@ Client modes (``mode``), each one connection per sender (the runner opens
 ``connections`` senders; devices are spread over them):
 
 - ``keep-alive`` -- HTTP/1.1, one persistent connection, one request at a time on it
-  (aiohttp: FACTS.md measured it 7-30x faster than httpx here);
+  (``http1_client``: aiohttp's per-request cost hid the protocol's, see there);
 - ``new-connection`` -- HTTP/1.1, a fresh TCP (and TLS) connection for every request:
   what a device that sleeps between readings does;
 - ``http2`` -- one HTTP/2 connection, concurrent requests as streams (``http2_client``).
@@ -34,6 +34,7 @@ import aiohttp
 import msgspec
 
 from iotbench.transports.base import Deliver, TransportError
+from iotbench.transports.http1_client import Http1Connection
 from iotbench.transports.http2_client import Http2Connection
 from iotbench.transports.ingest_gateway import BATCH_CONTENT_TYPE, STREAM_PATH, decode_frames
 from iotbench.transports.ingest_server import Gateway, start_gateway
@@ -47,7 +48,6 @@ FORMS = ("single", "batch")
 URLS = ("publisher", "hub")
 BODY_ENCODING = "iotbench-body"  # user property saying a batch entry's Body is base64
 SINGLE_CONTENT_TYPE = "application/atom+xml;type=entry;charset=utf-8"  # what Event Hubs documents
-REQUEST_TIMEOUT_S = 60.0  # a backstop: the runner bounds each send with its own send_timeout_s
 _encode_json = msgspec.json.encode
 
 
@@ -98,18 +98,16 @@ class _Sender:
     def __init__(self, endpoint: _Endpoint, mode: str, form: str, url: str, connect_timeout_s: float) -> None:
         self._endpoint, self._mode, self._connect_timeout = endpoint, mode, connect_timeout_s
         self._wrap = _batch_form if form == "batch" else None
-        self._headers = endpoint.headers(BATCH_CONTENT_TYPE if form == "batch" else SINGLE_CONTENT_TYPE)
-        self._h2_headers = [(k.lower(), v) for k, v in self._headers.items()]
+        headers = endpoint.headers(BATCH_CONTENT_TYPE if form == "batch" else SINGLE_CONTENT_TYPE)
+        if mode == "new-connection":
+            headers["Connection"] = "close"
+        self._h2_headers = [(k.lower(), v) for k, v in headers.items()]
+        self._head_fields = f"Host: {endpoint.host}:{endpoint.port}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
         self._per_device = url == "publisher"
-        self._session: aiohttp.ClientSession | None = None
+        self._http1: Http1Connection | None = None
         self._h2: Http2Connection | None = None
-        self._h2_lock = asyncio.Lock()
+        self._lock = asyncio.Lock()  # HTTP/1.1: one request at a time on the one connection
         self.wire_body_bytes = 0
-        if mode != "http2":
-            connector = aiohttp.TCPConnector(limit=1, force_close=mode == "new-connection",
-                                             ssl=endpoint.ssl_context() or False)
-            timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S, sock_connect=connect_timeout_s)
-            self._session = aiohttp.ClientSession(connector=connector, timeout=timeout, skip_auto_headers=["User-Agent"])
 
     def _path(self, key: str) -> str:
         hub = self._endpoint.hub
@@ -118,39 +116,45 @@ class _Sender:
     async def send(self, key: str, payload: bytes) -> None:
         body = self._wrap(payload) if self._wrap else payload
         path = self._path(key)
-        if self._session is not None:
-            try:
-                async with self._session.post(self._endpoint.base + path, data=body, headers=self._headers) as resp:
-                    text = await resp.read()
-                    status = resp.status
-            except aiohttp.ClientConnectorError as exc:
-                raise TransportError(f"cannot connect to the gateway at {self._endpoint.base}: {exc.os_error}") from None
-        else:
+        if self._mode == "http2":
             status, text = await (await self._http2()).post(path, body, self._h2_headers)
+        else:
+            head = f"POST {path} HTTP/1.1\r\n{self._head_fields}Content-Length: {len(body)}\r\n\r\n".encode()
+            async with self._lock:
+                if self._http1 is None or not self._http1.usable:
+                    self._http1 = await self._connect(Http1Connection)
+                conn = self._http1
+                try:
+                    status, text = await conn.request(head, body)
+                finally:
+                    if self._mode == "new-connection":
+                        self._http1 = None
+                        await conn.close()
         self.wire_body_bytes += len(body)
         if status != 201:
             raise TransportError(f"gateway answered {status}: {text[:200].decode('utf-8', 'replace')}")
+
+    async def _connect(self, kind: Any) -> Any:
+        ep = self._endpoint
+        try:
+            return await kind.open(ep.host, ep.port, ssl_context=ep.ssl_context(), timeout=self._connect_timeout)
+        except (OSError, TimeoutError) as exc:
+            raise TransportError(f"cannot connect to the gateway at {ep.base}: {exc!r}") from None
 
     async def _http2(self) -> Http2Connection:
         """The connection, reopened once it failed (GOAWAY, reset): the failed sends stay failed."""
         conn = self._h2
         if conn is not None and not conn.failed:
             return conn
-        async with self._h2_lock:
+        async with self._lock:
             if self._h2 is None or self._h2.failed:
-                ep = self._endpoint
-                try:
-                    self._h2 = await Http2Connection.open(ep.host, ep.port, ssl_context=ep.ssl_context(),
-                                                          timeout=self._connect_timeout)
-                except (OSError, TimeoutError) as exc:
-                    raise TransportError(f"cannot connect to the gateway at {ep.base}: {exc!r}") from None
+                self._h2 = await self._connect(Http2Connection)
             return self._h2
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-        if self._h2 is not None:
-            await self._h2.close()
+        for conn in (self._http1, self._h2):
+            if conn is not None:
+                await conn.close()
 
 
 class _Receiver:
