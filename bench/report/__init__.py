@@ -3,6 +3,9 @@
 >>> from iotbench.report import write_report
 >>> write_report(Path("reports/run-20260101-120000"))          # doctest: +SKIP
 PosixPath('reports/run-20260101-120000/report.html')
+
+pytest-benchmark JSON goes into the codec section: pass ``benchmarks``, or leave a
+``benchmarks.json`` in the results folder and every report of it picks the file up.
 """
 
 from __future__ import annotations
@@ -13,10 +16,11 @@ from typing import Callable
 
 from iotbench.results_api import load_results, load_run
 
-__all__ = ["write_report", "render_report", "CSV_NAME", "REPORT_NAME"]
+__all__ = ["write_report", "render_report", "BENCHMARKS_NAME", "CSV_NAME", "REPORT_NAME"]
 
 REPORT_NAME = "report.html"
 CSV_NAME = "results.csv"
+BENCHMARKS_NAME = "benchmarks.json"
 
 
 def render_report(out_dir: Path, benchmarks: Path | None = None) -> str:
@@ -29,6 +33,8 @@ def render_report(out_dir: Path, benchmarks: Path | None = None) -> str:
     from iotbench.report.sections import codecs_section, matrix_section, transports_section
 
     out_dir = Path(out_dir)
+    if benchmarks is None and (out_dir / BENCHMARKS_NAME).is_file():
+        benchmarks = out_dir / BENCHMARKS_NAME  # dropped next to the results: picked up by the end-of-run report
     df = load_results(out_dir)
     run = load_run(out_dir)
     name = (run.get("spec") or {}).get("name", out_dir.name)

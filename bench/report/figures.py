@@ -49,9 +49,17 @@ class Figure:
         return {"metric": self.metric, "agg": self.agg, "rows": [list(r) for r in self.rows],
                 "scale": self.scale, "digits": self.digits}
 
+    def describe(self) -> str:
+        """The recipe in words, for the tooltip: 'median of payload_bytes_mean over 4 cell runs'."""
+        if self.op:
+            return "percent by which the first is smaller: " + "; ".join(a.describe() for a in self.args)
+        scaled = f", times {self.scale:g}" if self.scale != 1 else ""
+        return f"{self.agg} of {self.metric} over {len(self.rows)} cell run(s) in results.jsonl{scaled}"
+
     def html(self) -> str:
         recipe = html.escape(json.dumps(self.recipe(), separators=(",", ":")), quote=True)
-        return f'<span class="fig" data-recipe="{recipe}">{self.text}</span>'
+        title = html.escape(self.describe(), quote=True)
+        return f'<span class="fig" title="{title}" data-recipe="{recipe}">{self.text}</span>'
 
     def __str__(self) -> str:
         return self.html()

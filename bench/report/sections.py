@@ -112,12 +112,41 @@ def _benchmarks(path: Path | None) -> str:
         return note(escape(exc))
     if frame.empty:
         return note(f"{escape(path)} holds no benchmarks.")
-    out = [f"<p>From <code>{escape(Path(path).name)}</code>: median and mean microseconds per call "
-           "(a call encodes or decodes one reading or one batch); the other columns are the suite's "
-           "<code>extra_info</code>.</p>", table(frame, digits=2)]
-    top = frame.set_index("benchmark")["median_us"].head(40).to_frame("median µs")
-    out.append(charts.bars(top, "pytest-benchmark medians", "µs per call", "benchmark medians"))
+    out = [f"<p>From <code>{escape(Path(path).name)}</code> ({len(frame)} benchmarks).</p>"]
+    if {"codec", "op", "framing", "median_us_per_event"} <= set(frame.columns):
+        out.append(_codec_benchmarks(frame[frame["codec"].notna()]))
+    else:
+        top = frame.set_index("benchmark")["median_us"].head(40).to_frame("median µs")
+        out.append(charts.bars(top, "pytest-benchmark medians", "µs per call", "benchmark medians"))
+    out.append("<details><summary>Every benchmark: median and mean µs per call, then the suite's "
+               f"<code>extra_info</code></summary>{table(frame, digits=2)}</details>")
     return "\n".join(out)
+
+
+def _codec_benchmarks(frame: Any) -> str:
+    """The codec suite's shape (extra_info codec/op/framing/compression): µs per reading and sizes per codec."""
+    plain = frame[frame["compression"].fillna("none") == "none"] if "compression" in frame.columns else frame
+    speed = plain.pivot_table(index="codec", columns=["op", "framing"], values="median_us_per_event", aggfunc="median")
+    speed.columns = [f"{op} {framing} µs/reading" for op, framing in speed.columns]
+    parts = ["<p>Median microseconds per reading (a batch call divided by its readings), no compression; "
+             "bytes per reading from the same suite.</p>"]
+    sizes = [c for c in ("bytes_single", "bytes_per_event_batch") if c in frame.columns]
+    joined = speed
+    if sizes:
+        joined = frame.groupby("codec")[sizes].first().join(speed, how="outer")
+    if "library" in frame.columns:
+        joined = frame.groupby("codec")[["library"]].first().join(joined, how="outer")
+    parts.append(table(joined.reset_index(), digits=2))
+    if {"compression", "compressed_bytes_per_event_batch"} <= set(frame.columns):
+        comp = frame.pivot_table(index="codec", columns="compression", values="compressed_bytes_per_event_batch",
+                                 aggfunc="first")
+        comp.columns = [f"batch, {c}: bytes/reading" for c in comp.columns]
+        parts.append(table(comp.reset_index(), digits=1))
+    chart_cols = [c for c in speed.columns if "single" in c]
+    if chart_cols:
+        parts.append(charts.bars(speed[chart_cols], "Encode and decode, one reading", "µs per reading",
+                                 "encode and decode microseconds per reading"))
+    return "\n".join(parts)
 
 
 def _evolution() -> str:
