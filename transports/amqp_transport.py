@@ -29,6 +29,8 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
+from cproton import (PN_DELIVERY, PN_LINK_FLOW, PN_TRANSPORT, isnull, pn_collector_peek, pn_collector_pop,
+                     pn_event_delivery, pn_event_type)
 from proton import Collector, Connection, Delivery, Event, Link, Message, Transport
 
 from iotbench.transports.base import Deliver, TransportError
@@ -142,28 +144,37 @@ class _AmqpConnection(asyncio.Protocol):
     # -- engine events -----------------------------------------------------------------
 
     def process(self) -> None:
-        collector = self.collector
-        while (event := collector.peek()) is not None:
-            kind = event.type
-            if kind is Event.DELIVERY:
-                self.on_delivery(event.delivery)
-            elif kind is Event.LINK_FLOW:
-                self.on_credit()
-            elif kind is Event.LINK_REMOTE_OPEN:
-                if not self.opened.done():
-                    self.opened.set_result(None)
-            elif kind in (Event.LINK_REMOTE_CLOSE, Event.SESSION_REMOTE_CLOSE, Event.CONNECTION_REMOTE_CLOSE):
-                endpoint = event.link or event.session or event.connection
-                cond = endpoint.remote_condition if endpoint is not None else None
-                self.fail(f"closed by the broker{': ' + _describe(cond) if cond else ''}")
-                if kind is Event.CONNECTION_REMOTE_CLOSE:
-                    self.conn.close()
-            elif kind is Event.TRANSPORT_ERROR:
-                self.fail(f"protocol error: {_describe(self.engine.condition)}")
-            elif kind is Event.TRANSPORT_CLOSED:
-                self.fail("connection closed")
-            collector.pop()
+        """Handle the engine's events. The per-message ones (deliveries, credit, transport)
+        are read straight from the C event, without the five wrapper objects that
+        ``Event.wrap`` builds for each: that was a third of the transport's CPU."""
+        impl = self.collector._impl
+        on_delivery, on_credit = self.on_delivery, self.on_credit
+        while not isnull(raw := pn_collector_peek(impl)):
+            kind = pn_event_type(raw)
+            if kind == PN_DELIVERY:
+                on_delivery(Delivery.wrap(pn_event_delivery(raw)))
+            elif kind == PN_LINK_FLOW:
+                on_credit()
+            elif kind != PN_TRANSPORT:
+                self.on_endpoint_event(Event.wrap(raw))
+            pn_collector_pop(impl)
         self.flush()
+
+    def on_endpoint_event(self, event: Event) -> None:
+        kind = event.type
+        if kind is Event.LINK_REMOTE_OPEN:
+            if not self.opened.done():
+                self.opened.set_result(None)
+        elif kind in (Event.LINK_REMOTE_CLOSE, Event.SESSION_REMOTE_CLOSE, Event.CONNECTION_REMOTE_CLOSE):
+            endpoint = event.link or event.session or event.connection
+            cond = endpoint.remote_condition if endpoint is not None else None
+            self.fail(f"closed by the broker{': ' + _describe(cond) if cond else ''}")
+            if kind is Event.CONNECTION_REMOTE_CLOSE:
+                self.conn.close()
+        elif kind is Event.TRANSPORT_ERROR:
+            self.fail(f"protocol error: {_describe(self.engine.condition)}")
+        elif kind is Event.TRANSPORT_CLOSED:
+            self.fail("connection closed")
 
     def on_delivery(self, delivery: Delivery) -> None: ...
 
@@ -308,13 +319,48 @@ class _ReceiverConnection(_AmqpConnection):
         link, message = self.link, self._message
         data = link.recv(delivery.pending)
         link.advance()
-        message.decode(data)
-        body = message.body
+        body = _data_section(data)
+        if body is None:  # not the plain shape RabbitMQ delivers: let proton decode it
+            message.decode(data)
+            body = message.body if isinstance(message.body, bytes) else bytes(message.body)
         delivery.update(Delivery.ACCEPTED)
         delivery.settle()
-        self.deliver(body if isinstance(body, bytes) else bytes(body))
+        self.deliver(body)
         if link.credit < self.credit // 2:  # top the prefetch up in chunks, not per message
             link.flow(self.credit - link.credit)
+
+
+_SIZE_WIDTH = {0xC0: 1, 0xC1: 1, 0xD0: 4, 0xD1: 4}  # list8/map8, list32/map32: size field width
+_EMPTY = {0x40, 0x45}  # null, list0
+
+
+def _data_section(raw: bytes | bytearray) -> bytes | None:
+    """The payload of a message made of list/map sections and one final data section.
+
+    RabbitMQ delivers ``header, properties, data``; skipping the first two by their
+    size fields costs a fraction of a full ``Message.decode``. Any other shape: None.
+    """
+    i, n = 0, len(raw)
+    while i + 4 <= n:
+        if raw[i] != 0x00 or raw[i + 1] != 0x53:
+            return None
+        code, ctor = raw[i + 2], raw[i + 3]
+        i += 4
+        if code == 0x75:  # data
+            if ctor == 0xA0:
+                size, i = raw[i], i + 1
+            elif ctor == 0xB0:
+                size, i = int.from_bytes(raw[i:i + 4], "big"), i + 4
+            else:
+                return None
+            return bytes(raw[i:i + size]) if i + size == n else None
+        if ctor in _EMPTY:
+            continue
+        width = _SIZE_WIDTH.get(ctor)
+        if width is None:
+            return None
+        i += width + int.from_bytes(raw[i:i + width], "big")
+    return None
 
 
 def _describe(condition: Any) -> str:
