@@ -33,10 +33,11 @@ from iotbench.codecs.schema import ADDED, REMOVED, ReadingV2
 from iotbench.registry import PluginUnavailable
 from iotbench.telemetry import Reading
 
-__all__ = ["DIRECTIONS", "EvolutionRow", "evolution_table", "sample_readings"]
+__all__ = ["DIRECTIONS", "FRAMINGS", "SUMMARY", "EvolutionRow", "evolution_table", "judge", "sample_readings"]
 
 DIRECTIONS = ("v2 reads v1", "v1 reads v2")
 FRAMINGS = ("single", "batch")
+SUMMARY = f"v2 = v1 - {REMOVED} + {ADDED} (with a default)"
 
 
 @dataclass(frozen=True)
@@ -112,5 +113,3 @@ def evolution_table(codecs: Iterable[str] | None = None) -> list[EvolutionRow]:
                 rows.append(EvolutionRow(name, direction, framing, outcome, detail))
     return rows
 
-
-SUMMARY = f"v2 = v1 - {REMOVED} + {ADDED} (with a default)"

@@ -86,26 +86,34 @@ def mutations(draw, seeds: list[bytes]) -> bytes:
 @pytest.mark.parametrize("name", CODEC_NAMES)
 def test_random_bytes_only_raise_codec_error(name, rss_guard):
     codec = get_codec(name)
+    seen: list[bytes] = []
 
     @FUZZ
     @given(st.one_of(st.binary(max_size=256), st.binary(min_size=2, max_size=64).map(lambda b: b"\xc3\x01" + b)))
     def check(payload: bytes) -> None:
+        seen.append(payload)
         decode_safely(codec, payload)
 
     check()
+    assert len(seen) >= HOSTILE_EXAMPLES  # the promise is a count, so count
 
 
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("name", CODEC_NAMES)
 def test_mutated_payloads_only_raise_codec_error(name, readings, rss_guard):
     codec = get_codec(name)
+    seeds = seed_payloads(codec, readings)
+    seen: list[bytes] = []
 
     @FUZZ
-    @given(mutations(seed_payloads(codec, readings)))
+    @given(mutations(seeds))
     def check(payload: bytes) -> None:
+        seen.append(payload)
         decode_safely(codec, payload)
 
     check()
+    assert len(seen) >= HOSTILE_EXAMPLES
+    assert len(set(seen) - set(seeds)) > HOSTILE_EXAMPLES // 2  # mostly real mutations, not the seeds
 
 
 VALID_READINGS = st.builds(
