@@ -82,3 +82,27 @@ def test_each_sender_is_its_own_connection_and_devices_have_their_own_topic(tmp_
     connections, seen = asyncio.run(asyncio.wait_for(scenario(), 60))
     assert connections == 3 + 1 + 1  # three senders, the receiver, the watcher
     assert seen == ["devices/dev-7/telemetry", "devices/dev-7/telemetry"]
+
+
+@pytest.mark.server
+def test_tls_listener_speaks_tls_with_the_local_ca_only(tmp_path):
+    async def scenario() -> tuple[str, str]:
+        transport = await _started(MqttTransport(qos=1, tls=True, connect_timeout_s=3.0), tmp_path)
+        try:
+            port = transport.endpoint.port
+            await transport.open_sender(0)  # trusts the local CA: connects
+            errors = []
+            for url in (f"mqtt://127.0.0.1:{port}", f"mqtts://127.0.0.1:{port}"):  # plain TCP; system CAs
+                other = MqttTransport(url=url, connect_timeout_s=3.0)
+                await other.start(tmp_path / "unused")
+                with pytest.raises(TransportError) as caught:
+                    await other.open_sender(0)
+                errors.append(str(caught.value))
+                await other.stop()
+            return errors[0], errors[1]
+        finally:
+            await transport.stop()
+
+    plain, untrusted = asyncio.run(asyncio.wait_for(scenario(), 60))
+    assert "CONNACK" in plain or "lost" in plain
+    assert "certificate verify failed" in untrusted

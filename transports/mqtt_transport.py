@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import ssl
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Mapping
 
@@ -56,6 +57,8 @@ class _Connection:
         self.client.connect_timeout = self.timeout
         if endpoint.username is not None:
             self.client.username_pw_set(endpoint.username, endpoint.password)
+        if transport.ssl_context is not None:
+            self.client.tls_set_context(transport.ssl_context)
         self.loop = asyncio.get_running_loop()
         self.waiting: dict[int, asyncio.Future[None]] = {}  # mid -> future (PUBACK / written / SUBACK)
         self.received = 0
@@ -108,11 +111,15 @@ class _Connection:
             self._misc = None
 
     def _read(self) -> None:
+        sock = self._sock
+        tls = isinstance(sock, ssl.SSLSocket)
         for _ in range(READS_PER_WAKE):
             before = self.received + len(self.waiting)
             if self.client.loop_read() != MQTTErrorCode.MQTT_ERR_SUCCESS or self._sock is None:
                 return
-            if self.received + len(self.waiting) == before:  # nothing new was in the buffer
+            # nothing new was in the buffer -- unless TLS holds decrypted bytes the socket
+            # will not signal again
+            if self.received + len(self.waiting) == before and not (tls and sock.pending()):
                 return
 
     def _write(self) -> None:
@@ -215,6 +222,7 @@ class MqttTransport:
         "protocol": "3.1.1",  # or "5"
         "broker": "mosquitto",  # or "amqtt" (pure Python, MQTT 3.1.1 only)
         "subscription": "wildcard",  # or "shared" ($share/iotbench/...)
+        "tls": False,  # MQTT over TLS (mosquitto with a local CA's certificate; mqtts:// for a url)
         "url": "",  # mqtt://[user@]host:port: an external broker (password: IOTBENCH_MQTT_PASSWORD)
         "connect_timeout_s": 10.0,
     }
@@ -223,13 +231,15 @@ class MqttTransport:
         {"qos": 0, "protocol": "5", "subscription": "shared"},
         {"qos": 1, "protocol": "5"},
         {"qos": 1, "broker": "amqtt"},
+        {"qos": 1, "tls": True},
     ]
 
     def __init__(self, qos: int = 1, protocol: str = "3.1.1", broker: str = "mosquitto",
-                 subscription: str = "wildcard", url: str = "",
+                 subscription: str = "wildcard", tls: bool = False, url: str = "",
                  connect_timeout_s: float = 10.0) -> None:
         self.qos, self.protocol, self.broker, self.subscription = qos, str(protocol), broker, subscription
-        self.connect_timeout_s = connect_timeout_s
+        self.tls, self.connect_timeout_s = tls, connect_timeout_s
+        self.ssl_context: ssl.SSLContext | None = None
         self.endpoint: Endpoint | None = None
         self._url = url
         self._server: ServerProcess | None = None
@@ -245,16 +255,32 @@ class MqttTransport:
             raise TransportError(f"broker {self.broker!r} is unknown; use one of {', '.join(_BROKERS)}")
         if self.subscription not in ("wildcard", "shared"):
             raise TransportError(f"subscription {self.subscription!r} is unknown; use \"wildcard\" or \"shared\"")
-        if self.broker == "amqtt" and self.endpoint is None and (self.protocol == "5" or self.subscription == "shared"):
-            raise TransportError("amqtt speaks MQTT 3.1.1 without shared subscriptions; use broker=\"mosquitto\"")
+        if not isinstance(self.tls, bool):
+            raise TransportError(f"tls {self.tls!r} is not a boolean; use true or false")
+        if self.broker == "amqtt" and self.endpoint is None and (self.protocol == "5" or self.subscription == "shared"
+                                                                 or self.tls):
+            raise TransportError("amqtt here speaks MQTT 3.1.1 without TLS or shared subscriptions; "
+                                 "use broker=\"mosquitto\"")
 
     async def start(self, workdir: Path) -> None:
-        self.endpoint = external_endpoint(self._url, "mqtt", {"mqtt": 1883})
+        self.endpoint = external_endpoint(self._url, "mqtt", {"mqtt": 1883, "mqtts": 8883})
         self._check()
-        if self.endpoint is None:
-            start_server = _BROKERS[self.broker]()
-            self._server = await asyncio.get_running_loop().run_in_executor(None, start_server, Path(workdir))
-            self.endpoint = Endpoint("mqtt", LOOPBACK, self._server.port)
+        loop = asyncio.get_running_loop()
+        if self.endpoint is not None:
+            if self.tls or self.endpoint.scheme == "mqtts":
+                self.ssl_context = ssl.create_default_context()  # an external broker: the system's CAs
+            return
+        start_server = _BROKERS[self.broker]()
+        if self.tls:
+            from iotbench.transports.tls import local_ca
+
+            ca = await loop.run_in_executor(None, local_ca, Path(workdir) / "tls")
+            self.ssl_context = ca.client_context()
+            files = {"certfile": str(ca.cert), "keyfile": str(ca.key)}
+            self._server = await loop.run_in_executor(None, lambda: start_server(Path(workdir), tls=files))
+        else:
+            self._server = await loop.run_in_executor(None, start_server, Path(workdir))
+        self.endpoint = Endpoint("mqtt", LOOPBACK, self._server.port)
 
     async def _connect(self, role: str) -> _Connection:
         if self.endpoint is None:
