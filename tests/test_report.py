@@ -7,6 +7,7 @@ results.jsonl with the json module, so a flattening bug cannot hide itself.
 from __future__ import annotations
 
 import json
+import math
 import re
 import statistics
 from html.parser import HTMLParser
@@ -43,10 +44,24 @@ def raw_metric(r: dict[str, Any], name: str) -> float | None:
     return r[name]
 
 
+SCENARIO_EPS = 100_000 / 60  # Fabrikam: 100,000 devices, one reading a minute
+SCENARIO_MONTH = 100_000 * 1440 * 30  # events in a 30-day month
+
+
 def recompute(recipe: dict[str, Any], records: dict[tuple[str, int], dict[str, Any]]) -> float:
+    args = [recompute(x, records) for x in recipe.get("args", [])]
     if recipe.get("op") == "pct_less":
-        a, b = (recompute(x, records) for x in recipe["args"])
+        a, b = args
         return 100.0 * (b - a) / b
+    if recipe.get("op") == "throughput_units":  # 1,000 events/s or 1 MB/s per TU, whichever binds
+        (size,) = args
+        return max(math.ceil(SCENARIO_EPS / 1000), math.ceil(SCENARIO_EPS * size / 1048576))
+    if recipe.get("op") == "ingress_units_month":  # one 64 KB unit per started 64 KB of each send
+        size, batch = args
+        sends, rest = divmod(SCENARIO_MONTH, int(batch))
+        units = sends * math.ceil(batch * size / 65536) + (math.ceil(rest * size / 65536) if rest else 0)
+        return units / 1e6
+    assert not recipe.get("op"), f"unknown op {recipe['op']}"
     rows = [records[(cell, repeat)] for cell, repeat in recipe["rows"]]  # KeyError: a row not in the file
     assert rows or recipe["agg"] == "count", f"a figure over no rows: {recipe}"
     values = [raw_metric(r, recipe["metric"]) for r in rows]

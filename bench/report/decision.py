@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from iotbench.cost import AMQP_CONNECTIONS_PER_NAMESPACE, TU_INGRESS_EVENTS_PER_S, Scenario
-from iotbench.report.figures import Figure, fact, measure, percent_less
+from iotbench.report.figures import fact, ingress_units_for, measure, percent_less, throughput_units_for
 from iotbench.report.stats import compare
 
 __all__ = ["Decision", "decide", "eligible", "REFERENCE_TRANSPORTS"]
@@ -47,6 +47,7 @@ class Decision:
     serialization_runner_up: str | None = None
     batch: int | None = None
     reasons: list[str] = field(default_factory=list)
+    azure: list[str] = field(default_factory=list)  # what the choice means in Event Hubs units
     runner_up: list[str] = field(default_factory=list)
     changes: list[str] = field(default_factory=list)
     gaps: list[str] = field(default_factory=list)  # what this run lacks to answer fully
@@ -165,11 +166,28 @@ def _choose_serialization(d: Decision, ok: Any) -> None:
         f"At one reading a minute that is {month} MB of payload per device per month against "
         f"{measure(second_rows, BYTES, scale=SCENARIO.events_per_device_month / 1e6, digits=2)} MB "
         "-- cellular plans bill by the MB, and storage by the byte.")
+    _azure(d, ok, rows)
     batched = ok[(ok["serialization"] == best) & (ok["batch"] > d.batch)]
     if not batched.empty:
         top = batched[batched["batch"] == batched["batch"].max()]
         d.reasons.append(f"Batched by a gateway ({measure(top, 'batch', 'max', digits=0)} per send) "
                          f"{code(best)} costs {measure(top, BYTES)} B per reading.")
+
+
+def _azure(d: Decision, ok: Any, single: Any) -> None:
+    """The chosen serialization in Event Hubs' units: throughput units and 64 KB billed ingress per month."""
+    size = measure(single, BYTES)
+    per_tu = fact("1,000", EH_LIMITS)
+    line = (f"Event Hubs Standard needs {throughput_units_for(size)} throughput units for the scenario (each "
+            f"takes {per_tu} events/s or {fact('1 MB/s', EH_LIMITS)}). Sent one reading per call, "
+            f"{code(d.serialization)} is {ingress_units_for(size, measure(single, 'batch', 'max', digits=0))} "
+            f"million billed ingress units a month (one {fact('64 KB', EH_LIMITS)} unit per send)")
+    batched = ok[(ok["serialization"] == d.serialization) & (ok["batch"] > single["batch"].max())]
+    if not batched.empty:
+        top = batched[batched["batch"] == batched["batch"].max()]
+        line += (f"; batched {measure(top, 'batch', 'max', digits=0)} per send by a gateway, "
+                 f"{ingress_units_for(measure(top, BYTES), measure(top, 'batch', 'max', digits=0))} million")
+    d.azure.append(line + ". Prices, storage and bandwidth: see Cost on Azure.")
 
 
 def _choose_protocol(d: Decision, ok: Any) -> None:

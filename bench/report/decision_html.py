@@ -19,6 +19,8 @@ def decision_section(d: Decision) -> str:
              f'<p class="answer">Protocol: {protocol}. Serialization: {serialization}.</p>']
     if d.reasons:
         parts.append("<h3>Why</h3>" + _list(d.reasons))
+    if d.azure:
+        parts.append("<h3>On Azure</h3>" + _list(d.azure))
     if d.runner_up:
         parts.append("<h3>Runner-up</h3>" + _list(d.runner_up))
     if d.changes:

@@ -16,7 +16,8 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Figure", "fact", "measure", "percent_less", "AGGREGATES"]
+__all__ = ["AGGREGATES", "OPS", "Figure", "fact", "ingress_units_for", "measure", "percent_less",
+           "throughput_units_for"]
 
 AGGREGATES = {
     "median": statistics.median,
@@ -36,7 +37,7 @@ class Figure:
     rows: tuple[tuple[str, int], ...] = ()
     scale: float = 1.0
     digits: int = 1
-    op: str = ""  # "" (a measurement) or "pct_less": 100 * (b - a) / b of ``args`` (a, b)
+    op: str = ""  # "" (a measurement) or one of OPS over ``args``
     args: tuple["Figure", ...] = field(default_factory=tuple)
 
     @property
@@ -52,7 +53,7 @@ class Figure:
     def describe(self) -> str:
         """The recipe in words, for the tooltip: 'median of payload_bytes_mean over 4 cell runs'."""
         if self.op:
-            return "percent by which the first is smaller: " + "; ".join(a.describe() for a in self.args)
+            return OPS[self.op] + ": " + "; ".join(a.describe() for a in self.args)
         scaled = f", times {self.scale:g}" if self.scale != 1 else ""
         return f"{self.agg} of {self.metric} over {len(self.rows)} cell run(s) in results.jsonl{scaled}"
 
@@ -74,6 +75,30 @@ def measure(df: Any, metric: str, agg: str = "median", *, scale: float = 1.0, di
     rows = tuple((str(c), int(r)) for c, r in zip(present["cell"], present["repeat"]))
     value = AGGREGATES[agg](values) * scale
     return Figure(value, metric, agg, rows, scale, digits)
+
+
+OPS = {
+    "pct_less": "percent by which the first is smaller than the second, 100 * (b - a) / b",
+    "throughput_units": "Event Hubs throughput units for the scenario's events/s at these bytes per event",
+    "ingress_units_month": "millions of 64 KB ingress units a month for the scenario (bytes per event, batch)",
+}
+
+
+def throughput_units_for(size: Figure) -> Figure:
+    """TUs the scenario needs at ``size`` bytes per event (iotbench.cost rules)."""
+    from iotbench.cost import Scenario, throughput_units
+
+    s = Scenario()
+    return Figure(throughput_units(s.events_per_s, size.value), digits=0, op="throughput_units", args=(size,))
+
+
+def ingress_units_for(size: Figure, batch: Figure) -> Figure:
+    """Millions of billed 64 KB ingress units in the scenario's month, ``batch`` readings per send."""
+    from iotbench.cost import Scenario, billed_ingress_units
+
+    s = Scenario()
+    units = billed_ingress_units(s.events_per_month, size.value, int(batch.value))
+    return Figure(units / 1e6, digits=1, op="ingress_units_month", args=(size, batch))
 
 
 def percent_less(a: Figure, b: Figure, digits: int = 0) -> Figure:
