@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from report_support import mosquitto_available, small_run  # noqa: F401 - a fixture
+from report_support import small_run  # noqa: F401 - a fixture
 from support import need_server
 
 from iotbench.cli import main

@@ -23,7 +23,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from iotbench.cost import AMQP_CONNECTIONS_PER_NAMESPACE, TU_INGRESS_EVENTS_PER_S, Scenario
+from iotbench.cost import AMQP_CONNECTIONS_PER_NAMESPACE, Scenario
 from iotbench.report.figures import fact, ingress_units_for, measure, percent_less, throughput_units_for
 from iotbench.report.stats import compare
 
