@@ -26,7 +26,8 @@ pytest.importorskip("aiokafka")
 
 SERVERS = [
     pytest.param("http", {"mode": "keep-alive"}, id="uvicorn"),
-    pytest.param("http", {"mode": "http2", "tls": True}, id="hypercorn-tls"),
+    pytest.param("http", {"mode": "http2", "tls": True, "server": "granian"}, id="granian-tls"),
+    pytest.param("http", {"mode": "http2", "server": "hypercorn"}, id="hypercorn"),
     pytest.param("kafka", {}, id="tansu"),
 ]
 

@@ -14,6 +14,7 @@ server's stream limit and flow-control windows, and return the status and body.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ssl
 from typing import Sequence
 
@@ -47,6 +48,11 @@ class Http2Connection(asyncio.Protocol):
     def __init__(self, authority: str, scheme: str) -> None:
         self._authority, self._scheme = authority, scheme
         self._h2 = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+        # h2 never indexes ``authorization`` (a security default), so the ~250-character SAS
+        # token is Huffman-coded in pure Python on every request (~30 us): memoize the coder.
+        # The bytes on the wire stay exactly what h2 would send.
+        coder = self._h2.encoder.huffman_coder
+        coder.encode = functools.lru_cache(maxsize=256)(coder.encode)
         self._loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
         self._streams: dict[int, _Stream] = {}

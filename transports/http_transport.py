@@ -12,7 +12,8 @@ Client modes (``mode``), each one connection per sender (the runner opens
 ``tls`` adds TLS through a local CA; ``form = "batch"`` wraps each payload in the
 servicebus JSON batch form (a payload that is not UTF-8 text goes base64-encoded with
 the ``iotbench-body: base64`` user property, and the receiver undoes it); ``url``
-picks the per-device publisher URL or the hub URL. Every request carries a SAS
+picks the per-device publisher URL or the hub URL; ``server`` picks the gateway's server
+(``auto``: uvicorn for HTTP/1.1, granian -- else hypercorn -- for HTTP/2). Every request carries a SAS
 ``Authorization`` header like one to Event Hubs (``auth = "none"`` drops it).
 
 The receiver reads the gateway's ``GET /$stream``. With ``endpoint`` (or
@@ -37,7 +38,7 @@ from iotbench.transports.base import Deliver, TransportError
 from iotbench.transports.http1_client import Http1Connection
 from iotbench.transports.http2_client import Http2Connection
 from iotbench.transports.ingest_gateway import BATCH_CONTENT_TYPE, STREAM_PATH, decode_frames
-from iotbench.transports.ingest_server import Gateway, start_gateway
+from iotbench.transports.ingest_server import Gateway, default_server, start_gateway
 from iotbench.transports.eventhubs_sas import sign as sas_token
 from iotbench.transports.tls import client_context
 
@@ -196,7 +197,7 @@ class HttpTransport:
     }
     CONTRACT_VARIANTS: ClassVar[list[dict[str, Any]]] = [
         {}, {"mode": "new-connection"}, {"mode": "http2"}, {"tls": True}, {"mode": "http2", "tls": True},
-        {"form": "batch", "url": "hub"},
+        {"form": "batch", "url": "hub"}, {"mode": "http2", "server": "hypercorn"},
     ]
 
     def __init__(self, **options: Any) -> None:
@@ -213,9 +214,9 @@ class HttpTransport:
         _choice("form", o["form"], FORMS)
         _choice("url", o["url"], URLS)
         _choice("auth", o["auth"], ("sas", "none"))
-        server = o["server"] if o["server"] != "auto" else ("hypercorn" if o["mode"] == "http2" else "uvicorn")
+        server = o["server"] if o["server"] != "auto" else default_server(o["mode"])
         if o["mode"] == "http2" and server == "uvicorn":
-            raise TransportError("uvicorn does not speak HTTP/2; use server='hypercorn' (or 'auto') with mode='http2'")
+            raise TransportError("uvicorn does not speak HTTP/2; use server='granian' or 'hypercorn' (or 'auto') with mode='http2'")
         sas_key = os.environ.get("IOTBENCH_HTTP_SAS_KEY") or secrets.token_urlsafe(32)
         external = o["endpoint"] or os.environ.get("IOTBENCH_HTTP_ENDPOINT", "")
         ca_file = o["ca_file"] or os.environ.get("IOTBENCH_HTTP_CA_FILE") or None

@@ -33,7 +33,7 @@ class LocalCA:
 
     ca: Path  # the CA certificate: what clients trust
     cert: Path  # the server's certificate chain: the leaf (the root stays with the clients)
-    key: Path  # the server's private key (unencrypted: the server reads it unattended)
+    key: Path  # the server's private key, PKCS#8, unencrypted (the server reads it unattended)
 
     def client_context(self) -> ssl.SSLContext:
         """A client context that trusts this CA only and checks the host name."""
@@ -58,12 +58,30 @@ def local_ca(folder: Path, hosts: Sequence[str] = ("127.0.0.1", "localhost")) ->
     server = ca.issue_cert(*hosts)
     files = LocalCA(ca=folder / "ca.pem", cert=folder / "server-chain.pem", key=folder / "server-key.pem")
     ca.cert_pem.write_to_path(str(files.ca))
-    server.private_key_pem.write_to_path(str(files.key))
+    files.key.write_bytes(_pkcs8(server.private_key_pem.bytes()))
     with open(files.cert, "wb") as fh:
         for blob in server.cert_chain_pems:  # leaf, then intermediates (none here)
             fh.write(blob.bytes())
     files.key.chmod(0o600)
     return files
+
+
+def _pkcs8(key_pem: bytes) -> bytes:
+    """The key as PKCS#8 PEM: what every server here reads (granian reads nothing else)."""
+    from cryptography.hazmat.primitives import serialization
+
+    key = serialization.load_pem_private_key(key_pem, password=None)
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def _pkcs8(key_pem: bytes) -> bytes:
+    """The key as PKCS#8 PEM: what every server here reads (granian reads nothing else)."""
+    from cryptography.hazmat.primitives import serialization
+
+    key = serialization.load_pem_private_key(key_pem, password=None)
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
 
 
 def client_context(ca_file: Path | str) -> ssl.SSLContext:
