@@ -65,3 +65,34 @@ def test_each_sender_is_its_own_connection(tmp_path):
             await transport.stop()
 
     assert asyncio.run(asyncio.wait_for(scenario(), 90)) == 3 + 1
+
+
+@pytest.mark.server
+def test_tls_listener_speaks_tls_with_the_local_ca_only(tmp_path):
+    async def scenario() -> tuple[str, str]:
+        transport = AmqpTransport(tls=True, connect_timeout_s=3.0)
+        try:
+            await transport.start(tmp_path / "server")
+        except TransportError as exc:
+            if "not installed" in str(exc):
+                need_server(str(exc))
+            raise
+        try:
+            port = transport.endpoint.port
+            assert transport.endpoint.scheme == "amqps"
+            await transport.open_sender(0)  # trusts the local CA: connects
+            errors = []
+            for url in (f"amqp://127.0.0.1:{port}", f"amqps://127.0.0.1:{port}"):  # plain TCP; system CAs
+                other = AmqpTransport(url=url, connect_timeout_s=3.0)
+                await other.start(tmp_path / "unused")
+                with pytest.raises(TransportError) as caught:
+                    await other.open_sender(0)
+                errors.append(str(caught.value))
+                await other.stop()
+            return errors[0], errors[1]
+        finally:
+            await transport.stop()
+
+    plain, untrusted = asyncio.run(asyncio.wait_for(scenario(), 90))
+    assert f"127.0.0.1:" in plain and "protocol error" in plain  # a TLS alert where AMQP was expected
+    assert "CERTIFICATE_VERIFY_FAILED" in untrusted

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import ssl
 import struct
 import time
 from pathlib import Path
@@ -377,14 +378,16 @@ class AmqpTransport:
         "settled": False,  # True: pre-settled (at most once), send returns once handed to the link
         "address": "/queue/iotbench",  # RabbitMQ: /queue/NAME declares the queue and routes to it
         "credit": 1000,  # the receiver's prefetch
+        "tls": False,  # AMQP over TLS (RabbitMQ with a local CA's certificate; amqps:// for a url)
         "url": "",  # amqp://[user@]host:port: an external broker (password: IOTBENCH_AMQP_PASSWORD)
         "connect_timeout_s": 10.0,
     }
-    CONTRACT_VARIANTS: ClassVar[list[dict[str, Any]]] = [{"settled": False}, {"settled": True}]
+    CONTRACT_VARIANTS: ClassVar[list[dict[str, Any]]] = [{"settled": False}, {"settled": True, "tls": True}]
 
     def __init__(self, settled: bool = False, address: str = "/queue/iotbench", credit: int = 1000,
-                 url: str = "", connect_timeout_s: float = 10.0) -> None:
-        self.settled, self.address, self.credit = settled, address, credit
+                 tls: bool = False, url: str = "", connect_timeout_s: float = 10.0) -> None:
+        self.settled, self.address, self.credit, self.tls = settled, address, credit, tls
+        self.ssl_context: ssl.SSLContext | None = None
         self.connect_timeout_s = connect_timeout_s
         self.endpoint: Endpoint | None = None
         self._url = url
@@ -397,12 +400,26 @@ class AmqpTransport:
             raise TransportError(f"settled {self.settled!r} is not a boolean; use true or false")
         if not isinstance(self.credit, int) or self.credit < 1:
             raise TransportError(f"credit {self.credit!r} must be a positive integer")
-        self.endpoint = external_endpoint(self._url, "amqp", {"amqp": 5672})
-        if self.endpoint is None:
-            from iotbench.transports.rabbitmq_server import start_rabbitmq
+        if not isinstance(self.tls, bool):
+            raise TransportError(f"tls {self.tls!r} is not a boolean; use true or false")
+        self.endpoint = external_endpoint(self._url, "amqp", {"amqp": 5672, "amqps": 5671})
+        if self.endpoint is not None:
+            if self.tls or self.endpoint.scheme == "amqps":
+                self.ssl_context = ssl.create_default_context()  # an external broker: the system's CAs
+            return
+        from iotbench.transports.rabbitmq_server import start_rabbitmq
 
-            self._server = await asyncio.get_running_loop().run_in_executor(None, start_rabbitmq, Path(workdir))
-            self.endpoint = Endpoint("amqp", LOOPBACK, self._server.port, "guest", "guest")
+        loop = asyncio.get_running_loop()
+        files = None
+        if self.tls:
+            from iotbench.transports.tls import local_ca
+
+            ca = await loop.run_in_executor(None, local_ca, Path(workdir) / "tls")
+            self.ssl_context = ca.client_context()
+            files = {"certfile": str(ca.cert), "keyfile": str(ca.key)}
+        self._server = await loop.run_in_executor(None, lambda: start_rabbitmq(Path(workdir), tls=files))
+        port = self._server.tls_port if self.tls else self._server.port
+        self.endpoint = Endpoint("amqps" if self.tls else "amqp", LOOPBACK, port, "guest", "guest")
 
     async def _open(self, connection: _AmqpConnection) -> None:
         where, timeout = connection.where, self.connect_timeout_s
@@ -411,9 +428,12 @@ class AmqpTransport:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(timeout):
-                await loop.create_connection(lambda: connection, self.endpoint.host, self.endpoint.port)
+                await loop.create_connection(lambda: connection, self.endpoint.host, self.endpoint.port,
+                                             ssl=self.ssl_context)
         except TimeoutError:
             raise TransportError(f"cannot connect to {where} within {timeout:g} s") from None
+        except ssl.SSLError as exc:
+            raise TransportError(f"TLS with {where} failed: {exc.reason or exc}") from None
         except OSError as exc:
             raise TransportError(f"cannot connect to {where}: {os.strerror(exc.errno) if exc.errno else exc}") from None
         try:

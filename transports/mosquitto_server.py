@@ -12,11 +12,17 @@ user and then cannot read a private temp folder: ``user root`` keeps it as is
 
 from __future__ import annotations
 
+import socket
+import ssl
 from pathlib import Path
 
 from iotbench.transports.servers import LOOPBACK, ServerProcess, free_port, require_binary
 
-__all__ = ["start_mosquitto"]
+__all__ = ["start_mosquitto", "answers_mqtt"]
+
+# CONNECT (MQTT 3.1.1, clean session, keep-alive 60 s, empty client id) and DISCONNECT
+_CONNECT = b"\x10\x0c\x00\x04MQTT\x04\x02\x00\x3c\x00\x00"
+_DISCONNECT = b"\xe0\x00"
 
 INSTALL_HINT = "apt-get install mosquitto (scripts/setup does it)"
 
@@ -41,6 +47,27 @@ def _config(port: int, tls: dict[str, str] | None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def answers_mqtt(port: int, tls: bool = False, timeout: float = 0.5) -> bool:
+    """Whether 127.0.0.1:port completes an MQTT CONNECT/CONNACK (over TLS if asked).
+
+    An open port is not enough: mosquitto listens before it loads its certificate,
+    and exits if that fails -- a port check would call that broker ready.
+    """
+    try:
+        with socket.create_connection((LOOPBACK, port), timeout=timeout) as raw:
+            sock: socket.socket = raw
+            if tls:
+                context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # probing, not trusting
+                sock = context.wrap_socket(raw)
+            sock.sendall(_CONNECT)
+            reply = sock.recv(4)
+            sock.sendall(_DISCONNECT)
+            return reply[:1] == b"\x20"
+    except (OSError, ssl.SSLError):
+        return False
+
+
 def start_mosquitto(workdir: Path, *, tls: dict[str, str] | None = None, ready_timeout: float = 15.0) -> ServerProcess:
     """A started mosquitto; ``server.port`` is its listener, ``server.stop()`` ends it.
 
@@ -53,4 +80,4 @@ def start_mosquitto(workdir: Path, *, tls: dict[str, str] | None = None, ready_t
     conf = workdir / "mosquitto.conf"
     conf.write_text(_config(port, tls))
     return ServerProcess("mosquitto", [binary, "-c", str(conf)], workdir=workdir, port=port,
-                         ready_timeout=ready_timeout).start()
+                         ready=lambda: answers_mqtt(port, tls=bool(tls)), ready_timeout=ready_timeout).start()

@@ -14,12 +14,11 @@ Three things make it leave nothing behind:
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from iotbench.transports.base import TransportError
-from iotbench.transports.servers import LOOPBACK, ServerProcess, free_port, require_binary
+from iotbench.transports.servers import LOOPBACK, ServerProcess, free_port, port_open, require_binary
 
 __all__ = ["RabbitMQ", "start_rabbitmq"]
 
@@ -33,6 +32,7 @@ class RabbitMQ:
 
     broker: ServerProcess
     epmd: ServerProcess
+    tls_port: int | None = None  # AMQP over TLS, when started with ``tls``
 
     @property
     def port(self) -> int:
@@ -56,8 +56,11 @@ def _sbin() -> Path:
     return found[-1]
 
 
-def start_rabbitmq(workdir: Path, *, ready_timeout: float = 60.0) -> RabbitMQ:
-    """A started RabbitMQ with the AMQP 1.0 plugin on ``.port`` (guest/guest, loopback allowed)."""
+def start_rabbitmq(workdir: Path, *, tls: dict[str, str] | None = None, ready_timeout: float = 60.0) -> RabbitMQ:
+    """A started RabbitMQ with the AMQP 1.0 plugin on ``.port`` (guest/guest, loopback allowed).
+
+    ``tls`` (``certfile``, ``keyfile`` paths) adds a TLS listener on ``.tls_port``.
+    """
     sbin = _sbin()
     epmd_binary = require_binary("epmd", INSTALL_HINT)
     workdir = Path(workdir)
@@ -65,11 +68,13 @@ def start_rabbitmq(workdir: Path, *, ready_timeout: float = 60.0) -> RabbitMQ:
     amqp_port, dist_port, epmd_port = free_port(), free_port(), free_port()
     node = f"iotbench-{amqp_port}@localhost"
     (workdir / "enabled_plugins").write_text("[rabbitmq_amqp1_0].\n")
-    (workdir / "rabbitmq.conf").write_text(
-        "loopback_users = none\n"
-        "vm_memory_high_watermark.relative = 0.2\n"
-        "disk_free_limit.absolute = 50MB\n"
-    )
+    conf = ["loopback_users = none", "vm_memory_high_watermark.relative = 0.2", "disk_free_limit.absolute = 50MB"]
+    tls_port = free_port() if tls else None
+    if tls:
+        conf += [f"listeners.ssl.default = {LOOPBACK}:{tls_port}", f"ssl_options.certfile = {tls['certfile']}",
+                 f"ssl_options.keyfile = {tls['keyfile']}", "ssl_options.verify = verify_none",
+                 "ssl_options.fail_if_no_peer_cert = false"]
+    (workdir / "rabbitmq.conf").write_text("\n".join(conf) + "\n")
     env = {
         "HOME": str(workdir),
         "RABBITMQ_NODENAME": node,
@@ -91,15 +96,11 @@ def start_rabbitmq(workdir: Path, *, ready_timeout: float = 60.0) -> RabbitMQ:
     broker = ServerProcess(
         "rabbitmq", [str(sbin / "rabbitmq-server")], workdir=workdir, port=amqp_port, env=env,
         ready_timeout=ready_timeout, stop_argv=[str(sbin / "rabbitmqctl"), "-n", node, "stop"],
+        ready=lambda: port_open(amqp_port) and (tls_port is None or port_open(tls_port)),
     )
     try:
         broker.start()
     except BaseException:
         epmd.stop()
         raise
-    return RabbitMQ(broker, epmd)
-
-
-def rabbitmq_installed() -> bool:
-    """Whether Debian's rabbitmq-server (with its versioned sbin folder) is here."""
-    return bool(sorted(Path("/").glob(SBIN_GLOB.lstrip("/")))) and os.access("/usr/bin/epmd", os.X_OK)
+    return RabbitMQ(broker, epmd, tls_port)
