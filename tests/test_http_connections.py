@@ -79,6 +79,6 @@ def test_new_connection_opens_one_per_request_never_two_at_once():
 def test_requests_carry_the_event_hubs_headers():
     counter = asyncio.run(_exercise({"mode": "keep-alive"}))
     head = counter.heads[0].decode()
-    assert head.startswith("POST /telemetry/publishers/dev-")
+    assert head.startswith("POST /telemetry/publishers/dev-") and "/messages?timeout=60&api-version=2014-01 " in head
     assert "Authorization: SharedAccessSignature sr=" in head and "&skn=" in head
     assert "Content-Type: application/atom+xml;type=entry;charset=utf-8" in head

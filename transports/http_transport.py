@@ -12,9 +12,10 @@ Client modes (``mode``), each one connection per sender (the runner opens
 ``tls`` adds TLS through a local CA; ``form = "batch"`` wraps each payload in the
 servicebus JSON batch form (a payload that is not UTF-8 text goes base64-encoded with
 the ``iotbench-body: base64`` user property, and the receiver undoes it); ``url``
-picks the per-device publisher URL or the hub URL; ``server`` picks the gateway's server
-(``auto``: uvicorn for HTTP/1.1, granian -- else hypercorn -- for HTTP/2). Every request carries a SAS
-``Authorization`` header like one to Event Hubs (``auth = "none"`` drops it).
+picks the per-device publisher URL or the hub URL; ``server`` picks the gateway's
+server (``auto``: uvicorn for HTTP/1.1, granian -- else hypercorn -- for HTTP/2).
+Every request carries the query string and a SAS ``Authorization`` header like one to
+Event Hubs (``auth = "none"`` drops the header), so the bytes on the wire match.
 
 The receiver reads the gateway's ``GET /$stream``. With ``endpoint`` (or
 ``IOTBENCH_HTTP_ENDPOINT``) set, that gateway is used and none is started.
@@ -35,11 +36,11 @@ import aiohttp
 import msgspec
 
 from iotbench.transports.base import Deliver, TransportError
+from iotbench.transports.eventhubs_sas import sign as sas_token
 from iotbench.transports.http1_client import Http1Connection
 from iotbench.transports.http2_client import Http2Connection
 from iotbench.transports.ingest_gateway import BATCH_CONTENT_TYPE, STREAM_PATH, decode_frames
 from iotbench.transports.ingest_server import Gateway, default_server, start_gateway
-from iotbench.transports.eventhubs_sas import sign as sas_token
 from iotbench.transports.tls import client_context
 
 __all__ = ["HttpTransport", "BODY_ENCODING"]
@@ -49,6 +50,8 @@ FORMS = ("single", "batch")
 URLS = ("publisher", "hub")
 BODY_ENCODING = "iotbench-body"  # user property saying a batch entry's Body is base64
 SINGLE_CONTENT_TYPE = "application/atom+xml;type=entry;charset=utf-8"  # what Event Hubs documents
+QUERY = "?timeout=60&api-version=2014-01"
+SAS_TTL_S = 24 * 3600.0  # one token per sender, valid longer than any cell
 _encode_json = msgspec.json.encode
 
 
@@ -80,7 +83,7 @@ class _Endpoint:
     def headers(self, content_type: str) -> dict[str, str]:
         headers = {"Content-Type": content_type}
         if self._sas:
-            headers["Authorization"] = sas_token(f"{self.base}/{self.hub}", *self._sas)  # never logged
+            headers["Authorization"] = sas_token(f"{self.base}/{self.hub}", *self._sas, ttl_s=SAS_TTL_S)  # never logged
         return headers
 
 
@@ -103,7 +106,8 @@ class _Sender:
         if mode == "new-connection":
             headers["Connection"] = "close"
         self._h2_headers = [(k.lower(), v) for k, v in headers.items()]
-        self._head_fields = f"Host: {endpoint.host}:{endpoint.port}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        self._head_fields = f"Host: {endpoint.host}:{endpoint.port}\r\n" + "".join(
+            f"{k}: {v}\r\n" for k, v in headers.items())
         self._per_device = url == "publisher"
         self._http1: Http1Connection | None = None
         self._h2: Http2Connection | None = None
@@ -112,7 +116,9 @@ class _Sender:
 
     def _path(self, key: str) -> str:
         hub = self._endpoint.hub
-        return f"/{hub}/publishers/{quote(key, safe='')}/messages" if self._per_device else f"/{hub}/messages"
+        if self._per_device:
+            return f"/{hub}/publishers/{quote(key, safe='')}/messages{QUERY}"
+        return f"/{hub}/messages{QUERY}"
 
     async def send(self, key: str, payload: bytes) -> None:
         body = self._wrap(payload) if self._wrap else payload
