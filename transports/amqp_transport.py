@@ -106,10 +106,15 @@ class _AmqpConnection(asyncio.Protocol):
             data = data[room:]
         self._unread = data
         self.process()
+        socket = self.socket
         if data and room < 0:  # the engine is closed: it will never take the rest
             self._unread = b""
-        elif data:
+        elif data:  # read no more from the socket until the engine took this
+            if socket is not None and socket.is_reading():
+                socket.pause_reading()
             self.loop.call_later(0.001, self._push)
+        elif socket is not None and not socket.is_reading() and not socket.is_closing():
+            socket.resume_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.socket = None

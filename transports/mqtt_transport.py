@@ -166,7 +166,9 @@ class _Connection:
             self.client.disconnect()
             self.client.loop_write()  # the DISCONNECT goes out before the socket closes
         self._unwatch()
-        self.client.socket() and self.client.socket().close()  # type: ignore[func-returns-value]
+        sock = self.client.socket()
+        if sock is not None:
+            sock.close()
 
 
 class _Sender:
