@@ -1,6 +1,6 @@
 """Servers of the HTTP and Kafka transports: nothing left behind, dead endpoints fail fast.
 
-Starting and stopping the gateway (uvicorn, hypercorn, with TLS) and Tansu leaves no
+Starting and stopping the gateway (uvicorn, granian with TLS, hypercorn) and Tansu leaves no
 process and no listening port, also when the cell errs with the event stream still
 open. A cell pointed at a dead port or a silent endpoint fails within its connect
 timeout with a reason that names the endpoint, and the matrix goes on.
@@ -34,7 +34,8 @@ SERVERS = [
 
 def _server_of(transport) -> tuple[int, int]:
     server = getattr(transport, "_gateway", None) or getattr(transport, "_broker", None)
-    return server.process.pid, server.process.port
+    process = getattr(server, "process", server)  # a Gateway/TansuBroker wraps its ServerProcess
+    return process.pid, process.port
 
 
 async def _start_then_fail(name: str, options: dict, workdir) -> tuple[int, int]:

@@ -1,0 +1,76 @@
+"""CoAP (optional, not registered yet): the contract, block-wise batches, life cycle, dead endpoints.
+
+The transport is not in the registry (see ``coap_transport``), so the shared contract
+test does not reach it: the same checks run here on the class itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+
+pytest.importorskip("aiocoap")
+
+from iotbench.transports.base import TransportError  # noqa: E402
+from iotbench.transports.coap_transport import CoapTransport  # noqa: E402
+from iotbench.transports.servers import free_port  # noqa: E402
+from support import assert_no_leftovers  # noqa: E402
+from test_transport_contract import DEVICES, PER_DEVICE, _exercise  # noqa: E402
+
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("confirmable", [True, False])
+def test_delivers_everything_in_order_per_device(confirmable, tmp_path):
+    received = asyncio.run(asyncio.wait_for(_exercise(CoapTransport(confirmable=confirmable), tmp_path), 120))
+    expected = {f"dev-{d}:{s}".encode() for d in range(DEVICES) for s in range(PER_DEVICE)}
+    assert set(received) == expected
+    for d in range(DEVICES):
+        seqs = [int(p.split(b":")[1]) for p in dict.fromkeys(received) if p.startswith(f"dev-{d}:".encode())]
+        assert seqs == sorted(seqs)
+
+
+async def _batches_then_stop(workdir) -> tuple[list[bytes], int, int]:
+    transport = CoapTransport()
+    await transport.start(workdir)
+    pid, port = transport._gateway.pid, transport._gateway.port
+    received: list[bytes] = []
+    try:
+        receiver = await transport.open_receiver(received.append)
+        sender = await transport.open_sender(0)
+        batches = [bytes([i]) * 5000 for i in range(8)]  # five blocks each, sent concurrently
+        await asyncio.wait_for(asyncio.gather(*(sender.send("gateway-0", b) for b in batches)), 30)
+        for _ in range(100):
+            if len(received) >= len(batches):
+                break
+            await asyncio.sleep(0.02)
+        await sender.close()
+        await receiver.close()
+    finally:
+        await transport.stop()
+    return received, pid, port
+
+
+@pytest.mark.server
+def test_concurrent_block_wise_batches_arrive_whole_and_stop_leaves_nothing(tmp_path):
+    received, pid, port = asyncio.run(_batches_then_stop(tmp_path))
+    assert sorted(received) == [bytes([i]) * 5000 for i in range(8)]
+    assert_no_leftovers([pid], [port])
+
+
+def test_a_dead_or_silent_endpoint_fails_at_once_with_the_reason(tmp_path):
+    async def open_at(port: int) -> None:
+        transport = CoapTransport(endpoint=f"127.0.0.1:{port}", connect_timeout_s=1.0)
+        await transport.start(tmp_path)
+        await transport.open_receiver(lambda payload: None)
+
+    dead = free_port()
+    with pytest.raises(TransportError, match=f"127.0.0.1:{dead}.*is it running"):
+        asyncio.run(open_at(dead))
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        with pytest.raises(TransportError, match="did not answer within 1 s"):
+            asyncio.run(open_at(silent.getsockname()[1]))
