@@ -17,6 +17,10 @@ project's local endpoint; with it, the same code talks to Azure (the string is n
 logged or recorded). Every SDK call is bounded by ``call_timeout_s``: the SDK can wait
 forever on a peer it does not understand.
 
+A batch holds at most ``max_batch_events`` (100): the service meters a throughput unit
+per second (1,000 events), and a batch larger than what is left of that second is
+refused whole, so large batches under throttling are refused again and again.
+
 Throttling: the SDK is run with ``retry_total=0`` and the transport retries, so that
 each ServerBusy answer and each retry is counted (``counters()``), with the SDK's own
 back-off for ServerBusy (4 s, ``azure.eventhub._constants.CUSTOM_CONDITION_BACKOFF``).
@@ -40,6 +44,7 @@ __all__ = ["EventHubsTransport", "CONNECTION_STRING_ENV", "cloud_connection", "k
 
 CONNECTION_STRING_ENV = "IOTBENCH_EVENTHUB_CONNECTION_STRING"
 BUSY_BACKOFF_S = 4.0  # what the SDK itself waits after com.microsoft:server-busy
+ROUNDS = 4  # batches a sender has in flight at once (each round: one batch per route)
 PARTITIONINGS = ("key", "id", "none")
 CHECKPOINTS = ("none", "blob")
 
@@ -73,6 +78,10 @@ def kafka_options(hub: str = "telemetry") -> dict[str, Any]:
             "topic": connection.entity or hub, "create_topic": False}
 
 
+class _Oversize(TransportError):
+    """One payload larger than a publication may be: it fails alone, the rest of the group goes on."""
+
+
 def _throttled(exc: BaseException) -> bool:
     text = str(exc)
     return "server-busy" in text or "ServerBusy" in text
@@ -95,6 +104,7 @@ class _Sender:
         self._wake = asyncio.Event()
         self._refused: str | None = None
         self._partition_ids: list[str] | None = None
+        self._rounds: set[asyncio.Task[None]] = set()
         loop = asyncio.get_running_loop()
         # connect now: a refused connection shows before the first event is due, and the SDK's
         # ~0.5 s connection set-up is not paid by the first readings of the measured schedule
@@ -146,11 +156,20 @@ class _Sender:
                     if not future.done():
                         future.set_exception(error)
                 continue
-            if self._t.partitioning == "key":  # one SDK producer behind a lock: concurrency buys nothing
-                for (partition_id, partition_key), group in groups.items():
-                    await self._send_group(partition_id, partition_key, group)
-            else:  # one SDK producer (and connection) per partition: send to them side by side
-                await asyncio.gather(*(self._send_group(pid, key, group) for (pid, key), group in groups.items()))
+            # a round runs on its own, so that a round waiting out a ServerBusy back-off does not
+            # stop the next events from being batched and sent; at most ROUNDS at a time
+            round_ = asyncio.get_running_loop().create_task(self._send_round(groups))
+            self._rounds.add(round_)
+            round_.add_done_callback(self._rounds.discard)
+            if len(self._rounds) >= ROUNDS:
+                await asyncio.wait(set(self._rounds), return_when=asyncio.FIRST_COMPLETED)
+
+    async def _send_round(self, groups: dict[tuple[str | None, str | None], list[Any]]) -> None:
+        if self._t.partitioning == "key":  # one SDK producer behind a lock: concurrency buys nothing
+            for (partition_id, partition_key), group in groups.items():
+                await self._send_group(partition_id, partition_key, group)
+        else:  # one SDK producer (and connection) per partition: send to them side by side
+            await asyncio.gather(*(self._send_group(pid, key, group) for (pid, key), group in groups.items()))
 
     async def _route(self, key: str) -> tuple[str | None, str | None]:
         mode = self._t.partitioning
@@ -173,35 +192,40 @@ class _Sender:
     async def _send_group(self, partition_id: str | None, partition_key: str | None,
                           group: list[tuple[bytes, asyncio.Future[None]]]) -> None:
         """Send ``group`` as few batches as fit; each payload's future gets the outcome of its batch."""
-        from azure.eventhub import EventData
-
+        route = {"partition_id": partition_id, "partition_key": partition_key}
         start = 0
         while start < len(group):
-            end, outcome = start, None
+            taken: list[tuple[bytes, asyncio.Future[None]]] = []
             try:
-                batch = await self._call("create_batch", self._producer.create_batch(
-                    partition_id=partition_id, partition_key=partition_key))
-                while end < len(group) and end - start < self._t.max_batch_events:
-                    try:
-                        batch.add(EventData(group[end][0]))
-                    except ValueError:  # full: the link's maximum message size
-                        if end == start:
-                            end += 1
-                            raise TransportError(f"eventhubs: a payload of {len(group[start][0])} bytes exceeds the "
-                                                 f"{batch.max_size_in_bytes}-byte publication limit") from None
-                        break
-                    end += 1
-                await self._send_with_retries(batch, end - start)
+                batch, taken = await self._fill(route, group[start:start + self._t.max_batch_events])
+                await self._send_with_retries(route, batch, taken)
+                outcome: TransportError | None = None
+            except _Oversize as exc:
+                outcome, taken = exc, group[start:start + 1]
             except TransportError as exc:
                 outcome = exc
             except Exception as exc:  # noqa: BLE001 - every SDK failure becomes a counted, explained send failure
                 outcome = self._failure(exc)
-            if end == start:  # failed before a batch existed: the rest of the group shares the fate
-                end = len(group)
-            for _, future in group[start:end]:
+            done = group[start:start + len(taken)] if taken else group[start:]  # no batch: the rest shares the fate
+            for _, future in done:
                 if not future.done():
                     future.set_exception(outcome) if outcome else future.set_result(None)
-            start = end
+            start += len(done)
+
+    async def _fill(self, route: dict[str, Any], items: list[tuple[bytes, asyncio.Future[None]]]) -> tuple[Any, list]:
+        """A batch of the first ``items`` that fit the link's maximum message size, and those items."""
+        from azure.eventhub import EventData
+
+        batch = await self._call("create_batch", self._producer.create_batch(**route))
+        for n, (payload, _) in enumerate(items):
+            try:
+                batch.add(EventData(payload))
+            except ValueError:  # full
+                if n == 0:
+                    raise _Oversize(f"eventhubs: a payload of {len(payload)} bytes exceeds the "
+                                    f"{batch.max_size_in_bytes}-byte publication limit") from None
+                return batch, items[:n]
+        return batch, items
 
     def _failure(self, exc: BaseException) -> TransportError:
         if _refused(exc):
@@ -211,11 +235,21 @@ class _Sender:
             return TransportError(self._refused)
         return TransportError(f"eventhubs: send failed: {describe_failure(exc)}")
 
-    async def _send_with_retries(self, batch: Any, events: int) -> None:
-        """Send; on ServerBusy wait the SDK's back-off and retry, within ``call_timeout_s`` overall."""
+    async def _send_with_retries(self, route: dict[str, Any], batch: Any,
+                                 items: list[tuple[bytes, asyncio.Future[None]]]) -> None:
+        """Send; on ServerBusy wait the SDK's back-off and retry, within ``call_timeout_s`` overall.
+
+        A retry rebuilds the batch from the payloads whose send has not timed out at the
+        publisher meanwhile: an event it already counted as failed must not arrive later.
+        """
         t = self._t
         deadline = time.monotonic() + t.call_timeout_s
         for attempt in range(t.retries + 1):
+            live = [item for item in items if not item[1].done()]
+            if not live:
+                return
+            if attempt:
+                batch, live = await self._fill(route, live)
             try:
                 await self._call("send_batch", self._producer.send_batch(batch, timeout=t.call_timeout_s))
                 return
@@ -225,9 +259,9 @@ class _Sender:
                 if not _throttled(exc):
                     raise
                 t.count("sends_throttled")
-                t.count("events_throttled", events)
+                t.count("events_throttled", len(live))
                 if attempt == t.retries or time.monotonic() + t.busy_backoff_s >= deadline:
-                    t.count("events_given_up", events)
+                    t.count("events_given_up", len(live))
                     raise TransportError(f"eventhubs: ServerBusy (throttled) {attempt + 1} time(s); gave up after "
                                          f"{attempt} retries within {t.call_timeout_s:g} s") from None
                 t.count("retries")
@@ -236,6 +270,8 @@ class _Sender:
     async def close(self) -> None:
         self._task.cancel()
         self._connected.cancel()
+        for round_ in self._rounds:
+            round_.cancel()
         for _, _, future in self._queue:
             if not future.done():
                 future.set_exception(TransportError("eventhubs sender closed"))
@@ -251,14 +287,14 @@ class EventHubsTransport:
 
     name: ClassVar[str] = "eventhubs"
     OPTIONS: ClassVar[Mapping[str, Any]] = {
-        "partitioning": "key", "partitions": 4, "max_batch_events": 1000, "consumer_group": "$default",
+        "partitioning": "key", "partitions": 4, "max_batch_events": 100, "consumer_group": "$default",
         "throughput_units": 0, "max_message_bytes": 1024 * 1024, "max_connections": 0,
         "retries": 3, "busy_backoff_s": BUSY_BACKOFF_S, "call_timeout_s": 10.0, "hub": "telemetry",
         "checkpoint": "none",
     }
     CONTRACT_VARIANTS: ClassVar[list[dict[str, Any]]] = [{"partitioning": "key"}, {"partitioning": "id"}]
 
-    def __init__(self, partitioning: str = "key", partitions: int = 4, max_batch_events: int = 1000,
+    def __init__(self, partitioning: str = "key", partitions: int = 4, max_batch_events: int = 100,
                  consumer_group: str = "$default", throughput_units: float = 0, max_message_bytes: int = 1024 * 1024,
                  max_connections: int = 0, retries: int = 3, busy_backoff_s: float = BUSY_BACKOFF_S,
                  call_timeout_s: float = 10.0, hub: str = "telemetry", checkpoint: str = "none") -> None:
