@@ -45,6 +45,7 @@ __all__ = ["EventHubsTransport", "CONNECTION_STRING_ENV", "cloud_connection", "k
 CONNECTION_STRING_ENV = "IOTBENCH_EVENTHUB_CONNECTION_STRING"
 BUSY_BACKOFF_S = 4.0  # what the SDK itself waits after com.microsoft:server-busy
 ROUNDS = 4  # batches a sender has in flight at once (each round: one batch per route)
+GIVE_UP_S = 1.0  # no retry starts later than this before a send's call_timeout_s runs out
 PARTITIONINGS = ("key", "id", "none")
 CHECKPOINTS = ("none", "blob")
 
@@ -105,6 +106,7 @@ class _Sender:
         self._refused: str | None = None
         self._partition_ids: list[str] | None = None
         self._rounds: set[asyncio.Task[None]] = set()
+        self._since: dict[asyncio.Future[None], float] = {}  # when each waiting send was called
         loop = asyncio.get_running_loop()
         # connect now: a refused connection shows before the first event is due, and the SDK's
         # ~0.5 s connection set-up is not paid by the first readings of the measured schedule
@@ -131,8 +133,12 @@ class _Sender:
             raise TransportError(self._refused)
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.append((key, payload, future))
+        self._since[future] = time.monotonic()
         self._wake.set()
-        await future
+        try:
+            await future
+        finally:
+            del self._since[future]
 
     async def _run(self) -> None:
         await asyncio.wait([self._connected])
@@ -243,11 +249,19 @@ class _Sender:
         publisher meanwhile: an event it already counted as failed must not arrive later.
         """
         t = self._t
-        deadline = time.monotonic() + t.call_timeout_s
         for attempt in range(t.retries + 1):
             live = [item for item in items if not item[1].done()]
             if not live:
                 return
+            # the publisher gives up on a send call_timeout_s after calling it (when send_timeout_s is the
+            # same): no attempt starts later than GIVE_UP_S before that, so a send it counted failed
+            # cannot arrive after all
+            now = time.monotonic()
+            deadline = min(self._since.get(future, now) for _, future in live) + t.call_timeout_s - GIVE_UP_S
+            if now >= deadline:
+                t.count("events_given_up", len(live))
+                raise TransportError(f"eventhubs: not sent within {t.call_timeout_s:g} s (call_timeout_s): "
+                                     f"{'throttled, ' if attempt else ''}queued behind earlier sends") from None
             if attempt:
                 batch, live = await self._fill(route, live)
             try:
