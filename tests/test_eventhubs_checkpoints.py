@@ -111,3 +111,36 @@ def test_a_cell_with_the_blob_checkpoint_store_checkpoints_and_loses_nothing(tmp
     assert result.transport_counters.get("checkpoints", 0) > 0, result.transport_counters
     assert result.transport_counters.get("checkpoint_failures", 0) == 0
     assert (tmp_path / "cell" / "server" / "azurite" / "azurite.log").exists()
+
+
+def test_a_storage_account_from_the_environment_is_used_and_its_key_is_written_nowhere(tmp_path, monkeypatch, capfd):
+    import base64
+    import secrets
+
+    from iotbench.transports.eventhubs_checkpoints import STORAGE_ENV, LocalAzurite
+
+    key = base64.b64encode(secrets.token_bytes(32)).decode()
+    monkeypatch.setenv("AZURITE_ACCOUNTS", f"fabrikamchk:{key}")  # Azurite's custom accounts stand in for Azure
+    try:
+        storage = LocalAzurite(tmp_path / "account").start()
+    except TransportError as exc:
+        need_server(str(exc))
+    try:
+        monkeypatch.setenv(STORAGE_ENV, f"DefaultEndpointsProtocol=http;AccountName=fabrikamchk;AccountKey={key};"
+                                        f"BlobEndpoint=http://127.0.0.1:{storage.port}/fabrikamchk;")
+        spec = parse_spec({
+            "codecs": ["json"], "transports": ["eventhubs"], "connections": [1], "devices": [50],
+            "interval_s": [1.0], "duration_s": 2.0, "warmup_s": 0.5, "cold_store": {"roll_s": 0.5},
+            "transport_options": {"eventhubs": {"checkpoint": "blob"}},
+        })
+        result = asyncio.run(run_cell(spec, spec.cells()[0], tmp_path / "cell"))
+    finally:
+        storage.stop()
+    assert result.status == "ok", result.error
+    assert result.transport_counters.get("checkpoints", 0) > 0, result.transport_counters
+    assert not (tmp_path / "cell" / "server" / "azurite").exists(), "started its own Azurite despite the variable"
+    for path in (tmp_path / "cell").rglob("*"):
+        if path.is_file() and path.suffix != ".gz":
+            assert key.encode() not in path.read_bytes(), f"the storage key leaked into {path.name}"
+    captured = capfd.readouterr()
+    assert key not in captured.out + captured.err
