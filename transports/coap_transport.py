@@ -96,7 +96,8 @@ class CoapTransport:
     def __init__(self, **options: Any) -> None:
         unknown = set(options) - set(self.OPTIONS)
         if unknown:
-            raise TransportError(f"unknown coap option(s) {', '.join(sorted(unknown))}; known: {', '.join(self.OPTIONS)}")
+            raise TransportError(f"unknown coap option(s) {', '.join(sorted(unknown))}; "
+                                 f"known: {', '.join(self.OPTIONS)}")
         self.options = {**self.OPTIONS, **options}
         self._gateway: ServerProcess | None = None
         self._address: tuple[str, int] | None = None

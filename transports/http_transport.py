@@ -209,7 +209,8 @@ class HttpTransport:
     def __init__(self, **options: Any) -> None:
         unknown = set(options) - set(self.OPTIONS)
         if unknown:
-            raise TransportError(f"unknown http option(s) {', '.join(sorted(unknown))}; known: {', '.join(self.OPTIONS)}")
+            raise TransportError(f"unknown http option(s) {', '.join(sorted(unknown))}; "
+                                 f"known: {', '.join(self.OPTIONS)}")
         self.options = {**self.OPTIONS, **options}
         self._gateway: Gateway | None = None
         self._endpoint: _Endpoint | None = None
@@ -222,7 +223,8 @@ class HttpTransport:
         _choice("auth", o["auth"], ("sas", "none"))
         server = o["server"] if o["server"] != "auto" else default_server(o["mode"])
         if o["mode"] == "http2" and server == "uvicorn":
-            raise TransportError("uvicorn does not speak HTTP/2; use server='granian' or 'hypercorn' (or 'auto') with mode='http2'")
+            raise TransportError("uvicorn does not speak HTTP/2; use server='granian' or 'hypercorn' "
+                                 "(or 'auto') with mode='http2'")
         sas_key = os.environ.get("IOTBENCH_HTTP_SAS_KEY") or secrets.token_urlsafe(32)
         external = o["endpoint"] or os.environ.get("IOTBENCH_HTTP_ENDPOINT", "")
         ca_file = o["ca_file"] or os.environ.get("IOTBENCH_HTTP_CA_FILE") or None

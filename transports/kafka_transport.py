@@ -23,7 +23,7 @@ from typing import Any, ClassVar, Mapping
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError
 
 from iotbench.transports.base import Deliver, TransportError
 from iotbench.transports.tansu_server import TansuBroker, start_tansu
@@ -101,7 +101,8 @@ class KafkaTransport:
     def __init__(self, **options: Any) -> None:
         unknown = set(options) - set(self.OPTIONS)
         if unknown:
-            raise TransportError(f"unknown kafka option(s) {', '.join(sorted(unknown))}; known: {', '.join(self.OPTIONS)}")
+            raise TransportError(f"unknown kafka option(s) {', '.join(sorted(unknown))}; "
+                                 f"known: {', '.join(self.OPTIONS)}")
         self.options = {**self.OPTIONS, **options}
         self._broker: TansuBroker | None = None
         self._settings: dict[str, Any] | None = None
@@ -113,7 +114,8 @@ class KafkaTransport:
         o = self.options
         protocol = (o["security_protocol"] or ("SSL" if ca_file else "PLAINTEXT")).upper()
         if protocol not in PROTOCOLS:
-            raise TransportError(f"kafka security_protocol {protocol!r} is not known; use one of {', '.join(PROTOCOLS)}")
+            raise TransportError(f"kafka security_protocol {protocol!r} is not known; "
+                                 f"use one of {', '.join(PROTOCOLS)}")
         settings: dict[str, Any] = {"bootstrap_servers": bootstrap, "security_protocol": protocol,
                                     "request_timeout_ms": int(max(float(o["connect_timeout_s"]), 1.0) * 3000)}
         if protocol in ("SSL", "SASL_SSL"):
@@ -122,8 +124,9 @@ class KafkaTransport:
             variable = o["sasl_password_env"]
             password = os.environ.get(variable) if variable else None
             if not password:
+                missing = f" ({variable} is not set)" if variable else ""
                 raise TransportError(f"kafka {protocol} needs a password: set sasl_password_env to the name of an "
-                                     f"environment variable that holds it{f' ({variable} is not set)' if variable else ''}")
+                                     f"environment variable that holds it{missing}")
             settings.update(sasl_mechanism=o["sasl_mechanism"], sasl_plain_username=o["sasl_username"],
                             sasl_plain_password=password)
         return settings

@@ -75,18 +75,10 @@ def _pkcs8(key_pem: bytes) -> bytes:
                              serialization.NoEncryption())
 
 
-def _pkcs8(key_pem: bytes) -> bytes:
-    """The key as PKCS#8 PEM: what every server here reads (granian reads nothing else)."""
-    from cryptography.hazmat.primitives import serialization
-
-    key = serialization.load_pem_private_key(key_pem, password=None)
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
-
-
 def client_context(ca_file: Path | str) -> ssl.SSLContext:
     """A client context trusting ``ca_file`` (e.g. from ``local_ca`` or an external server's CA)."""
     try:
         return ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca_file))
     except (OSError, ssl.SSLError) as exc:
-        raise TransportError(f"cannot load the CA file {ca_file} ({exc}); give the PEM file of the server's CA") from None
+        raise TransportError(f"cannot load the CA file {ca_file} ({exc}); "
+                             "give the PEM file of the server's CA") from None
