@@ -137,3 +137,35 @@ def test_cell_that_fails_after_the_server_started_leaves_nothing(transport, tmp_
     assert seen["pids"] and seen["ports"], "the server should have been running when the cell failed"
     assert_no_leftovers(seen["pids"], seen["ports"])
     assert_no_leftovers(processes_in(tmp_path), [])
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("transport", ["mqtt", "amqp"])
+def test_ctrl_c_during_a_run_stops_the_servers(transport, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    spec = tmp_path / "spec.toml"
+    spec.write_text(f'codecs = ["json"]\ntransports = ["{transport}"]\ndevices = 100\ninterval_s = 1\nduration_s = 60\n')
+    out = tmp_path / "run"
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "iotbench.cli", "run", str(spec), "--out", str(out), "--no-report"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # a background shell ignores it
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not processes_in(out) and time.monotonic() < deadline and cli.poll() is None:
+            time.sleep(0.1)
+        pids = processes_in(out)
+        if not pids:
+            need_server(f"no {transport} server started: {cli.stderr.read().decode()[-300:] if cli.poll() else ''}")
+        time.sleep(0.5)  # Ctrl-C while the server is still starting, or just running
+        cli.send_signal(signal.SIGINT)
+        assert cli.wait(60) == 130
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+    assert_no_leftovers(pids + processes_in(out), [])
