@@ -94,5 +94,5 @@ def test_tls_listener_speaks_tls_with_the_local_ca_only(tmp_path):
             await transport.stop()
 
     plain, untrusted = asyncio.run(asyncio.wait_for(scenario(), 90))
-    assert f"127.0.0.1:" in plain and "protocol error" in plain  # a TLS alert where AMQP was expected
+    assert "127.0.0.1:" in plain and "protocol error" in plain  # a TLS alert where AMQP was expected
     assert "CERTIFICATE_VERIFY_FAILED" in untrusted
