@@ -9,7 +9,8 @@ import pytest
 from iotbench.transports import TransportError
 from iotbench.transports.amqp_transport import AmqpTransport
 from support import need_server
-from transport_faults import dead_port, established_to, run_with, silent_endpoint
+from transport_faults import (check_endpoint_from_environment, dead_port, established_to, run_with,
+                              silent_endpoint)
 
 
 def test_unreachable_broker_and_bad_option_fail_their_cells_and_the_matrix_goes_on(tmp_path):
@@ -96,3 +97,8 @@ def test_tls_listener_speaks_tls_with_the_local_ca_only(tmp_path):
     plain, untrusted = asyncio.run(asyncio.wait_for(scenario(), 90))
     assert "127.0.0.1:" in plain and "protocol error" in plain  # a TLS alert where AMQP was expected
     assert "CERTIFICATE_VERIFY_FAILED" in untrusted
+
+
+
+def test_environment_names_the_broker_when_the_spec_does_not(tmp_path, monkeypatch):
+    check_endpoint_from_environment("amqp", "rabbitmq.conf", tmp_path, monkeypatch)

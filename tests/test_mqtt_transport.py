@@ -10,7 +10,8 @@ import pytest
 from iotbench.transports import TransportError
 from iotbench.transports.mqtt_transport import MqttTransport
 from support import need_server
-from transport_faults import dead_port, established_to, run_with, silent_endpoint
+from transport_faults import (check_endpoint_from_environment, dead_port, established_to, run_with,
+                              silent_endpoint)
 
 
 async def _started(transport: MqttTransport, tmp_path) -> MqttTransport:
@@ -106,3 +107,8 @@ def test_tls_listener_speaks_tls_with_the_local_ca_only(tmp_path):
     plain, untrusted = asyncio.run(asyncio.wait_for(scenario(), 60))
     assert "CONNACK" in plain or "lost" in plain
     assert "certificate verify failed" in untrusted
+
+
+
+def test_environment_names_the_broker_when_the_spec_does_not(tmp_path, monkeypatch):
+    check_endpoint_from_environment("mqtt", "mosquitto.conf", tmp_path, monkeypatch)

@@ -43,3 +43,14 @@ def established_to(port: int) -> int:
             if fields[3] == "01" and int(fields[2].rsplit(":", 1)[1], 16) == port:
                 count += 1
     return count
+
+
+def check_endpoint_from_environment(transport: str, server_file: str, tmp_path: Path, monkeypatch: Any) -> None:
+    """IOTBENCH_<T>_URL names the broker when the spec does not; its password is saved nowhere."""
+    port = dead_port()
+    monkeypatch.setenv(f"IOTBENCH_{transport.upper()}_URL", f"{transport}://bob:s3cret@127.0.0.1:{port}")
+    results = run_with(transport, {}, tmp_path)  # no url option
+    assert results[0].status == "failed" and f"cannot connect to 127.0.0.1:{port}" in results[0].error
+    saved = "".join(p.read_text() for p in tmp_path.rglob("*") if p.is_file() and p.suffix in {".jsonl", ".json"})
+    assert "s3cret" not in saved
+    assert not list(tmp_path.rglob(server_file)), "no broker should have been started"
