@@ -56,7 +56,7 @@ def test_one_throughput_unit_throttles_2000_events_per_second_and_every_event_is
 
 def test_connection_limit_refuses_per_device_producers_clearly_and_the_cell_goes_on(tmp_path):
     # the consumer takes one connection per partition (4): 2 of 6 producers fit under a limit of 6
-    result = _run(tmp_path, devices=60, connections=6, duration_s=2.0, max_connections=6)
+    result = _run(tmp_path, devices=60, connections=6, duration_s=2.0, max_connections=6, partitioning="key")
     counters = result.transport_counters
     _every_event_accounted(result)
     assert counters.get("connections_refused", 0) >= 1, counters

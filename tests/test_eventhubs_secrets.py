@@ -35,7 +35,7 @@ def _spec(connections: int = 2, call_timeout_s: float = 10.0):
     return parse_spec({
         "codecs": ["json"], "transports": ["eventhubs"], "connections": [connections], "devices": [40],
         "interval_s": [1.0], "duration_s": 1.5, "warmup_s": 0.5, "drain_timeout_s": 5.0,
-        "transport_options": {"eventhubs": {"call_timeout_s": call_timeout_s}},
+        "transport_options": {"eventhubs": {"call_timeout_s": call_timeout_s, "partitioning": "key"}},
     })
 
 

@@ -5,9 +5,12 @@ Each sender is one ``EventHubProducerClient`` -- one AMQP connection, so
 sends on a sender are grouped into ``EventDataBatch``es (a group commit: whatever queued
 while the previous batch was in flight goes in the next), by route:
 
-- ``partitioning = "key"``: partition key = the device id (the service hashes it; a
-  batch carries one key, so only one device's events share a batch);
-- ``"id"``: the client hashes the device to a partition id (batches per partition);
+- ``partitioning = "id"`` (default): the client hashes the device to a partition id, so
+  a device stays on one partition (its order kept) and batches form per partition;
+  the SDK opens one connection per partition it sends to;
+- ``"key"``: partition key = the device id (the service hashes it; a batch carries one
+  key, so at ~1 event per device per minute every event is its own send: measured here
+  that keeps up with ~500 events/s on 16 connections against ~1,700 for ``"id"``);
 - ``"none"``: no routing, the service spreads batches round-robin (no per-device order).
 
 The receiver is one ``EventHubConsumerClient`` reading every partition
@@ -301,14 +304,14 @@ class EventHubsTransport:
 
     name: ClassVar[str] = "eventhubs"
     OPTIONS: ClassVar[Mapping[str, Any]] = {
-        "partitioning": "key", "partitions": 4, "max_batch_events": 100, "consumer_group": "$default",
+        "partitioning": "id", "partitions": 4, "max_batch_events": 100, "consumer_group": "$default",
         "throughput_units": 0, "max_message_bytes": 1024 * 1024, "max_connections": 0,
         "retries": 3, "busy_backoff_s": BUSY_BACKOFF_S, "call_timeout_s": 10.0, "hub": "telemetry",
         "checkpoint": "none",
     }
     CONTRACT_VARIANTS: ClassVar[list[dict[str, Any]]] = [{"partitioning": "key"}, {"partitioning": "id"}]
 
-    def __init__(self, partitioning: str = "key", partitions: int = 4, max_batch_events: int = 100,
+    def __init__(self, partitioning: str = "id", partitions: int = 4, max_batch_events: int = 100,
                  consumer_group: str = "$default", throughput_units: float = 0, max_message_bytes: int = 1024 * 1024,
                  max_connections: int = 0, retries: int = 3, busy_backoff_s: float = BUSY_BACKOFF_S,
                  call_timeout_s: float = 10.0, hub: str = "telemetry", checkpoint: str = "none") -> None:
