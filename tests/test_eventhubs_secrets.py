@@ -8,7 +8,6 @@ own endpoint with a known key), so the cloud path runs without the cloud.
 from __future__ import annotations
 
 import socket
-from pathlib import Path
 from urllib.parse import quote, quote_plus
 
 import pytest

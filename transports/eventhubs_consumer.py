@@ -58,7 +58,7 @@ class HubReceiver:
         self._closed = False
         self.errors: list[str] = []
 
-    async def open(self) -> "_Receiver":
+    async def open(self) -> "HubReceiver":
         try:  # an eager, bounded call: a wrong endpoint fails here, not silently in the background
             async with asyncio.timeout(self._t.call_timeout_s):
                 partitions = await self._client.get_partition_ids()
