@@ -112,3 +112,35 @@ def test_tls_listener_speaks_tls_with_the_local_ca_only(tmp_path):
 
 def test_environment_names_the_broker_when_the_spec_does_not(tmp_path, monkeypatch):
     check_endpoint_from_environment("mqtt", "mosquitto.conf", tmp_path, monkeypatch)
+
+
+@pytest.mark.server
+def test_websockets_listener_speaks_websockets(tmp_path):
+    async def scenario() -> str:
+        transport = await _started(MqttTransport(broker="amqtt", websockets=True, connect_timeout_s=3.0), tmp_path)
+        try:
+            received: list[bytes] = []
+            await transport.open_receiver(received.append)
+            sender = await transport.open_sender(0)
+            await sender.send("dev-1", b"over websockets")
+            for _ in range(100):
+                if received:
+                    break
+                await asyncio.sleep(0.02)
+            assert received == [b"over websockets"]
+            plain = MqttTransport(url=f"mqtt://127.0.0.1:{transport.endpoint.port}", connect_timeout_s=2.0)
+            await plain.start(tmp_path / "unused")
+            with pytest.raises(TransportError) as caught:  # MQTT without the WebSocket upgrade is refused
+                await plain.open_sender(0)
+            await plain.stop()
+            return str(caught.value)
+        finally:
+            await transport.stop()
+
+    error = asyncio.run(asyncio.wait_for(scenario(), 60))
+    assert "no CONNACK from 127.0.0.1" in error
+
+
+def test_websockets_on_mosquitto_is_refused_with_the_fix(tmp_path):
+    results = run_with("mqtt", {"websockets": True}, tmp_path)
+    assert results[0].status == "failed" and 'use broker="amqtt"' in results[0].error

@@ -3,7 +3,7 @@
 It runs where mosquitto is not installed, in its own process (so its CPU shows up
 as a server's, not as the harness's). The packet and event logger plugins of its
 default configuration are left out: they log every packet. amqtt speaks neither
-MQTT 5 nor shared subscriptions.
+MQTT 5 nor shared subscriptions; it does speak MQTT over WebSockets (``websockets``).
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ __all__ = ["start_amqtt"]
 INSTALL_HINT = "pip install 'iotbench[mqtt]'"
 
 
-def _config(port: int) -> str:
+def _config(port: int, websockets: bool) -> str:
     return (
         "listeners:\n"
         "  default:\n"
-        "    type: tcp\n"
+        f"    type: {'ws' if websockets else 'tcp'}\n"
         f"    bind: {LOOPBACK}:{port}\n"
         "    max_connections: 0\n"
         "plugins:\n"
@@ -33,14 +33,15 @@ def _config(port: int) -> str:
     )
 
 
-def start_amqtt(workdir: Path, *, ready_timeout: float = 30.0) -> ServerProcess:
-    """A started amqtt broker in its own Python process; ``server.port`` is its listener."""
+def start_amqtt(workdir: Path, *, websockets: bool = False, ready_timeout: float = 30.0) -> ServerProcess:
+    """A started amqtt broker in its own Python process; ``server.port`` is its listener
+    (MQTT over WebSockets if ``websockets``)."""
     if importlib.util.find_spec("amqtt") is None:
         raise TransportError(f"amqtt is not installed: {INSTALL_HINT}")
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     conf = workdir / "amqtt.yaml"
-    conf.write_text(_config(port))
+    conf.write_text(_config(port, websockets))
     argv = [sys.executable, "-m", "amqtt.scripts.broker_script", "-c", str(conf)]
     return ServerProcess("amqtt", argv, workdir=workdir, port=port, ready_timeout=ready_timeout).start()

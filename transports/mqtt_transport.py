@@ -47,9 +47,11 @@ class _Connection:
         assert endpoint is not None
         self.endpoint, self._host, self._port = str(endpoint), endpoint.host, endpoint.port
         self.timeout = transport.connect_timeout_s
+        self.tls = transport.ssl_context is not None
         protocol = paho.MQTTv5 if transport.protocol == "5" else paho.MQTTv311
         client_id = f"iotbench-{role}-{next(_client_ids)}"
-        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol)
+        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol,
+                                  transport="websockets" if transport.websockets else "tcp")
         # paho's own in-flight limit rescans every queued message on each PUBACK (quadratic
         # in the backlog): it is off; the publisher's max_inflight bounds what is in flight
         self.client.max_inflight_messages_set(0)
@@ -112,7 +114,7 @@ class _Connection:
 
     def _read(self) -> None:
         sock = self._sock
-        tls = isinstance(sock, ssl.SSLSocket)
+        tls = isinstance(sock, ssl.SSLSocket) or (self.tls and hasattr(sock, "pending"))
         for _ in range(READS_PER_WAKE):
             before = self.received + len(self.waiting)
             if self.client.loop_read() != MQTTErrorCode.MQTT_ERR_SUCCESS or self._sock is None:
@@ -225,6 +227,7 @@ class MqttTransport:
         "broker": "mosquitto",  # or "amqtt" (pure Python, MQTT 3.1.1 only)
         "subscription": "wildcard",  # or "shared" ($share/iotbench/...)
         "tls": False,  # MQTT over TLS (mosquitto with a local CA's certificate; mqtts:// for a url)
+        "websockets": False,  # MQTT over WebSockets (amqtt: mosquitto 2.0.11's ws listener fails here)
         "url": "",  # mqtt://[user@]host:port: an external broker (password: IOTBENCH_MQTT_PASSWORD)
         "connect_timeout_s": 10.0,
     }
@@ -234,13 +237,14 @@ class MqttTransport:
         {"qos": 1, "protocol": "5"},
         {"qos": 1, "broker": "amqtt"},
         {"qos": 1, "tls": True},
+        {"qos": 1, "broker": "amqtt", "websockets": True},
     ]
 
     def __init__(self, qos: int = 1, protocol: str = "3.1.1", broker: str = "mosquitto",
-                 subscription: str = "wildcard", tls: bool = False, url: str = "",
+                 subscription: str = "wildcard", tls: bool = False, websockets: bool = False, url: str = "",
                  connect_timeout_s: float = 10.0) -> None:
         self.qos, self.protocol, self.broker, self.subscription = qos, str(protocol), broker, subscription
-        self.tls, self.connect_timeout_s = tls, connect_timeout_s
+        self.tls, self.websockets, self.connect_timeout_s = tls, websockets, connect_timeout_s
         self.ssl_context: ssl.SSLContext | None = None
         self.endpoint: Endpoint | None = None
         self._url = url
@@ -257,8 +261,12 @@ class MqttTransport:
             raise TransportError(f"broker {self.broker!r} is unknown; use one of {', '.join(_BROKERS)}")
         if self.subscription not in ("wildcard", "shared"):
             raise TransportError(f"subscription {self.subscription!r} is unknown; use \"wildcard\" or \"shared\"")
-        if not isinstance(self.tls, bool):
-            raise TransportError(f"tls {self.tls!r} is not a boolean; use true or false")
+        for option in ("tls", "websockets"):
+            if not isinstance(getattr(self, option), bool):
+                raise TransportError(f"{option} {getattr(self, option)!r} is not a boolean; use true or false")
+        if self.websockets and self.endpoint is None and self.broker != "amqtt":
+            raise TransportError("websockets: mosquitto 2.0.11's websockets listener does not start here "
+                                 "(\"Unable to start any listening sockets\"); use broker=\"amqtt\"")
         if self.broker == "amqtt" and self.endpoint is None and (self.protocol == "5" or self.subscription == "shared"
                                                                  or self.tls):
             raise TransportError("amqtt here speaks MQTT 3.1.1 without TLS or shared subscriptions; "
@@ -280,6 +288,8 @@ class MqttTransport:
             self.ssl_context = ca.client_context()
             files = {"certfile": str(ca.cert), "keyfile": str(ca.key)}
             self._server = await loop.run_in_executor(None, lambda: start_server(Path(workdir), tls=files))
+        elif self.websockets:
+            self._server = await loop.run_in_executor(None, lambda: start_server(Path(workdir), websockets=True))
         else:
             self._server = await loop.run_in_executor(None, start_server, Path(workdir))
         self.endpoint = Endpoint("mqtt", LOOPBACK, self._server.port)
