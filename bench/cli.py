@@ -6,7 +6,9 @@ Usage and spec errors print one line and exit with code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from datetime import datetime
 from pathlib import Path
 from typing import Sequence
@@ -55,6 +57,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if not args.no_report:
         _report(out, console)
     console.print(f"results: {out / 'results.jsonl'}")
+    for r in results:
+        if r.events_lost or r.events_failed:  # a measurement, not a crash: said plainly, not hidden
+            console.print(f"[yellow]cell {r.cell}: {r.events_lost} events lost, {r.events_failed} sends failed "
+                          f"(see {r.dead_letter or 'the results'})[/yellow]")
     return 0 if all(r.status == "ok" for r in results) else 1
 
 
@@ -121,10 +127,17 @@ def _cmd_codecs(args: argparse.Namespace) -> int:
                    as_json=args.json)
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from iotbench.spec import SpecError
 
     args = _parser().parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        # SIGTERM (a CI cancel, `timeout`) takes the Ctrl-C path, so every server started is stopped
+        signal.signal(signal.SIGTERM, _terminate)
     handlers = {"run": _cmd_run, "list": _cmd_list, "report": _cmd_report, "codecs": _cmd_codecs}
     try:
         return handlers[args.command](args)

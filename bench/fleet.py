@@ -68,8 +68,16 @@ class Fleet:
         self._base = [start + phase * spread for phase in self._phase]
         self._slots = {}
         self._slot_heap = []
+        interval = self.config.interval_s
         for i, base in enumerate(self._base):
-            first = max(start, self._jittered(base))  # jitter never fires before the start
+            # The first reading is the first grid point (from one interval back) whose
+            # jittered time is >= start: the rate is the steady rate from the first
+            # second on, not a ramp over the jitter's width, and nothing fires early.
+            for grid in (base - interval, base, base + interval):
+                first = self._jittered(grid)
+                if first >= start:
+                    break
+            self._base[i] = grid
             if first < end:
                 self._put(first, i)
 

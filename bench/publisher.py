@@ -55,6 +55,7 @@ class Publisher:
         self._pending: list[list[Reading]] = [[] for _ in range(n)]
         self._deadline = [float("inf")] * n  # when each connection's open batch must go
         self._inflight: set[asyncio.Task[None]] = set()
+        self._capacity = asyncio.Event()
         self.sent = SeqLedger()
         self.send_delay = Latency()
         self.publish = Latency()
@@ -96,7 +97,12 @@ class Publisher:
         key = readings[0].device_id if self.batch == 1 else f"gateway-{k}"
         task = asyncio.get_running_loop().create_task(self._send(self.senders[k], key, payload, readings, intended))
         self._inflight.add(task)
-        task.add_done_callback(self._inflight.discard)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: "asyncio.Task[None]") -> None:
+        self._inflight.discard(task)
+        if len(self._inflight) < self.max_inflight:
+            self._capacity.set()
 
     # -- sending -------------------------------------------------------------------
 
@@ -123,13 +129,17 @@ class Publisher:
 
     async def wait_for_capacity(self) -> None:
         """Block while ``max_inflight`` sends are unacknowledged (the send delay shows it)."""
+        # One Event set by the done callbacks: waiting on the set of in-flight tasks
+        # instead costs O(in flight) per completion, and a short backlog then turns
+        # into a collapse (measured: 52 of 68 s of a 10 s HTTP cell spent waiting).
         while len(self._inflight) >= self.max_inflight:
-            await asyncio.wait(set(self._inflight), return_when=asyncio.FIRST_COMPLETED)
+            self._capacity.clear()
+            await self._capacity.wait()
 
     async def finish(self) -> None:
         """Flush every open batch and wait for every send (each is bounded by its timeout)."""
         for k, pending in enumerate(self._pending):
             if pending:
                 self._flush(k, min(self._deadline[k], time.time()))
-        while self._inflight:
+        if self._inflight:
             await asyncio.wait(set(self._inflight))

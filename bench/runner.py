@@ -65,7 +65,7 @@ async def run_cell(spec: Spec, cell: Cell, folder: Path, progress: Progress | No
     started_at = datetime.now(timezone.utc).isoformat()
     t0 = time.perf_counter()
     codec, compression = get_codec(cell.codec), get_compression(cell.compression)
-    transport = get_transport(cell.transport)(**dict(cell.transport_options))
+    transport = None
     window = Window()
     dead_letter = DeadLetter(folder / "dead-letter.jsonl")
     store = JsonLinesColdStore(folder / "cold-store", roll_bytes=spec.cold_store.roll_bytes, roll_s=spec.cold_store.roll_s)
@@ -78,6 +78,10 @@ async def run_cell(spec: Spec, cell: Cell, folder: Path, progress: Progress | No
     senders: list = []
     error: str | None = None
     try:
+        try:
+            transport = get_transport(cell.transport)(**dict(cell.transport_options))
+        except (TypeError, ValueError) as exc:  # a bad option value fails this cell, not the matrix
+            raise TransportError(f"bad options {dict(cell.transport_options)}: {exc}") from None
         async with asyncio.timeout(START_TIMEOUT_S):
             await transport.start(folder / "server")
             receiver = await transport.open_receiver(consumer.deliver)
@@ -102,13 +106,14 @@ async def run_cell(spec: Spec, cell: Cell, folder: Path, progress: Progress | No
     except TimeoutError:
         error = f"{cell.transport}: server start or connect did not finish within {START_TIMEOUT_S:g} s"
     except (TransportError, OSError, ConnectionError) as exc:
-        error = f"{cell.transport}: {exc}"
+        error = str(exc) if str(exc).startswith(f"{cell.transport}") else f"{cell.transport}: {exc}"
     finally:
         gc.unfreeze()
         for closable in [*senders, receiver]:
             if closable is not None:
                 await _bounded(closable.close())
-        await _bounded(transport.stop())
+        if transport is not None:
+            await _bounded(transport.stop())
         consumer.close()
         if publisher is not None:  # what was sent, for an independent check of the cold store
             (folder / "sent-ledger.json.gz").write_bytes(gzip.compress(msgspec.json.encode(publisher.sent.to_ranges()), 1))

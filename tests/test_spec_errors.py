@@ -82,3 +82,17 @@ def test_default_spec_covers_every_usable_codec_and_transport():
     assert {c.codec for c in cells} == {n for n in CODECS.names() if CODECS.status(n)[0]}
     assert {c.transport for c in cells} == {n for n in TRANSPORTS.names() if TRANSPORTS.status(n)[0]}
     assert {c.target_eps for c in cells} == {100_000 / 60}
+
+
+def test_sigterm_stops_a_run_like_ctrl_c(tmp_path):
+    import signal
+    import time
+
+    spec = tmp_path / "spec.toml"
+    spec.write_text('codecs = ["json"]\ndevices = 1000\ninterval_s = 1\nduration_s = 60\nwarmup_s = 0\n')
+    proc = subprocess.Popen([sys.executable, "-m", "iotbench.cli", "run", str(spec), "--out", str(tmp_path / "o"),
+                             "--no-report"], stderr=subprocess.PIPE, text=True)
+    time.sleep(4)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted; servers were stopped" in err
