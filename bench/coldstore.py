@@ -27,6 +27,11 @@ __all__ = ["ColdStore", "JsonLinesColdStore", "read_jsonl_store"]
 
 _UTC = timezone.utc
 
+try:  # ISA-L's deflate writes the same gzip format at a quarter of zlib's cost (0.13 vs 0.47 us/event)
+    from isal import isal_zlib as _deflate
+except ImportError:  # pragma: no cover - isal is a core dependency; plain zlib still works
+    _deflate = zlib
+
 
 class ColdStore(Protocol):
     """Where the consumer puts readings; ``on_publish`` hears of every durable file."""
@@ -84,7 +89,7 @@ class JsonLinesColdStore:
     def _open(self, now: float) -> None:
         self._file = self.folder / f".part-{self._sealed:05d}.jsonl.gz.tmp"
         self._handle = open(self._file, "wb")
-        self._zip = zlib.compressobj(self.compresslevel, zlib.DEFLATED, 31)
+        self._zip = _deflate.compressobj(self.compresslevel, _deflate.DEFLATED, 31)
         self._opened_at = now
         self._raw_bytes = 0
         self._file_events = 0

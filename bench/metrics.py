@@ -43,6 +43,12 @@ class Latency:
         if len(self._buffer) >= _FLUSH_AT:
             self._flush()
 
+    def record_many(self, seconds: list[float]) -> None:
+        """``record`` for each value, in one call (the consumer has a payload's worth at once)."""
+        self._buffer.extend([int(v * 1_000_000.0) for v in seconds])
+        if len(self._buffer) >= _FLUSH_AT:
+            self._flush()
+
     def _flush(self) -> None:
         buffer, self._buffer = self._buffer, []
         if not buffer:

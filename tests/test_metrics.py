@@ -39,3 +39,12 @@ def test_size_stats_per_event_and_per_send():
     sizes.add_send(150, 1)
     assert sizes.per_event() == {"mean": round(1150 / 11, 2), "min": 100.0, "max": 150.0}
     assert sizes.per_send() == {"mean": 575.0, "min": 150, "max": 1000}
+
+
+def test_record_many_is_record_for_each():
+    one, many = Latency(), Latency()
+    values = [i / 7e4 for i in range(20_000)]
+    for v in values:
+        one.record(v)
+    many.record_many(values)
+    assert list(one.hist.counts) == list(many.hist.counts) and one.count == many.count
