@@ -13,10 +13,11 @@ anything else is refused before any cell runs.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Mapping, Protocol, runtime_checkable
 
-__all__ = ["Deliver", "Sender", "Receiver", "Transport", "TransportError"]
+__all__ = ["Deliver", "Sender", "Receiver", "Transport", "TransportError", "stop_task"]
 
 Deliver = Callable[[bytes], None]
 """Called in the event loop's thread with each payload, in the order received."""
@@ -69,3 +70,12 @@ class Transport(Protocol):
 
     async def stop(self) -> None:
         """Close everything and stop the server this transport started, if any."""
+
+
+async def stop_task(task: "asyncio.Task[object]") -> None:
+    """Cancel a receiver's background task and wait until it has really ended."""
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass

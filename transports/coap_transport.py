@@ -23,7 +23,7 @@ from typing import Any, ClassVar, Mapping
 
 import aiocoap
 
-from iotbench.transports.base import Deliver, TransportError
+from iotbench.transports.base import Deliver, TransportError, stop_task
 from iotbench.transports.coap_gateway import HELLO, RESOURCE
 from iotbench.transports.coap_server import start_coap_gateway
 from iotbench.transports.ingest_gateway import decode_frames
@@ -78,11 +78,7 @@ class _Receiver:
             self.error = f"event stream broke: {exc!r}"
 
     async def close(self) -> None:
-        self._task.cancel()
-        try:
-            await self._task
-        except asyncio.CancelledError:
-            pass
+        await stop_task(self._task)
         self._writer.close()
 
 

@@ -35,7 +35,7 @@ from urllib.parse import quote, urlsplit
 import aiohttp
 import msgspec
 
-from iotbench.transports.base import Deliver, TransportError
+from iotbench.transports.base import Deliver, TransportError, stop_task
 from iotbench.transports.eventhubs_sas import sign as sas_token
 from iotbench.transports.http1_client import Http1Connection
 from iotbench.transports.http2_client import Http2Connection
@@ -184,11 +184,7 @@ class _Receiver:
             self.error = f"event stream broke: {exc!r}"
 
     async def close(self) -> None:
-        self._task.cancel()
-        try:
-            await self._task
-        except asyncio.CancelledError:
-            pass
+        await stop_task(self._task)
         self._response.release()
         await self._session.close()
 

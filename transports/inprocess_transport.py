@@ -11,7 +11,7 @@ import asyncio
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
-from iotbench.transports.base import Deliver, TransportError
+from iotbench.transports.base import Deliver, TransportError, stop_task
 
 __all__ = ["InProcessTransport"]
 
@@ -51,11 +51,7 @@ class _Receiver:
                 deliver(queue.get_nowait())
 
     async def close(self) -> None:
-        self._task.cancel()
-        try:
-            await self._task
-        except asyncio.CancelledError:
-            pass
+        await stop_task(self._task)
 
 
 class InProcessTransport:

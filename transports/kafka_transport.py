@@ -25,7 +25,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
-from iotbench.transports.base import Deliver, TransportError
+from iotbench.transports.base import Deliver, TransportError, stop_task
 from iotbench.transports.tansu_server import TansuBroker, start_tansu
 from iotbench.transports.tls import client_context
 
@@ -79,11 +79,7 @@ class _Receiver:
             self.error = f"consumer failed: {exc!r}"
 
     async def close(self) -> None:
-        self._task.cancel()
-        try:
-            await self._task
-        except asyncio.CancelledError:
-            pass
+        await stop_task(self._task)
         await _stop_client(self._consumer)
 
 
