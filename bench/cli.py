@@ -53,7 +53,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     console.print(f"iotbench: {len(cells)} cells -> {out}")
     with RichProgress(len(cells), console) as progress:
         results = run_matrix(spec, out, progress, spec_source=source)
-    Console().print(summary_table(results))
+    Console(width=max(160, Console().width)).print(summary_table(results))
     if not args.no_report:
         _report(out, console)
     console.print(f"results: {out / 'results.jsonl'}")
