@@ -16,6 +16,19 @@ def need_server(reason: str) -> None:
     pytest.skip(reason)
 
 
+async def start_transport(transport, folder):
+    """``await transport.start(folder)``; a server that is not installed goes through ``need_server``."""
+    from iotbench.transports import TransportError
+
+    try:
+        await transport.start(folder)
+    except TransportError as exc:
+        if "not installed" in str(exc):
+            need_server(str(exc))
+        raise
+    return transport
+
+
 def listening(port: int) -> bool:
     """Whether anything listens on 127.0.0.1:port (TCP)."""
     import socket

@@ -8,7 +8,7 @@ import pytest
 
 from iotbench.transports import TransportError
 from iotbench.transports.amqp_transport import AmqpTransport
-from support import need_server
+from support import start_transport
 from transport_faults import (check_endpoint_from_environment, dead_port, established_to, run_with,
                               silent_endpoint)
 
@@ -41,12 +41,7 @@ def test_password_in_the_spec_is_refused_with_the_fix(tmp_path):
 def test_each_sender_is_its_own_connection(tmp_path):
     async def scenario() -> int:
         transport = AmqpTransport()
-        try:
-            await transport.start(tmp_path / "server")
-        except TransportError as exc:
-            if "not installed" in str(exc):
-                need_server(str(exc))
-            raise
+        await start_transport(transport, tmp_path / "server")
         try:
             received: list[bytes] = []
             receiver = await transport.open_receiver(received.append)
@@ -72,12 +67,7 @@ def test_each_sender_is_its_own_connection(tmp_path):
 def test_tls_listener_speaks_tls_with_the_local_ca_only(tmp_path):
     async def scenario() -> tuple[str, str]:
         transport = AmqpTransport(tls=True, connect_timeout_s=3.0)
-        try:
-            await transport.start(tmp_path / "server")
-        except TransportError as exc:
-            if "not installed" in str(exc):
-                need_server(str(exc))
-            raise
+        await start_transport(transport, tmp_path / "server")
         try:
             port = transport.endpoint.port
             assert transport.endpoint.scheme == "amqps"

@@ -9,19 +9,13 @@ import pytest
 
 from iotbench.transports import TransportError
 from iotbench.transports.mqtt_transport import MqttTransport
-from support import need_server
+from support import start_transport
 from transport_faults import (check_endpoint_from_environment, dead_port, established_to, run_with,
                               silent_endpoint)
 
 
 async def _started(transport: MqttTransport, tmp_path) -> MqttTransport:
-    try:
-        await transport.start(tmp_path / "server")
-    except TransportError as exc:
-        if "not installed" in str(exc):
-            need_server(str(exc))
-        raise
-    return transport
+    return await start_transport(transport, tmp_path / "server")
 
 
 def test_unreachable_broker_and_bad_option_fail_their_cells_and_the_matrix_goes_on(tmp_path):

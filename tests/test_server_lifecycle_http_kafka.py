@@ -17,9 +17,8 @@ import pytest
 from iotbench.runner import run_cell, run_matrix
 from iotbench.spec import parse_spec
 from iotbench.transports import get_transport
-from iotbench.transports.base import TransportError
 from iotbench.transports.servers import free_port
-from support import assert_no_leftovers, need_server
+from support import assert_no_leftovers, start_transport
 
 pytest.importorskip("aiohttp")
 pytest.importorskip("aiokafka")
@@ -40,12 +39,7 @@ def _server_of(transport) -> tuple[int, int]:
 
 async def _start_then_fail(name: str, options: dict, workdir) -> tuple[int, int]:
     transport = get_transport(name)(**options)
-    try:
-        await transport.start(workdir)
-    except TransportError as exc:
-        if "not installed" in str(exc):
-            need_server(str(exc))
-        raise
+    await start_transport(transport, workdir)
     pid = port = 0
     opened = []
     try:

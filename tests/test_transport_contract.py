@@ -13,8 +13,8 @@ import time
 import pytest
 
 from iotbench.registry import PluginUnavailable
-from iotbench.transports import TRANSPORTS, TransportError, get_transport
-from support import need_server
+from iotbench.transports import TRANSPORTS, get_transport
+from support import need_server, start_transport
 
 DEVICES, PER_DEVICE = 20, 25
 DELIVERY_TIMEOUT_S = 30.0
@@ -32,12 +32,7 @@ def _cases():
 
 async def _exercise(transport, tmp_path) -> list[bytes]:
     received: list[bytes] = []
-    try:
-        await transport.start(tmp_path / "server")
-    except TransportError as exc:
-        if "not installed" in str(exc):
-            need_server(str(exc))
-        raise
+    await start_transport(transport, tmp_path / "server")
     try:
         receiver = await transport.open_receiver(received.append)
         senders = [await transport.open_sender(i) for i in range(2)]
