@@ -14,7 +14,8 @@ import msgspec
 from msgspec.structs import astuple
 
 from iotbench.codecs.base import CodecError, CodecFunctions
-from iotbench.codecs.msgspec_support import REFUSED, compile_functions, keyword_arguments
+from iotbench.codecs.chain import chain
+from iotbench.codecs.msgspec_support import REFUSED, compile_functions, keyword_arguments, refusal
 from iotbench.telemetry import Reading
 
 name = "msgpack-array"
@@ -32,14 +33,7 @@ def _positional(model: type) -> type:
     return msgspec.defstruct(f"{model.__name__}Row", fields, array_like=True, frozen=True)
 
 
-_DECODERS = """
-def decode(payload):
-    try:
-        row = decode_row(payload)
-    except REFUSED as exc:
-        raise CodecError(f"{name}: {exc}") from None
-    return model(%(fields)s)
-
+_DECODE_BATCH = """
 def decode_batch(payload):
     try:
         rows = decode_rows(payload)
@@ -50,23 +44,26 @@ def decode_batch(payload):
 
 
 def for_model(model: type) -> CodecFunctions:
-    """Positional arrays for ``model``: ``astuple`` out; in, a typed row copied into the model."""
+    """Positional arrays for ``model``: ``astuple`` out; in, a typed row copied into the model.
+
+    The single-event functions are C chains (``iotbench.codecs.chain``): ``pack(astuple(r))``
+    and ``model(**astuple(decode_row(p)) as keywords)`` without a Python frame, which would cost a
+    quarter of a ~100 ns encode. The row's fields are the model's, in order.
+    """
     row = _positional(model)
     pack = msgspec.msgpack.Encoder().encode
+    refuse = refusal(name)
+    decode = chain([msgspec.msgpack.Decoder(row).decode, astuple, model], last_keywords=model.__struct_fields__,
+                   refused=REFUSED, refuse=refuse)
+    namespace = {"decode_rows": msgspec.msgpack.Decoder(list[row]).decode,  # type: ignore[valid-type]
+                 "model": model, "name": name, "REFUSED": REFUSED, "CodecError": CodecError}
     fields = keyword_arguments(model.__struct_fields__, "row")
-    namespace = {"decode_row": msgspec.msgpack.Decoder(row).decode, "model": model, "name": name,
-                 "decode_rows": msgspec.msgpack.Decoder(list[row]).decode,  # type: ignore[valid-type]
-                 "REFUSED": REFUSED, "CodecError": CodecError}
-    decoders = compile_functions(_DECODERS % {"fields": fields}, namespace)
-    decode, decode_batch = decoders["decode"], decoders["decode_batch"]
-
-    def encode(reading: Any) -> bytes:
-        return pack(astuple(reading))
+    decode_batch = compile_functions(_DECODE_BATCH % {"fields": fields}, namespace)["decode_batch"]
 
     def encode_batch(readings: Sequence[Any]) -> bytes:
         return pack([astuple(r) for r in readings])
 
-    return CodecFunctions(encode, decode, encode_batch, decode_batch)
+    return CodecFunctions(chain([astuple, pack]), decode, encode_batch, decode_batch)
 
 
 encode, decode, encode_batch, decode_batch = for_model(Reading)

@@ -2,7 +2,8 @@
 
 msgspec encodes the Struct directly and decodes straight into a typed model (the
 decoder checks every field's type), so a codec is the library's encoder plus a
-decoder wrapped only to turn ``msgspec.DecodeError`` into ``CodecError``.
+decoder chained (in C, ``iotbench.codecs.chain``) only to turn ``msgspec.DecodeError``
+into ``CodecError``.
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ from typing import Any, Callable, Sequence
 import msgspec
 
 from iotbench.codecs.base import CodecError, CodecFunctions, decode_failure
+from iotbench.codecs.chain import chain
 
-__all__ = ["REFUSED", "compile_functions", "converting_functions", "keyword_arguments", "typed_functions"]
+__all__ = [
+    "REFUSED", "compile_functions", "converting_functions", "keyword_arguments", "refusal", "typed_functions",
+]
 
 # msgspec raises DecodeError (ValidationError is one) for bad input, except for
 # invalid UTF-8 inside a JSON string: that surfaces as UnicodeDecodeError, a
@@ -28,23 +32,18 @@ def typed_functions(protocol: ModuleType, codec: str, model: type) -> CodecFunct
     A batch is the format's own array of readings.
     """
     encoder = protocol.Encoder()
-    decode_one = protocol.Decoder(model).decode
-    decode_many = protocol.Decoder(list[model]).decode  # type: ignore[valid-type]
-
-    def decode(payload: bytes) -> Any:
-        try:
-            return decode_one(payload)
-        except REFUSED as exc:
-            raise CodecError(f"{codec}: {exc}") from None
-
-    def decode_batch(payload: bytes) -> list[Any]:
-        try:
-            return decode_many(payload)
-        except REFUSED as exc:
-            raise CodecError(f"{codec}: {exc}") from None
-
+    refuse = refusal(codec)
+    decode = chain([protocol.Decoder(model).decode], refused=REFUSED, refuse=refuse)
+    decode_batch = chain([protocol.Decoder(list[model]).decode], refused=REFUSED, refuse=refuse)  # type: ignore[valid-type]
     # encoder.encode takes a Struct or a list of them: no Python frame on the encode path
     return CodecFunctions(encoder.encode, decode, encoder.encode, decode_batch)
+
+
+def refusal(codec: str) -> Callable[[BaseException], CodecError]:
+    """What a chained msgspec decoder raises instead of msgspec's error: ``CodecError("json: ...")``."""
+    def refuse(exc: BaseException) -> CodecError:
+        return CodecError(f"{codec}: {exc}")
+    return refuse
 
 
 _CONVERTING = """
