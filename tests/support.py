@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 import os
+from typing import Any
 
 import pytest
 
@@ -16,6 +19,21 @@ def need_server(reason: str) -> None:
     pytest.skip(reason)
 
 
+def need_modules(*modules: str, extra: str) -> None:
+    """Skip the calling test module when an optional extra is not installed, naming the fix.
+
+    With CI=true a missing module fails instead: CI installs every extra (``.[dev]``).
+    """
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            reason = f"{module} is not installed: pip install -e '.[{extra}]'"
+            if IN_CI:
+                raise ImportError(f"{reason} -- CI=true, so this fails instead of skipping") from exc
+            pytest.skip(reason, allow_module_level=True)
+
+
 async def start_transport(transport, folder):
     """``await transport.start(folder)``; a server that is not installed goes through ``need_server``."""
     from iotbench.transports import TransportError
@@ -27,6 +45,34 @@ async def start_transport(transport, folder):
             need_server(str(exc))
         raise
     return transport
+
+
+async def arrived(received: list[Any], count: int, timeout_s: float = 5.0) -> list[Any]:
+    """``received`` once it holds ``count`` items, or after ``timeout_s`` (the caller asserts what came)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while len(received) < count and loop.time() < deadline:
+        await asyncio.sleep(0.01)
+    return received
+
+
+async def send_through(transport: Any, workdir: Any, items: list[tuple[str, bytes]],
+                       timeout_s: float = 5.0) -> tuple[list[bytes], Any]:
+    """Start ``transport``, send ``items`` (device, payload) on one sender, collect them at one
+    receiver, close both and stop. Returns what arrived and the closed sender (for its counters)."""
+    received: list[bytes] = []
+    await transport.start(workdir)
+    try:
+        receiver = await transport.open_receiver(received.append)
+        sender = await transport.open_sender(0)
+        for device, payload in items:
+            await sender.send(device, payload)
+        await arrived(received, len(items), timeout_s)
+        await sender.close()
+        await receiver.close()
+    finally:
+        await transport.stop()
+    return received, sender
 
 
 def listening(port: int) -> bool:

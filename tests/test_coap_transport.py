@@ -11,12 +11,13 @@ import socket
 
 import pytest
 
-pytest.importorskip("aiocoap")
+from support import arrived, assert_no_leftovers, need_modules
+
+need_modules("aiocoap", extra="coap")
 
 from iotbench.transports.base import TransportError  # noqa: E402
 from iotbench.transports.coap_transport import CoapTransport  # noqa: E402
 from iotbench.transports.servers import free_port  # noqa: E402
-from support import assert_no_leftovers  # noqa: E402
 from test_transport_contract import DEVICES, PER_DEVICE, _exercise  # noqa: E402
 
 
@@ -42,10 +43,7 @@ async def _batches_then_stop(workdir) -> tuple[list[bytes], int, int]:
         sender = await transport.open_sender(0)
         batches = [bytes([i]) * 5000 for i in range(8)]  # five blocks each, sent concurrently
         await asyncio.wait_for(asyncio.gather(*(sender.send("gateway-0", b) for b in batches)), 30)
-        for _ in range(100):
-            if len(received) >= len(batches):
-                break
-            await asyncio.sleep(0.02)
+        await arrived(received, len(batches))
         await sender.close()
         await receiver.close()
     finally:

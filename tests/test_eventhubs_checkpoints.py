@@ -9,17 +9,12 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
+from support import need_modules, need_server
 
-from support import IN_CI, need_server
+need_modules("azure.eventhub", extra="eventhubs")
 
-try:
-    from azure.eventhub import EventData
-    from azure.eventhub.aio import EventHubProducerClient
-except ImportError:  # pragma: no cover
-    if IN_CI:
-        raise
-    pytest.skip("azure-eventhub is not installed: pip install -e .[eventhubs]", allow_module_level=True)
+from azure.eventhub import EventData  # noqa: E402
+from azure.eventhub.aio import EventHubProducerClient  # noqa: E402
 
 from iotbench.runner import run_cell  # noqa: E402
 from iotbench.spec import parse_spec  # noqa: E402

@@ -12,16 +12,13 @@ import datetime as dt
 
 import pytest
 
-from support import IN_CI, need_server
+from support import need_modules, need_server
 
-try:
-    from azure.eventhub import EventData
-    from azure.eventhub.aio import EventHubConsumerClient, EventHubProducerClient
-    from azure.eventhub.exceptions import AuthenticationError, EventHubError
-except ImportError:  # pragma: no cover - the eventhubs extra is part of dev/CI
-    if IN_CI:
-        raise
-    pytest.skip("azure-eventhub is not installed: pip install -e .[eventhubs]", allow_module_level=True)
+need_modules("azure.eventhub", extra="eventhubs")
+
+from azure.eventhub import EventData  # noqa: E402
+from azure.eventhub.aio import EventHubConsumerClient, EventHubProducerClient  # noqa: E402
+from azure.eventhub.exceptions import AuthenticationError, EventHubError  # noqa: E402
 
 from iotbench.transports.eventhubs_sas import ConnectionString  # noqa: E402
 from iotbench.transports.eventhubs_server import EndpointSettings, LocalEventHubs  # noqa: E402

@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import pytest
 
-from support import IN_CI
+from support import need_modules
 
-try:
-    from iotbench.transports.kafka_transport import KafkaTransport
-except ImportError:  # pragma: no cover
-    if IN_CI:
-        raise
-    pytest.skip("needs pip install -e .[kafka]", allow_module_level=True)
+need_modules("aiokafka", extra="kafka")
+
+from iotbench.transports.kafka_transport import KafkaTransport  # noqa: E402
 
 from iotbench.transports.base import TransportError  # noqa: E402
 from iotbench.transports.eventhubs_transport import CONNECTION_STRING_ENV, kafka_options  # noqa: E402

@@ -11,14 +11,10 @@ import asyncio
 
 import pytest
 
-from support import IN_CI, need_server
+from support import need_modules, need_server
 
-try:
-    import azure.eventhub  # noqa: F401
-except ImportError:  # pragma: no cover
-    if IN_CI:
-        raise
-    pytest.skip("azure-eventhub is not installed: pip install -e .[eventhubs]", allow_module_level=True)
+need_modules("azure.eventhub", extra="eventhubs")
+
 
 from iotbench.runner import run_cell  # noqa: E402
 from iotbench.spec import parse_spec  # noqa: E402

@@ -12,16 +12,13 @@ import json
 
 import pytest
 
-from support import IN_CI, need_server
+from support import need_modules, need_server
 
-try:
-    import aiohttp
-    from azure.eventhub import EventData
-    from azure.eventhub.aio import EventHubConsumerClient, EventHubProducerClient
-except ImportError:  # pragma: no cover
-    if IN_CI:
-        raise
-    pytest.skip("needs pip install -e .[eventhubs,http]", allow_module_level=True)
+need_modules("azure.eventhub", "aiohttp", extra="eventhubs,http")
+
+import aiohttp  # noqa: E402
+from azure.eventhub import EventData  # noqa: E402
+from azure.eventhub.aio import EventHubConsumerClient, EventHubProducerClient  # noqa: E402
 
 from iotbench.transports.eventhubs_sas import ConnectionString, sign  # noqa: E402
 from iotbench.transports.eventhubs_server import EndpointSettings, LocalEventHubs  # noqa: E402

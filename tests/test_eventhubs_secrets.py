@@ -12,14 +12,10 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from support import IN_CI
+from support import need_modules
 
-try:
-    import azure.eventhub  # noqa: F401
-except ImportError:  # pragma: no cover
-    if IN_CI:
-        raise
-    pytest.skip("azure-eventhub is not installed: pip install -e .[eventhubs]", allow_module_level=True)
+need_modules("azure.eventhub", extra="eventhubs")
+
 
 from iotbench.runner import run_matrix  # noqa: E402
 from iotbench.spec import parse_spec  # noqa: E402

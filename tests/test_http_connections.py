@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
+from support import need_modules
 
-pytest.importorskip("httptools")
+need_modules("httptools", extra="http")
 
 from iotbench.transports.http_transport import HttpTransport  # noqa: E402
 

@@ -13,9 +13,9 @@ import base64
 import json
 
 import pytest
+from support import need_modules, send_through
 
-pytest.importorskip("aiohttp")
-pytest.importorskip("uvicorn")
+need_modules("aiohttp", "uvicorn", extra="http")
 
 import aiohttp  # noqa: E402
 
@@ -29,22 +29,8 @@ BINARY = bytes(range(256)) * 4  # not UTF-8: must travel base64-encoded in the b
 
 
 async def _send_and_receive(transport: HttpTransport, workdir, payloads: list[bytes]) -> tuple[list[bytes], int]:
-    received: list[bytes] = []
-    await transport.start(workdir)
-    try:
-        receiver = await transport.open_receiver(received.append)
-        sender = await transport.open_sender(0)
-        for i, payload in enumerate(payloads):
-            await sender.send(f"dev-{i}", payload)
-        for _ in range(500):
-            if len(received) >= len(payloads):
-                break
-            await asyncio.sleep(0.01)
-        await sender.close()
-        await receiver.close()
-        return received, sender.wire_body_bytes
-    finally:
-        await transport.stop()
+    received, sender = await send_through(transport, workdir, [(f"dev-{i}", p) for i, p in enumerate(payloads)])
+    return received, sender.wire_body_bytes
 
 
 @pytest.mark.server

@@ -6,11 +6,12 @@ import asyncio
 import ssl
 
 import pytest
+from support import need_modules
 
 from iotbench.transports.base import TransportError
 from iotbench.transports.tls import client_context, local_ca
 
-pytest.importorskip("trustme")
+need_modules("trustme", extra="http")
 
 
 async def _handshake(server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext, host: str) -> bytes:

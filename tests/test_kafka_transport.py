@@ -6,7 +6,9 @@ import asyncio
 
 import pytest
 
-pytest.importorskip("aiokafka")
+from support import need_modules, send_through
+
+need_modules("aiokafka", extra="kafka")
 
 from aiokafka import AIOKafkaConsumer, TopicPartition  # noqa: E402
 
@@ -41,21 +43,7 @@ async def _records(bootstrap: str, topic: str) -> list[tuple[bytes, bytes]]:
 
 
 async def _send(transport: KafkaTransport, workdir, items: list[tuple[str, bytes]]) -> list[bytes]:
-    received: list[bytes] = []
-    await transport.start(workdir)
-    try:
-        receiver = await transport.open_receiver(received.append)
-        sender = await transport.open_sender(0)
-        for key, payload in items:
-            await sender.send(key, payload)
-        for _ in range(200):
-            if len(received) >= len(items):
-                break
-            await asyncio.sleep(0.02)
-        await sender.close()
-        await receiver.close()
-    finally:
-        await transport.stop()
+    received, _ = await send_through(transport, workdir, items, timeout_s=10.0)
     return received
 
 
