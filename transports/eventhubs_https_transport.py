@@ -65,16 +65,16 @@ class EventHubsHttpsTransport(EventHubsTransport):
         return f"https://{self.connection.host}"  # the namespace's REST API (cloud)
 
     async def open_sender(self, index: int) -> Any:
-        from iotbench.transports.http_transport import _Endpoint, _Sender
+        from iotbench.transports.rest_client import RestEndpoint, RestSender
 
         connection = self.connection
-        endpoint = _Endpoint(self._rest_base(), None, self.hub, connection.key_name, connection.key)
-        sender = _Sender(endpoint, self.mode, self.form, self.url, self.call_timeout_s)
+        endpoint = RestEndpoint(self._rest_base(), None, self.hub, connection.key_name, connection.key)
+        sender = RestSender(endpoint, self.mode, self.form, self.url, self.call_timeout_s)
         self._senders.append(sender)
         return sender
 
     def payload(self, event: Any) -> bytes:
-        from iotbench.transports.http_transport import BODY_ENCODING
+        from iotbench.transports.rest_client import BODY_ENCODING
 
         body = b"".join(event.body)
         props = event.properties

@@ -27,141 +27,26 @@ import asyncio
 import base64
 import os
 import secrets
-import ssl
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
-from urllib.parse import quote, urlsplit
 
 import aiohttp
-import msgspec
 
 from iotbench.transports.base import Deliver, TransportError, stop_task
-from iotbench.transports.eventhubs_sas import sign as sas_token
-from iotbench.transports.http1_client import Http1Connection
-from iotbench.transports.http2_client import Http2Connection
-from iotbench.transports.ingest_gateway import BATCH_CONTENT_TYPE, STREAM_PATH, decode_frames
+from iotbench.transports.ingest_gateway import STREAM_PATH, decode_frames
 from iotbench.transports.ingest_server import Gateway, default_server, start_gateway
-from iotbench.transports.tls import client_context
+from iotbench.transports.rest_client import BODY_ENCODING, RestEndpoint, RestSender
 
 __all__ = ["HttpTransport", "BODY_ENCODING"]
 
 MODES = ("keep-alive", "new-connection", "http2")
 FORMS = ("single", "batch")
 URLS = ("publisher", "hub")
-BODY_ENCODING = "iotbench-body"  # user property saying a batch entry's Body is base64
-SINGLE_CONTENT_TYPE = "application/atom+xml;type=entry;charset=utf-8"  # what Event Hubs documents
-QUERY = "?timeout=60&api-version=2014-01"
-SAS_TTL_S = 24 * 3600.0  # one token per sender, valid longer than any cell
-_encode_json = msgspec.json.encode
 
 
 def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise TransportError(f"http option {name}={value!r} is not known; use one of {', '.join(allowed)}")
-
-
-class _Endpoint:
-    """Where the gateway is and how to reach it (URL, TLS context, SAS credentials)."""
-
-    def __init__(self, url: str, ca_file: str | None, hub: str, sas_key_name: str, sas_key: str | None) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise TransportError(f"http endpoint {url!r} is not an http(s)://host:port URL")
-        self.base = url.rstrip("/")
-        self.host, self.tls = parts.hostname, parts.scheme == "https"
-        self.port = parts.port or (443 if self.tls else 80)
-        self.ca_file = ca_file
-        self.hub = hub
-        self._sas = (sas_key_name, sas_key) if sas_key else None
-
-    def ssl_context(self) -> ssl.SSLContext | None:
-        """A fresh context per connection (ALPN differs by mode); the system's trust without a CA file."""
-        if not self.tls:
-            return None
-        return client_context(self.ca_file) if self.ca_file else ssl.create_default_context()
-
-    def headers(self, content_type: str) -> dict[str, str]:
-        headers = {"Content-Type": content_type}
-        if self._sas:
-            headers["Authorization"] = sas_token(f"{self.base}/{self.hub}", *self._sas, ttl_s=SAS_TTL_S)  # never logged
-        return headers
-
-
-def _batch_form(payload: bytes) -> bytes:
-    """``[{"Body": ...}]``: the payload as text when it is UTF-8 (exact round trip), else base64."""
-    try:
-        entry: dict[str, Any] = {"Body": payload.decode("utf-8")}
-    except UnicodeDecodeError:
-        entry = {"Body": base64.b64encode(payload).decode("ascii"), "UserProperties": {BODY_ENCODING: "base64"}}
-    return _encode_json([entry])
-
-
-class _Sender:
-    """One connection's worth of devices; ``wire_body_bytes`` counts request bodies as sent."""
-
-    def __init__(self, endpoint: _Endpoint, mode: str, form: str, url: str, connect_timeout_s: float) -> None:
-        self._endpoint, self._mode, self._connect_timeout = endpoint, mode, connect_timeout_s
-        self._wrap = _batch_form if form == "batch" else None
-        headers = endpoint.headers(BATCH_CONTENT_TYPE if form == "batch" else SINGLE_CONTENT_TYPE)
-        if mode == "new-connection":
-            headers["Connection"] = "close"
-        self._h2_headers = [(k.lower(), v) for k, v in headers.items()]
-        self._head_fields = f"Host: {endpoint.host}:{endpoint.port}\r\n" + "".join(
-            f"{k}: {v}\r\n" for k, v in headers.items())
-        self._per_device = url == "publisher"
-        self._http1: Http1Connection | None = None
-        self._h2: Http2Connection | None = None
-        self._lock = asyncio.Lock()  # HTTP/1.1: one request at a time on the one connection
-        self.wire_body_bytes = 0
-
-    def _path(self, key: str) -> str:
-        hub = self._endpoint.hub
-        if self._per_device:
-            return f"/{hub}/publishers/{quote(key, safe='')}/messages{QUERY}"
-        return f"/{hub}/messages{QUERY}"
-
-    async def send(self, key: str, payload: bytes) -> None:
-        body = self._wrap(payload) if self._wrap else payload
-        path = self._path(key)
-        if self._mode == "http2":
-            status, text = await (await self._http2()).post(path, body, self._h2_headers)
-        else:
-            head = f"POST {path} HTTP/1.1\r\n{self._head_fields}Content-Length: {len(body)}\r\n\r\n".encode()
-            async with self._lock:
-                if self._http1 is None or not self._http1.usable:
-                    self._http1 = await self._connect(Http1Connection)
-                conn = self._http1
-                try:
-                    status, text = await conn.request(head, body)
-                finally:
-                    if self._mode == "new-connection":
-                        self._http1 = None
-                        await conn.close()
-        self.wire_body_bytes += len(body)
-        if status != 201:
-            raise TransportError(f"gateway answered {status}: {text[:200].decode('utf-8', 'replace')}")
-
-    async def _connect(self, kind: Any) -> Any:
-        ep = self._endpoint
-        try:
-            return await kind.open(ep.host, ep.port, ssl_context=ep.ssl_context(), timeout=self._connect_timeout)
-        except (OSError, TimeoutError) as exc:
-            raise TransportError(f"cannot connect to the gateway at {ep.base}: {exc!r}") from None
-
-    async def _http2(self) -> Http2Connection:
-        """The connection, reopened once it failed (GOAWAY, reset): the failed sends stay failed."""
-        conn = self._h2
-        if conn is not None and not conn.failed:
-            return conn
-        async with self._lock:
-            if self._h2 is None or self._h2.failed:
-                self._h2 = await self._connect(Http2Connection)
-            return self._h2
-
-    async def close(self) -> None:
-        for conn in (self._http1, self._h2):
-            if conn is not None:
-                await conn.close()
 
 
 class _Receiver:
@@ -209,7 +94,7 @@ class HttpTransport:
                                  f"known: {', '.join(self.OPTIONS)}")
         self.options = {**self.OPTIONS, **options}
         self._gateway: Gateway | None = None
-        self._endpoint: _Endpoint | None = None
+        self._endpoint: RestEndpoint | None = None
 
     async def start(self, workdir: Path) -> None:
         o = self.options
@@ -227,17 +112,17 @@ class HttpTransport:
         if not external:
             self._gateway = await asyncio.to_thread(start_gateway, Path(workdir), server=server, tls=bool(o["tls"]))
             external, ca_file = self._gateway.url, str(self._gateway.tls.ca) if self._gateway.tls else None
-        self._endpoint = _Endpoint(external, ca_file, o["hub"], os.environ.get("IOTBENCH_HTTP_SAS_KEY_NAME", "send"),
+        self._endpoint = RestEndpoint(external, ca_file, o["hub"], os.environ.get("IOTBENCH_HTTP_SAS_KEY_NAME", "send"),
                                    sas_key if o["auth"] == "sas" else None)
 
-    def _running(self) -> _Endpoint:
+    def _running(self) -> RestEndpoint:
         if self._endpoint is None:
             raise TransportError("http transport used before start()")
         return self._endpoint
 
-    async def open_sender(self, index: int) -> _Sender:
+    async def open_sender(self, index: int) -> RestSender:
         o = self.options
-        return _Sender(self._running(), o["mode"], o["form"], o["url"], float(o["connect_timeout_s"]))
+        return RestSender(self._running(), o["mode"], o["form"], o["url"], float(o["connect_timeout_s"]))
 
     async def open_receiver(self, deliver: Deliver) -> _Receiver:
         endpoint, timeout_s = self._running(), float(self.options["connect_timeout_s"])
