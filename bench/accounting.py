@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Iterable
 if TYPE_CHECKING:
     from iotbench.telemetry import Reading
 
-__all__ = ["SeqLedger", "Reconciled", "reconcile"]
+__all__ = ["SeqLedger", "Reconciled", "reconcile", "stored_among"]
 
 MAX_COUNT = 255
 
@@ -114,3 +114,20 @@ def reconcile(sent: SeqLedger, stored: SeqLedger) -> Reconciled:
             elif was_sent:
                 lost += 1
     return Reconciled(stored=distinct, lost=lost, duplicated=duplicated, unexpected=unexpected)
+
+
+def stored_among(candidates: SeqLedger, stored: SeqLedger) -> int:
+    """How many distinct (device, seq) of ``candidates`` were stored at least once.
+
+    With ``candidates`` the events of failed sends, this counts the sends that failed at
+    the sender yet arrived (an acknowledgement lost or late): at-least-once delivery's
+    ambiguous case, where a retry would have made a duplicate.
+    """
+    count = 0
+    stored_by = stored.devices()
+    for device_id, marks in candidates.devices().items():
+        copies = stored_by.get(device_id)
+        if copies is None:
+            continue
+        count += sum(1 for seq, n in enumerate(marks) if n and seq < len(copies) and copies[seq])
+    return count

@@ -59,8 +59,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     console.print(f"results: {out / 'results.jsonl'}")
     for r in results:
         if r.events_lost or r.events_failed:  # a measurement, not a crash: said plainly, not hidden
-            console.print(f"[yellow]cell {r.cell}: {r.events_lost} events lost, {r.events_failed} sends failed "
-                          f"(see {r.dead_letter or 'the results'})[/yellow]")
+            late = f", {r.events_failed_stored} of them stored all the same" if r.events_failed_stored else ""
+            console.print(f"[yellow]cell {r.cell}: {r.events_lost} events lost, {r.events_failed} events in failed "
+                          f"sends{late} (see {r.dead_letter or 'the results'})[/yellow]")
     return 0 if all(r.status == "ok" for r in results) else 1
 
 

@@ -57,6 +57,7 @@ class Publisher:
         self._inflight: set[asyncio.Task[None]] = set()
         self._capacity = asyncio.Event()
         self.sent = SeqLedger()
+        self.failed = SeqLedger()  # events of sends that raised or timed out (may still arrive)
         self.send_delay = Latency()
         self.publish = Latency()
         self.sizes = SizeStats()
@@ -120,6 +121,7 @@ class Publisher:
                 reason = f"send not acknowledged within {self.send_timeout_s:g} s"
             self.events_failed += len(readings)
             self.sends_failed += 1
+            self.failed.add_readings(readings)
             self.dead_letter.events([(r.device_id, r.seq) for r in readings], reason)
             return
         if measured:

@@ -7,6 +7,8 @@ Format history:
   1 -- first version (issue 2): counts, latency_ms, payload_bytes, cold_store.
   1 -- added transport_counters (issue 5): what only the transport sees, e.g. events_throttled,
        retries, connections_refused; {} for transports that expose none.
+  1 -- added events_failed_stored: events of failed sends that were stored all the same (a
+       timed-out or unacknowledged send that arrived); 0 in records written before.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ class CellResult:
     error_samples: dict[str, int] = field(default_factory=dict)
     histograms: dict[str, str] = field(default_factory=dict)  # HdrHistogram, base64: merge exactly
     transport_counters: dict[str, int] = field(default_factory=dict)  # from ``transport.counters()``, if it has one
+    events_failed_stored: int = 0  # of events_failed: stored all the same (the ack, not the event, was lost)
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:

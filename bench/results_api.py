@@ -48,6 +48,8 @@ RESULT_COLUMNS: dict[str, str] = {
         "scheduled": "readings the fleet's schedule held for the cell (warm-up included)",
         "sent": "readings handed to a sender", "acked": "readings whose send was acknowledged",
         "failed": "readings whose send raised or timed out (kept in the dead-letter file)",
+        "failed_stored": "of events_failed, stored all the same: the send's acknowledgement, not the "
+                         "reading, was lost (a retry would have made a duplicate)",
         "stored": "distinct (device, seq) readings the cold store holds",
         "lost": "sent, never stored (exact per-(device, seq) accounting, iotbench.accounting)",
         "duplicated": "copies stored beyond the first", "rejected": "failed decode or validation (dead-lettered)",

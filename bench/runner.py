@@ -21,7 +21,7 @@ from typing import Protocol
 
 import msgspec
 
-from iotbench.accounting import reconcile
+from iotbench.accounting import reconcile, stored_among
 from iotbench.codecs import get_codec
 from iotbench.coldstore import JsonLinesColdStore
 from iotbench.compression import get_compression
@@ -212,6 +212,7 @@ def _result(spec: Spec, cell: Cell, folder: Path, fleet: Fleet | None, publisher
         dead_letter=str((folder / "dead-letter.jsonl").relative_to(out_dir)) if consumer.dead_letter.count else None,
         started_at=started_at, elapsed_s=round(elapsed, 3), error=error, error_samples=reasons,
         histograms=histograms, transport_counters=transport_counters or {},
+        events_failed_stored=stored_among(pub.failed, consumer.ledger) if pub else 0,
     )
 
 

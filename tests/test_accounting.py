@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from iotbench.accounting import SeqLedger, reconcile
+from iotbench.accounting import SeqLedger, reconcile, stored_among
 
 
 def _ledger(pairs):
@@ -33,3 +33,10 @@ def test_ranges_round_trip_and_merge_adds_shards():
     ledger.merge(shard)
     tally = reconcile(_ledger(sorted(ledger.pairs())), ledger)
     assert tally.duplicated == 1 and tally.stored == 7
+
+
+def test_stored_among_counts_distinct_failed_events_that_arrived():
+    failed = _ledger([("a", 1), ("a", 9), ("b", 0), ("c", 4)])
+    stored = _ledger([("a", 0), ("a", 1), ("a", 1), ("b", 0), ("c", 3)])  # a/1 twice counts once; a/9 beyond a's marks
+    assert stored_among(failed, stored) == 2
+    assert stored_among(SeqLedger(), stored) == 0 and stored_among(failed, SeqLedger()) == 0

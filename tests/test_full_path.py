@@ -66,7 +66,8 @@ def test_two_codecs_5000_devices_at_1s_for_20s_lose_nothing(tmp_path):
 
 
 class LossyTransport(InProcessTransport):
-    """A broker that acknowledges and drops every 5th payload, stores every 7th twice and fails every 11th."""
+    """A broker that acknowledges and drops every 5th payload, stores every 7th twice, fails every 11th,
+    and stores every 13th but fails its send (the acknowledgement is lost)."""
 
     name = "lossy"
 
@@ -87,6 +88,9 @@ class LossyTransport(InProcessTransport):
                 if Sender.count % 11 == 0:
                     transport.failed += 1
                     raise TransportError("broker said no")
+                if Sender.count % 13 == 0:
+                    await inner.send(key, payload)
+                    raise TransportError("acknowledgement lost")
                 if Sender.count % 5 == 0:
                     transport.dropped.append(payload)
                     return
@@ -112,15 +116,24 @@ def test_losses_duplicates_and_failed_sends_are_counted_exactly(tmp_path, lossy)
                        "interval_s": 0.5, "duration_s": 2, "warmup_s": 0, "drain_timeout_s": 2})
     result = asyncio.run(run_cell(spec, spec.cells()[0], tmp_path / "cell"))
     sent = result.events_sent
-    failed, dropped, doubled = sent // 11, 0, 0
+    refused, unacknowledged, dropped, doubled = 0, 0, 0, 0
     for n in range(1, sent + 1):
-        if n % 11 and n % 5 == 0:
+        if n % 11 == 0:
+            refused += 1
+        elif n % 13 == 0:
+            unacknowledged += 1
+        elif n % 5 == 0:
             dropped += 1
-        elif n % 11 and n % 7 == 0:
+        elif n % 7 == 0:
             doubled += 1
+    failed = refused + unacknowledged
+    assert refused and unacknowledged and dropped and doubled
     assert result.events_failed == failed and result.events_acked == sent - failed
-    assert result.events_lost == dropped + failed
+    assert result.events_failed_stored == unacknowledged  # failed at the sender, stored all the same
+    assert result.events_lost == dropped + refused
     assert result.events_duplicated == doubled
-    assert result.events_stored == sent - dropped - failed
+    assert result.events_stored == sent - dropped - refused
     dead = [json.loads(line) for line in (tmp_path / "cell" / "dead-letter.jsonl").read_text().splitlines()]
-    assert len(dead) == failed and all("broker said no" in d["reason"] for d in dead)
+    assert len(dead) == failed
+    assert sum("broker said no" in d["reason"] for d in dead) == refused
+    assert sum("acknowledgement lost" in d["reason"] for d in dead) == unacknowledged
