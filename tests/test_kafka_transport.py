@@ -84,7 +84,19 @@ def test_sasl_password_comes_from_the_environment_and_never_from_the_options(tmp
 
 @pytest.mark.parametrize(("options", "message"), [
     ({"acks": 2}, "acks=2"), ({"security_protocol": "KERBEROS"}, "KERBEROS"),
+    ({"fetch_max_wait_ms": "soon"}, "fetch_max_wait_ms='soon' is not a whole number"),
+    ({"fetch_max_wait_ms": -1}, "fetch_max_wait_ms=-1"),
 ])
 def test_bad_settings_fail_at_start_with_the_fix(options, message, tmp_path):
     with pytest.raises(TransportError, match=message):
         asyncio.run(KafkaTransport(bootstrap="127.0.0.1:1", create_topic=False, **options).start(tmp_path))
+
+
+def test_fetch_wait_is_short_on_the_embedded_broker_and_kafkas_default_elsewhere():
+    # Tansu holds a fetch for the whole wait even when records arrive (transport docstring)
+    external = KafkaTransport(bootstrap="127.0.0.1:1")
+    assert external._fetch_max_wait_ms() == 500
+    embedded = KafkaTransport()
+    embedded._broker = object()  # what start() sets when it starts Tansu
+    assert embedded._fetch_max_wait_ms() == 5
+    assert KafkaTransport(fetch_max_wait_ms=20)._fetch_max_wait_ms() == 20

@@ -88,7 +88,7 @@ class KafkaTransport:
 
     name: ClassVar[str] = "kafka"
     OPTIONS: ClassVar[Mapping[str, Any]] = {
-        "acks": 1, "topic": "telemetry", "partitions": 4, "linger_ms": 5,
+        "acks": 1, "topic": "telemetry", "partitions": 4, "linger_ms": 5, "fetch_max_wait_ms": "auto",
         "bootstrap": "", "security_protocol": "", "sasl_mechanism": "PLAIN", "sasl_username": "",
         "sasl_password_env": "", "ca_file": "", "create_topic": True, "connect_timeout_s": 10.0,
     }
@@ -159,6 +159,7 @@ class KafkaTransport:
             self._broker = await asyncio.to_thread(start_tansu, Path(workdir))
             bootstrap = self._broker.bootstrap
         self._settings = self._connection(bootstrap, ca_file)
+        self._fetch_max_wait_ms()  # a bad value fails here, with the fix, before any client opens
         if o["create_topic"]:
             await self._create_topic()
 
@@ -188,7 +189,8 @@ class KafkaTransport:
     async def open_receiver(self, deliver: Deliver) -> _Receiver:
         topic = self.options["topic"]
         consumer = AIOKafkaConsumer(**self._client_kwargs(), group_id=None, enable_auto_commit=False,
-                                    auto_offset_reset="earliest", fetch_max_wait_ms=50, client_id="iotbench-receiver")
+                                    auto_offset_reset="earliest", client_id="iotbench-receiver",
+                                    fetch_max_wait_ms=self._fetch_max_wait_ms())
         try:
             await self._bounded("a consumer connect", consumer.start())
             await self._bounded("a metadata request", consumer.topics())
@@ -205,6 +207,23 @@ class KafkaTransport:
             await _stop_client(consumer)
             raise
         return _Receiver(consumer, deliver)
+
+    def _fetch_max_wait_ms(self) -> int:
+        """How long the broker may hold an empty fetch: ``auto`` is 5 ms on the embedded Tansu, 500 elsewhere.
+
+        Tansu answers a fetch only when ``fetch_max_wait_ms`` has passed, not when a record
+        arrives (Apache Kafka and Event Hubs answer at once): measured at 100 events/s, a
+        500 ms wait gave an end-to-end p50 of 134 ms, 50 ms gave 18 ms, 5 ms gave 8 ms. So the
+        local broker polls at 5 ms to keep its own artefact out of the latency figures, and
+        a real endpoint keeps Kafka's default instead of 200 empty fetches a second.
+        """
+        value = self.options["fetch_max_wait_ms"]
+        if value == "auto":
+            return 5 if self._broker is not None else 500
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise TransportError(f"kafka fetch_max_wait_ms={value!r} is not a whole number of milliseconds "
+                                 "(or \"auto\")")
+        return value
 
     async def stop(self) -> None:
         broker, self._broker, self._settings = self._broker, None, None
