@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -107,6 +108,19 @@ def test_rabbitmq_that_is_not_ready_in_time_is_stopped_with_its_epmd(tmp_path):
 
 
 @pytest.mark.server
+def test_a_rabbitmq_stop_that_finds_no_epmd_starts_no_detached_one(tmp_path):
+    # Erlang programs start a detached `epmd -daemon` (cwd /, its own session) when none
+    # answers; rabbitmqctl stop after our epmd died (a Ctrl-C mid-start) left one behind
+    server = _start("rabbitmq", tmp_path / "rabbitmq")
+    epmd_port = server.epmd.port
+    server.epmd.stop()
+    server.stop()
+    time.sleep(1.0)
+    assert not port_open(epmd_port), f"something listens on the run's epmd port {epmd_port} after stop"
+    assert_no_leftovers(processes_in(tmp_path), [])
+
+
+@pytest.mark.server
 def test_mosquitto_that_exits_at_start_says_why(tmp_path):
     from iotbench.transports import mosquitto_server
 
@@ -145,7 +159,6 @@ def test_ctrl_c_during_a_run_stops_the_servers(transport, tmp_path):
     import signal
     import subprocess
     import sys
-    import time
 
     spec = tmp_path / "spec.toml"
     spec.write_text(f'codecs = ["json"]\ntransports = ["{transport}"]\ndevices = 100\ninterval_s = 1\nduration_s = 60\n')

@@ -8,7 +8,10 @@ Three things make it leave nothing behind:
   cookie lands there, and ``rabbitmqctl`` must find the same one to stop the node);
 - Erlang's port mapper ``epmd`` normally starts on first use and detaches from its
   parent, outliving the broker: here it is started first, in the foreground, as a
-  server of its own on its own port, so it is stopped by pid like the broker;
+  server of its own on its own port, so it is stopped by pid like the broker; and
+  every Erlang program started here (broker, ``rabbitmqctl``) runs with
+  ``-start_epmd false``, so one that finds no epmd (a Ctrl-C mid-start, a stop racing
+  the start) fails instead of spawning a detached ``epmd -daemon`` that outlives the run;
 - the broker is stopped with ``rabbitmqctl stop`` (a clean shutdown), then by pid.
 """
 
@@ -88,6 +91,7 @@ def start_rabbitmq(workdir: Path, *, tls: dict[str, str] | None = None, ready_ti
         "RABBITMQ_ENABLED_PLUGINS_FILE": str(workdir / "enabled_plugins"),
         "RABBITMQ_CONFIG_FILE": str(workdir / "rabbitmq.conf"),
         "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
+        "ERL_FLAGS": "-start_epmd false",  # never a detached epmd: ours is started (and stopped) above
         "LANG": "C.UTF-8",
         "LC_ALL": "C.UTF-8",
     }
