@@ -70,7 +70,7 @@ def measure(variant: Variant, batch: int, folder: Path, rates: list[int] | None 
     spec = parse_spec({
         "codecs": [CODEC], "transports": [variant.transport], "batch": [batch], "duration_s": duration_s,
         "warmup_s": 2.0, "drain_timeout_s": 10.0,
-        "transport_options": {variant.transport: dict(variant.options)} if variant.options else {},
+        "transport_options": {variant.transport: dict(variant.options)},
     })
     best, trials = search_rate(spec, spec.cells()[0], rates or RATES[batch], folder, MAX_SEND_DELAY_MS)
     return Row(variant, batch, best, trials)
@@ -85,6 +85,13 @@ def _stopped_by(trials: list[CellResult]) -> str:
     delay = last.latency_ms["send_delay"].get("p99") or 0.0
     return (f"at {last.target_eps:,.0f}/s: {last.throughput_eps:,.0f} stored/s, lost {last.events_lost}, "
             f"send delay p99 {delay:,.0f} ms")
+
+
+def _best(row: Row) -> str:
+    rates = RATES[row.batch]
+    if row.best is None:
+        return f"< {rates[0]:,}"
+    return f">= {row.best:,.0f}" if row.best == rates[-1] else f"{row.best:,.0f}"
 
 
 def main() -> None:
@@ -104,9 +111,7 @@ def main() -> None:
     print("| transport | batch | highest sustained events/s | the next step up |")
     print("| --- | ---: | ---: | --- |")
     for row in rows:
-        top = RATES[row.batch][-1]
-        best = (f">= {top:,}" if row.best == top else f"{row.best:,.0f}") if row.best else f"< {RATES[row.batch][0]:,}"
-        print(f"| {row.variant.label} | {row.batch} | {best} | {_stopped_by(row.trials)} |")
+        print(f"| {row.variant.label} | {row.batch} | {_best(row)} | {_stopped_by(row.trials)} |")
 
 
 if __name__ == "__main__":

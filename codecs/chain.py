@@ -73,11 +73,13 @@ def python_chain(steps: Sequence[Callable[..., Any]], *, last_keywords: Sequence
     if refused is not None:
         body = (f"    try:\n    {body}    except refused as exc:\n"
                 "        raise _replacement(refuse(exc)) from None\n")
+    names_of = keywords or ()
+
     def _keywords(value: Any) -> dict[str, Any]:
-        if not isinstance(value, tuple) or len(value) != len(keywords or ()):
-            raise TypeError(f"the step before the last must return a tuple of {len(keywords or ())} items, "
+        if not isinstance(value, tuple) or len(value) != len(names_of):
+            raise TypeError(f"the step before the last must return a tuple of {len(names_of)} items, "
                             f"not {type(value).__name__}")
-        return dict(zip(keywords or (), value))
+        return dict(zip(names_of, value))
 
     scope: dict[str, Any] = dict(zip(names, steps), refused=refused, refuse=refuse,
                                  _keywords=_keywords, _replacement=_replacement)

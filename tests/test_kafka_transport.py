@@ -84,9 +84,9 @@ def test_sasl_password_comes_from_the_environment_and_never_from_the_options(tmp
 
 @pytest.mark.parametrize(("options", "message"), [
     ({"acks": 2}, "acks=2"), ({"security_protocol": "KERBEROS"}, "KERBEROS"),
-    ({"fetch_max_wait_ms": "soon"}, "fetch_max_wait_ms='soon' is not a whole number"),
+    ({"fetch_max_wait_ms": "soon"}, "fetch_max_wait_ms='soon' must be a whole number from 0"),
     ({"fetch_max_wait_ms": -1}, "fetch_max_wait_ms=-1"),
-    ({"max_batch_size": 2_000_000}, "max_batch_size=2000000 must be a whole number of bytes from 1024"),
+    ({"max_batch_size": 2_000_000}, "max_batch_size=2000000 must be a whole number from 1024 to 1048576 bytes"),
 ])
 def test_bad_settings_fail_at_start_with_the_fix(options, message, tmp_path):
     with pytest.raises(TransportError, match=message):

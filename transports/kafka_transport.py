@@ -43,6 +43,13 @@ CLOSE_TIMEOUT_S = 3.0  # a producer whose broker is gone retries until this
 MAX_REQUEST_BYTES = 1_048_576  # aiokafka's max_request_size, and Event Hubs' limit for a request
 
 
+def _whole(option: str, value: Any, low: int, high: int, unit: str) -> int:
+    """``value`` when it is a whole number in [low, high]; else the error naming the option and the range."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise TransportError(f"kafka {option}={value!r} must be a whole number from {low} to {high} {unit}")
+    return value
+
+
 async def _stop_client(client: AIOKafkaProducer | AIOKafkaConsumer | AIOKafkaAdminClient) -> None:
     """Close a client within a bound; a broker that is already gone makes this a no-op, not an error."""
     try:
@@ -167,11 +174,10 @@ class KafkaTransport:
             self._broker = await asyncio.to_thread(start_tansu, Path(workdir))
             bootstrap = self._broker.bootstrap
         self._settings = self._connection(bootstrap, ca_file)
-        self._fetch_max_wait_ms()  # a bad value fails here, with the fix, before any client opens
-        size = o["max_batch_size"]
-        if isinstance(size, bool) or not isinstance(size, int) or not 1024 <= size <= MAX_REQUEST_BYTES:
-            raise TransportError(f"kafka max_batch_size={size!r} must be a whole number of bytes from 1024 to "
-                                 f"{MAX_REQUEST_BYTES} (one produce request; Event Hubs takes 1 MB)")
+        # bad values fail here, with the fix, before any client opens
+        self._fetch_max_wait_ms()
+        _whole("max_batch_size", o["max_batch_size"], 1024, MAX_REQUEST_BYTES,
+               "bytes (one produce request; Event Hubs takes 1 MB)")
         if o["create_topic"]:
             await self._create_topic()
 
@@ -191,7 +197,7 @@ class KafkaTransport:
     async def open_sender(self, index: int) -> _Sender:
         producer = AIOKafkaProducer(**self._client_kwargs(), acks=ACKS[self.options["acks"]],
                                     linger_ms=int(self.options["linger_ms"]), client_id=f"iotbench-sender-{index}",
-                                    max_batch_size=int(self.options["max_batch_size"]))
+                                    max_batch_size=self.options["max_batch_size"])
         try:
             await self._bounded("a producer connect", producer.start())
         except TransportError:
@@ -233,10 +239,7 @@ class KafkaTransport:
         value = self.options["fetch_max_wait_ms"]
         if value == "auto":
             return 5 if self._broker is not None else 500
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise TransportError(f"kafka fetch_max_wait_ms={value!r} is not a whole number of milliseconds "
-                                 "(or \"auto\")")
-        return value
+        return _whole("fetch_max_wait_ms", value, 0, 60_000, 'milliseconds (or "auto")')
 
     async def stop(self) -> None:
         broker, self._broker, self._settings = self._broker, None, None

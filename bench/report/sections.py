@@ -194,7 +194,8 @@ def transports_section(df: Any) -> str:
              "it shows what the harness itself costs.</p>"]
     metrics = {"stored/s": "throughput_eps", "offered/s": "target_eps", "kept up": "sustained",
                "lost (all runs)": "events_lost", "dup": "events_duplicated", "failed": "events_failed",
-               "failed, yet stored": "events_failed_stored", "e2e p50 ms": "latency_e2e_received_p50_ms", "e2e p90 ms": "latency_e2e_received_p90_ms",
+               "failed, yet stored": "events_failed_stored",
+               "e2e p50 ms": "latency_e2e_received_p50_ms", "e2e p90 ms": "latency_e2e_received_p90_ms",
                "e2e p99 ms": "latency_e2e_received_p99_ms", "e2e p99.9 ms": "latency_e2e_received_p999_ms",
                "publish p99 ms": "latency_publish_p99_ms", "send delay p99 ms": "latency_send_delay_p99_ms",
                "bytes/send": "send_bytes_mean"}
