@@ -13,11 +13,12 @@ import asyncio
 import gc
 import gzip
 import json
+import random
 import shutil
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import msgspec
 
@@ -32,8 +33,9 @@ from iotbench.machine import library_versions, machine_info
 from iotbench.publisher import Publisher
 from iotbench.results import CellResult, append_result
 from iotbench.spec import Cell, Spec
+from iotbench.telemetry import DeviceState
 from iotbench.transports import get_transport
-from iotbench.transports.base import TransportError
+from iotbench.transports.base import Load, TransportError
 
 __all__ = ["run_cell", "run_matrix", "Progress"]
 
@@ -82,6 +84,7 @@ async def run_cell(spec: Spec, cell: Cell, folder: Path, progress: Progress | No
             transport = get_transport(cell.transport)(**dict(cell.transport_options))
         except (TypeError, ValueError) as exc:  # a bad option value fails this cell, not the matrix
             raise TransportError(f"bad options {dict(cell.transport_options)}: {exc}") from None
+        transport.plan(_load(cell, codec, compression, fleet_config))
         async with asyncio.timeout(START_TIMEOUT_S):
             await transport.start(folder / "server")
             receiver = await transport.open_receiver(consumer.deliver)
@@ -117,9 +120,17 @@ async def run_cell(spec: Spec, cell: Cell, folder: Path, progress: Progress | No
         consumer.close()
         if publisher is not None:  # what was sent, for an independent check of the cold store
             (folder / "sent-ledger.json.gz").write_bytes(gzip.compress(msgspec.json.encode(publisher.sent.to_ranges()), 1))
-    counters = getattr(transport, "counters", None)  # optional hook: counts only the transport can see
     return _result(spec, cell, folder, fleet, publisher, consumer, started_at, time.perf_counter() - t0, error,
-                   dict(counters()) if callable(counters) else {})
+                   dict(transport.counters()) if transport is not None else {})
+
+
+def _load(cell: Cell, codec: Any, compression: Any, fleet_config: FleetConfig) -> Load:
+    """The cell's offered load; bytes per event from one encoded sample batch, as it will be sent."""
+    rng = random.Random(fleet_config.seed)
+    sample = [DeviceState(i, rng).next(time.time()) for i in range(min(cell.batch, 100))]
+    raw = codec.encode(sample[0]) if cell.batch == 1 else codec.encode_batch(sample)
+    return Load(events_per_s=cell.target_eps, batch=cell.batch,
+                bytes_per_event=len(compression.compress(raw)) / len(sample))
 
 
 async def _bounded(coro: object) -> None:

@@ -23,14 +23,14 @@ from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
 from iotbench.transports.amqp_engine import AmqpConnection, ReceiverConnection, SenderConnection
-from iotbench.transports.base import Deliver, TransportError
+from iotbench.transports.base import Deliver, TransportDefaults, TransportError
 from iotbench.transports.endpoints import Endpoint, external_endpoint
 from iotbench.transports.servers import LOOPBACK
 
 __all__ = ["AmqpTransport"]
 
 
-class AmqpTransport:
+class AmqpTransport(TransportDefaults):
     """``AmqpTransport(settled=False)``: unsettled sends, acknowledged on RabbitMQ's accept."""
 
     name: ClassVar[str] = "amqp"

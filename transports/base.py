@@ -14,10 +14,11 @@ anything else is refused before any cell runs.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Mapping, Protocol, runtime_checkable
 
-__all__ = ["Deliver", "Sender", "Receiver", "Transport", "TransportError", "stop_task"]
+__all__ = ["Deliver", "Load", "Sender", "Receiver", "Transport", "TransportError", "TransportDefaults", "stop_task", "task_failure"]
 
 Deliver = Callable[[bytes], None]
 """Called in the event loop's thread with each payload, in the order received."""
@@ -25,6 +26,19 @@ Deliver = Callable[[bytes], None]
 
 class TransportError(RuntimeError):
     """A send, connect or server failure, with a reason a user can act on."""
+
+
+@dataclass(frozen=True)
+class Load:
+    """What a cell will offer, told to the transport before ``start`` (``transport.plan(load)``).
+
+    A transport that stands for a metered service sizes its limits from it (the local
+    Event Hubs endpoint gets the throughput units the offered rate needs).
+    """
+
+    events_per_s: float
+    batch: int
+    bytes_per_event: float
 
 
 @runtime_checkable
@@ -42,7 +56,15 @@ class Sender(Protocol):
 
 @runtime_checkable
 class Receiver(Protocol):
-    """The consuming side; it was given ``deliver`` when opened."""
+    """The consuming side; it was given ``deliver`` when opened.
+
+    >>> receiver.failure()  # doctest: +SKIP
+    'event stream broke: ClientPayloadError(...)'
+    """
+
+    def failure(self) -> str | None:
+        """Why this receiver stopped delivering (its stream broke, its task died, ``deliver``
+        raised), or None while it is healthy. The runner fails the cell with this reason."""
 
     async def close(self) -> None: ...
 
@@ -70,6 +92,34 @@ class Transport(Protocol):
 
     async def stop(self) -> None:
         """Close everything and stop the server this transport started, if any."""
+
+    def plan(self, load: Load) -> None:
+        """Told the cell's offered load before ``start``; most transports ignore it."""
+
+    def counters(self) -> dict[str, int]:
+        """Counts only the transport can see (throttled sends, retries, publications); may be empty."""
+
+
+class TransportDefaults:
+    """The optional hooks' defaults; a transport class inherits them and overrides what it offers."""
+
+    def plan(self, load: Load) -> None:
+        return None
+
+    def counters(self) -> dict[str, int]:
+        return {}
+
+
+def task_failure(task: "asyncio.Task[object]", error: str | None = None) -> str | None:
+    """A receiver's ``failure()`` from its background task: the error it recorded, or how the task died."""
+    if error is not None:
+        return error
+    if task.done() and not task.cancelled():
+        exc = task.exception()
+        if exc is not None:
+            return f"receiver died: {type(exc).__name__}: {exc}"
+        return "receiver stopped"
+    return None
 
 
 async def stop_task(task: "asyncio.Task[object]") -> None:

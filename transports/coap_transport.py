@@ -23,7 +23,7 @@ from typing import Any, ClassVar, Mapping
 
 import aiocoap
 
-from iotbench.transports.base import Deliver, TransportError, stop_task
+from iotbench.transports.base import Deliver, TransportDefaults, TransportError, stop_task
 from iotbench.transports.coap_gateway import HELLO, RESOURCE
 from iotbench.transports.coap_server import start_coap_gateway
 from iotbench.transports.ingest_gateway import decode_frames
@@ -82,7 +82,7 @@ class _Receiver:
         self._writer.close()
 
 
-class CoapTransport:
+class CoapTransport(TransportDefaults):
     """``CoapTransport(confirmable=False)``: CoAP POSTs to the project's CoAP gateway."""
 
     name: ClassVar[str] = "coap"

@@ -39,7 +39,7 @@ import zlib
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
-from iotbench.transports.base import Deliver, TransportError
+from iotbench.transports.base import Deliver, TransportDefaults, TransportError
 from iotbench.transports.eventhubs_consumer import HubReceiver
 from iotbench.transports.eventhubs_sas import ConnectionString, SasError, describe_failure, redact
 
@@ -299,7 +299,7 @@ class _Sender:
             pass
 
 
-class EventHubsTransport:
+class EventHubsTransport(TransportDefaults):
     """``EventHubsTransport(partitioning="key", throughput_units=1)``; see the module doc."""
 
     name: ClassVar[str] = "eventhubs"

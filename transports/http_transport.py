@@ -32,7 +32,7 @@ from typing import Any, ClassVar, Mapping
 
 import aiohttp
 
-from iotbench.transports.base import Deliver, TransportError, stop_task
+from iotbench.transports.base import Deliver, TransportDefaults, TransportError, stop_task
 from iotbench.transports.ingest_gateway import STREAM_PATH, decode_frames
 from iotbench.transports.ingest_server import Gateway, default_server, start_gateway
 from iotbench.transports.rest_client import BODY_ENCODING, RestEndpoint, RestSender
@@ -74,7 +74,7 @@ class _Receiver:
         await self._session.close()
 
 
-class HttpTransport:
+class HttpTransport(TransportDefaults):
     """``HttpTransport(mode="http2", tls=True)``: the ingest gateway over HTTP(S)."""
 
     name: ClassVar[str] = "http"

@@ -11,7 +11,7 @@ import asyncio
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
-from iotbench.transports.base import Deliver, TransportError, stop_task
+from iotbench.transports.base import Deliver, TransportDefaults, TransportError, stop_task
 
 __all__ = ["InProcessTransport"]
 
@@ -54,7 +54,7 @@ class _Receiver:
         await stop_task(self._task)
 
 
-class InProcessTransport:
+class InProcessTransport(TransportDefaults):
     """``InProcessTransport(max_queued=100_000)``: a bounded in-memory queue."""
 
     name: ClassVar[str] = "inprocess"

@@ -31,7 +31,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
-from iotbench.transports.base import Deliver, TransportError, stop_task
+from iotbench.transports.base import Deliver, TransportDefaults, TransportError, stop_task
 from iotbench.transports.tansu_server import TansuBroker, start_tansu
 from iotbench.transports.tls import client_context
 
@@ -97,7 +97,7 @@ class _Receiver:
         await _stop_client(self._consumer)
 
 
-class KafkaTransport:
+class KafkaTransport(TransportDefaults):
     """``KafkaTransport(acks="all")``: producers per connection, one assigned consumer."""
 
     name: ClassVar[str] = "kafka"

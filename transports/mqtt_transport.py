@@ -26,7 +26,7 @@ from typing import Any, Callable, ClassVar, Mapping
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
-from iotbench.transports.base import Deliver, TransportError
+from iotbench.transports.base import Deliver, TransportDefaults, TransportError
 from iotbench.transports.endpoints import Endpoint, external_endpoint
 from iotbench.transports.servers import LOOPBACK, ServerProcess
 
@@ -217,7 +217,7 @@ class _Receiver:
         await self._conn.close()
 
 
-class MqttTransport:
+class MqttTransport(TransportDefaults):
     """``MqttTransport(qos=1, protocol="3.1.1", broker="mosquitto")``."""
 
     name: ClassVar[str] = "mqtt"
