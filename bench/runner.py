@@ -229,7 +229,7 @@ def _result(spec: Spec, cell: Cell, folder: Path, fleet: Fleet | None, publisher
 
 def run_matrix(spec: Spec, out_dir: Path, progress: Progress | None = None, spec_source: str = "") -> list[CellResult]:
     """Run every cell of ``spec``; writes ``run.json`` and appends to ``results.jsonl``."""
-    out_dir = Path(out_dir)
+    out_dir = Path(out_dir).resolve()  # servers get paths under it and run in their own folders
     out_dir.mkdir(parents=True, exist_ok=True)
     results_path = out_dir / "results.jsonl"
     results_path.unlink(missing_ok=True)

@@ -38,7 +38,7 @@ def start_amqtt(workdir: Path, *, websockets: bool = False, ready_timeout: float
     (MQTT over WebSockets if ``websockets``)."""
     if importlib.util.find_spec("amqtt") is None:
         raise TransportError(f"amqtt is not installed: {INSTALL_HINT}")
-    workdir = Path(workdir)
+    workdir = Path(workdir).resolve()  # the server runs in its own folder: relative paths would break
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     conf = workdir / "amqtt.yaml"

@@ -25,5 +25,5 @@ def start_coap_gateway(workdir: Path, *, ready_timeout: float = 30.0) -> ServerP
         raise TransportError("aiocoap is not installed: pip install 'iotbench[coap]'")
     port = free_port()
     process = ServerProcess("coap-gateway", [sys.executable, "-m", "iotbench.transports.coap_gateway", str(port)],
-                            workdir=Path(workdir), port=port, ready_timeout=ready_timeout)
+                            workdir=Path(workdir).resolve(), port=port, ready_timeout=ready_timeout)
     return process.start()

@@ -42,7 +42,7 @@ class LocalAzurite:
     """``with LocalAzurite(workdir) as storage: storage.connection_string``."""
 
     def __init__(self, workdir: Path) -> None:
-        self.workdir = Path(workdir)
+        self.workdir = Path(workdir).resolve()  # servers run in their own folder: never relative
         self.port = free_port()
         data = self.workdir / "data"
         argv = [_azurite_blob(), "--blobHost", LOOPBACK, "--blobPort", str(self.port), "--location", str(data),

@@ -56,7 +56,7 @@ class LocalEventHubs:
     """``with LocalEventHubs(workdir, EndpointSettings()) as hubs: hubs.connection_string``."""
 
     def __init__(self, workdir: Path, settings: EndpointSettings = EndpointSettings()) -> None:
-        self.workdir = Path(workdir)
+        self.workdir = Path(workdir).resolve()  # servers run in their own folder: never relative
         self.settings = settings
         self.port = free_port()
         self.http_port = free_port() if settings.rest else None

@@ -102,7 +102,7 @@ def start_gateway(workdir: Path, *, server: str = "uvicorn", tls: bool = False,
         raise TransportError(f"unknown gateway server {server!r}; use one of {', '.join(SERVERS)}")
     if not _have(server):
         raise TransportError(f"{server} is not installed: {INSTALL_HINT}")
-    workdir = Path(workdir)
+    workdir = Path(workdir).resolve()  # the server runs in its own folder: relative paths would break
     workdir.mkdir(parents=True, exist_ok=True)
     files = local_ca(workdir / "tls") if tls else None
     port = free_port()

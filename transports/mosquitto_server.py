@@ -74,7 +74,7 @@ def start_mosquitto(workdir: Path, *, tls: dict[str, str] | None = None, ready_t
     ``tls`` (``certfile``, ``keyfile`` paths) makes the listener speak MQTT over TLS.
     """
     binary = require_binary("mosquitto", INSTALL_HINT)
-    workdir = Path(workdir)
+    workdir = Path(workdir).resolve()  # the server runs in its own folder: relative paths would break
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     conf = workdir / "mosquitto.conf"

@@ -66,7 +66,7 @@ def start_rabbitmq(workdir: Path, *, tls: dict[str, str] | None = None, ready_ti
     """
     sbin = _sbin()
     epmd_binary = require_binary("epmd", INSTALL_HINT)
-    workdir = Path(workdir)
+    workdir = Path(workdir).resolve()  # the server runs in its own folder: relative paths would break
     workdir.mkdir(parents=True, exist_ok=True)
     amqp_port, dist_port, epmd_port = free_port(), free_port(), free_port()
     node = f"iotbench-{amqp_port}@localhost"

@@ -81,7 +81,7 @@ class ServerProcess:
     ) -> None:
         self.name = name
         self.argv = list(argv)
-        self.workdir = Path(workdir)
+        self.workdir = Path(workdir).resolve()  # servers run in their own folder: never relative
         self.port = port
         self.env = {**os.environ, **(env or {})}
         self.ready = ready or (lambda: port_open(port))

@@ -58,7 +58,7 @@ def tansu_binary() -> str:
 def start_tansu(workdir: Path, *, ready_timeout: float = 30.0) -> TansuBroker:
     """Tansu on a free loopback port, memory storage, logs in ``workdir/tansu.log``."""
     binary = tansu_binary()
-    workdir = Path(workdir)
+    workdir = Path(workdir).resolve()  # the server runs in its own folder: relative paths would break
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     url = f"tcp://{LOOPBACK}:{port}"

@@ -52,7 +52,7 @@ def local_ca(folder: Path, hosts: Sequence[str] = ("127.0.0.1", "localhost")) ->
         import trustme
     except ImportError:
         raise TransportError(f"TLS cells need trustme, which is not installed: {INSTALL_HINT}") from None
-    folder = Path(folder)
+    folder = Path(folder).resolve()  # servers read these from their own working folder
     folder.mkdir(parents=True, exist_ok=True)
     ca = trustme.CA(organization_name="iotbench local CA")
     server = ca.issue_cert(*hosts)
