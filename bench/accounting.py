@@ -10,23 +10,32 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable
 
+from iotbench.telemetry import MAX_SEQ
+
 if TYPE_CHECKING:
     from iotbench.telemetry import Reading
 
-__all__ = ["SeqLedger", "Reconciled", "reconcile", "stored_among"]
+__all__ = ["SeqLedger", "Reconciled", "reconcile", "stored_among", "unstored", "MAX_SEQ"]
 
 MAX_COUNT = 255
+# A device's marks are a bytearray indexed by seq: a seq far beyond what was seen would make
+# it allocate that many bytes, so the ledger refuses any seq above its bound. The consumer
+# validates a reading against the run's own bound (readings a device can send in the cell)
+# first; this is the ledger's own guard for any other caller.
 
 
 class SeqLedger:
     """How many times each (device, seq) was seen: ``ledger.add('b0000-a001-s1', 3)``."""
 
-    __slots__ = ("_seen",)
+    __slots__ = ("_seen", "max_seq")
 
-    def __init__(self) -> None:
+    def __init__(self, max_seq: int = MAX_SEQ) -> None:
         self._seen: dict[str, bytearray] = {}
+        self.max_seq = max_seq
 
     def add(self, device_id: str, seq: int) -> None:
+        if not 0 <= seq <= self.max_seq:
+            raise ValueError(f"seq {seq} outside 0..{self.max_seq}: validate readings before they reach the ledger")
         marks = self._seen.get(device_id)
         if marks is None:
             marks = self._seen[device_id] = bytearray(seq + 8)
@@ -35,16 +44,33 @@ class SeqLedger:
         if marks[seq] < MAX_COUNT:
             marks[seq] += 1
 
-    def add_readings(self, readings: "Iterable[Reading]") -> None:
-        """``add`` for every reading of a payload, in one call (it runs per event)."""
+    def add_readings(self, readings: "Iterable[Reading]") -> int:
+        """``add`` for every reading of a payload, in one call (it runs per event); returns how
+        many of them were seen for the first time."""
         seen = self._seen
+        new = 0
         for r in readings:
             seq = r.seq
             marks = seen.get(r.device_id)
             if marks is None or seq >= len(marks):
                 self.add(r.device_id, seq)
-            elif marks[seq] < MAX_COUNT:
-                marks[seq] += 1
+                new += 1
+            else:
+                count = marks[seq]
+                if count == 0:
+                    new += 1
+                    marks[seq] = 1
+                elif count < MAX_COUNT:
+                    marks[seq] = count + 1
+        return new
+
+    def distinct(self) -> int:
+        """(device, seq) pairs seen at least once."""
+        return sum(len(marks) - marks.count(0) for marks in self._seen.values())
+
+    def has(self, device_id: str, seq: int) -> bool:
+        marks = self._seen.get(device_id)
+        return marks is not None and seq < len(marks) and marks[seq] > 0
 
     def merge(self, other: "SeqLedger") -> None:
         """Add another shard's ledger into this one (exact: counts add up)."""
@@ -130,4 +156,22 @@ def stored_among(candidates: SeqLedger, stored: SeqLedger) -> int:
         if copies is None:
             continue
         count += sum(1 for seq, n in enumerate(marks) if n and seq < len(copies) and copies[seq])
+    return count
+
+
+def unstored(sent: SeqLedger, stored: SeqLedger, skip: SeqLedger) -> int:
+    """How many distinct (device, seq) of ``sent`` are neither in ``stored`` nor in ``skip``.
+
+    With ``skip`` the events of failed sends: the acknowledged events still on their way --
+    what the drain waits for (duplicates of other events cannot stand in for them).
+    """
+    count = 0
+    stored_by, skip_by = stored.devices(), skip.devices()
+    empty = bytearray()
+    for device_id, marks in sent.devices().items():
+        have = stored_by.get(device_id, empty)
+        failed = skip_by.get(device_id, empty)
+        for seq, n in enumerate(marks):
+            if n and not (seq < len(have) and have[seq]) and not (seq < len(failed) and failed[seq]):
+                count += 1
     return count

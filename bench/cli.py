@@ -58,10 +58,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         _report(out, console)
     console.print(f"results: {out / 'results.jsonl'}")
     for r in results:
-        if r.events_lost or r.events_failed:  # a measurement, not a crash: said plainly, not hidden
-            late = f", {r.events_failed_stored} of them stored all the same" if r.events_failed_stored else ""
+        if r.events_lost or r.events_failed or r.events_late:  # a measurement, not a crash: said plainly
+            stored = f", {r.events_failed_stored} of them stored all the same" if r.events_failed_stored else ""
+            late = f", {r.events_late} stored only after the drain (late)" if r.events_late else ""
             console.print(f"[yellow]cell {r.cell}: {r.events_lost} events lost, {r.events_failed} events in failed "
-                          f"sends{late} (see {r.dead_letter or 'the results'})[/yellow]")
+                          f"sends{stored}{late} (see {r.dead_letter or 'the results'})[/yellow]")
     return 0 if all(r.status == "ok" for r in results) else 1
 
 

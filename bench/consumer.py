@@ -23,7 +23,7 @@ from iotbench.coldstore import JsonLinesColdStore
 from iotbench.compression import Compression
 from iotbench.deadletter import DeadLetter
 from iotbench.metrics import Latency
-from iotbench.telemetry import validate
+from iotbench.telemetry import MAX_SEQ, validate
 
 __all__ = ["Consumer", "Window"]
 
@@ -52,6 +52,7 @@ class Consumer:
         batched: bool,
         window: Window,
         checkpoint_path: Path,
+        max_seq: int = MAX_SEQ,
     ) -> None:
         self._decode = codec.decode_batch if batched else (lambda p: [codec.decode(p)])
         self._decompress = compression.decompress
@@ -59,14 +60,20 @@ class Consumer:
         self.dead_letter = dead_letter
         self.window = window
         self.checkpoint_path = Path(checkpoint_path)
-        self.ledger = SeqLedger()
+        # what a device can have sent in this cell bounds what a reading may claim: the ledgers
+        # allocate per seq, so a forged seq must be rejected before it reaches them
+        self.max_seq = max_seq
+        self.ledger = SeqLedger(max_seq)
+        self.window_ledger = SeqLedger(max_seq)  # readings whose intended time is in the measured window
+        self.distinct = 0  # (device, seq) pairs stored at least once
+        self.late_after = float("inf")  # set when the drain gives up: what arrives later is late
+        self.events_late = 0
         self.e2e_received = Latency()
         self.e2e_stored = Latency()
         self.payloads = 0
         self.events_received = 0
         self.events_rejected = 0
         self.payloads_rejected = 0
-        self.stored_in_window = 0
         self.events_appended = 0
         self._unpublished: list[float] = []  # observed times of measured events in the open file
         self._sealed: deque[list[float]] = deque()  # the same, for files being made durable
@@ -89,25 +96,37 @@ class Consumer:
             return
         self.events_received += len(readings)
         window = self.window
-        measured = window.start <= now
-        good = [r for r in readings if validate(r) is None]
+        max_seq = self.max_seq
+        good = [r for r in readings if validate(r) is None and r.seq <= max_seq]
         if len(good) < len(readings):
             for reading in readings:
                 reason = validate(reading)
+                if reason is None and reading.seq > max_seq:
+                    reason = f"seq {reading.seq} is above {max_seq}, more than a device sends in this cell"
                 if reason is not None:
                     self.events_rejected += 1
                     self.dead_letter.reading(reading, reason)
-        # per payload, not per event: one list of observed times feeds both latencies
+        # per payload, not per event: one list of observed times feeds the latencies and the window
         observed = [r.observed_at.timestamp() for r in good]
-        if observed and observed[0] < window.start:  # warm-up readings are not measured
-            observed = [o for o in observed if o >= window.start]
-        self.e2e_received.record_many([now - o for o in observed])
-        self._unpublished.extend(observed)
-        self.ledger.add_readings(good)
-        if measured and now <= window.end:
-            self.stored_in_window += len(good)
+        start, end = window.start, window.end
+        if observed and not (start <= min(observed) and max(observed) < end):
+            measured = [(r, o) for r, o in zip(good, observed) if start <= o < end]
+            self.window_ledger.add_readings([r for r, _ in measured])
+            observed_measured = [o for _, o in measured]
+        else:
+            self.window_ledger.add_readings(good)
+            observed_measured = observed
+        self.e2e_received.record_many([now - o for o in observed_measured])
+        self._unpublished.extend(observed_measured)
+        if now > self.late_after:
+            self.events_late += sum(1 for r in good if not self.ledger.has(r.device_id, r.seq))
+        self.distinct += self.ledger.add_readings(good)
         self.events_appended += len(good)
         self.store.append(good, now)
+
+    def throughput_eps(self) -> float:
+        """Distinct readings meant to be sent in the measured window and stored, per second of it."""
+        return self.window_ledger.distinct() / (self.window.end - self.window.start)
 
     def ledger_events(self) -> int:
         """Valid readings handed to the cold store so far (duplicates included)."""

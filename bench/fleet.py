@@ -31,6 +31,7 @@ class FleetConfig:
     jitter: float = 0.1  # fraction of the interval, each way
     start_spread_s: float | None = None  # phases spread over this; None = one interval
     seed: int = 1
+    id_prefix: str = ""  # the run's id: device ids unique to the run (see telemetry.device_id)
 
     @property
     def target_eps(self) -> float:
@@ -53,7 +54,7 @@ class Fleet:
         self._rng = rng
         # One generator for the whole fleet: the pop order is deterministic, so the
         # readings are too (a Random per device costs 5 us each to seed).
-        self.devices = [DeviceState(i, rng) for i in range(config.devices)]
+        self.devices = [DeviceState(i, rng, config.id_prefix) for i in range(config.devices)]
         self._phase = [rng.random() for _ in range(config.devices)]
         self._base: list[float] = []
         self._slots: dict[int, list[tuple[float, int]]] = {}

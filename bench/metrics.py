@@ -31,7 +31,7 @@ class Latency:
 
     def __init__(self) -> None:
         self.hist = HdrHistogram(1, _MAX_US, 3)
-        self.clipped = 0  # values outside 1 us .. 1 h, recorded at the nearest bound
+        self.clipped = 0  # values outside 1 us .. 1 h (negative ones too), recorded at the nearest bound
         self._buffer: list[int] = []
 
     def record(self, seconds: float, count: int = 1) -> None:
@@ -59,8 +59,9 @@ class Latency:
         half_mag, half_count = h.sub_bucket_half_count_magnitude, h.sub_bucket_half_count
         low, high = min(buffer), max(buffer)
         if low < 1 or high > _MAX_US:
-            # clock granularity (a reading "observed" < 1 us before receipt) or an hour late
-            self.clipped += sum(1 for v in buffer if v > _MAX_US)
+            # under 1 us (clock granularity, or a clock that went backwards: a negative latency)
+            # or over an hour: recorded at the nearest bound, and counted so the report says so
+            self.clipped += sum(1 for v in buffer if v < 1 or v > _MAX_US)
             buffer = [1 if v < 1 else _MAX_US if v > _MAX_US else v for v in buffer]
             low, high = min(buffer), max(buffer)
         for value, n in Counter(buffer).items():
@@ -69,6 +70,12 @@ class Latency:
         h.total_count += len(buffer)
         h.min_value = min(h.min_value, low)
         h.max_value = max(h.max_value, high)
+
+    @property
+    def clipped_count(self) -> int:
+        """Values recorded at a bound (1 us or 1 h) instead of their own."""
+        self._flush()
+        return self.clipped
 
     @property
     def count(self) -> int:

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from iotbench.results import CellResult
 from iotbench.spec import Cell
+from iotbench.sustain import RULE, shortfall
 
 __all__ = ["RichProgress", "summary_table"]
 
@@ -49,15 +50,16 @@ def _ms(value: float | None) -> str:
 
 
 def summary_table(results: Sequence[CellResult]) -> Table:
-    table = Table(title="iotbench results")
+    table = Table(title="iotbench results", caption=RULE)
     for name in ("cell", "status", "sent", "stored", "lost", "dup", "rejected", "events/s", "B/event",
-                 "send delay p99 ms", "e2e p99 ms"):
-        table.add_column(name, justify="left" if name in ("cell", "status") else "right")
+                 "send delay p99 ms", "e2e p99 ms", "kept up"):
+        table.add_column(name, justify="left" if name in ("cell", "status", "kept up") else "right")
     for r in results:
+        short = shortfall(r.to_dict())
         table.add_row(
             r.cell, r.status, f"{r.events_sent:,}", f"{r.events_stored:,}", f"{r.events_lost:,}",
             f"{r.events_duplicated:,}", f"{r.events_rejected:,}", f"{r.throughput_eps:,.0f}",
             _ms(r.payload_bytes.get("mean")), _ms(r.latency_ms["send_delay"].get("p99")),
-            _ms(r.latency_ms["e2e_received"].get("p99")),
+            _ms(r.latency_ms["e2e_received"].get("p99")), "yes" if short is None else f"no: {short}",
         )
     return table

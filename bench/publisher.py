@@ -60,6 +60,7 @@ class Publisher:
         self.failed = SeqLedger()  # events of sends that raised or timed out (may still arrive)
         self.send_delay = Latency()
         self.publish = Latency()
+        self.publish_failed = Latency()  # send -> failure: a timeout shows as send_timeout_s here, not nowhere
         self.sizes = SizeStats()
         self.events_sent = self.events_acked = self.events_failed = 0
         self.sends = self.sends_acked = self.sends_failed = 0
@@ -119,6 +120,8 @@ class Publisher:
             reason = f"send failed: {type(exc).__name__}: {exc}" if str(exc) else f"send failed: {type(exc).__name__}"
             if isinstance(exc, TimeoutError):
                 reason = f"send not acknowledged within {self.send_timeout_s:g} s"
+            if measured:
+                self.publish_failed.record(time.time() - started)
             self.events_failed += len(readings)
             self.sends_failed += 1
             self.failed.add_readings(readings)

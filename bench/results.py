@@ -9,6 +9,11 @@ Format history:
        retries, connections_refused; {} for transports that expose none.
   1 -- added events_failed_stored: events of failed sends that were stored all the same (a
        timed-out or unacknowledged send that arrived); 0 in records written before.
+  1 -- (issue 16) added events_late (stored only after the drain gave up: not lost, not in time),
+       latency_clipped (values recorded at 1 us or 1 h instead of their own, per histogram; {} when
+       none), the publish_failed histogram (send -> failure of failed sends), run_id (the prefix of
+       the run's device ids). throughput_eps now counts distinct readings meant to be sent in the
+       measured window (it counted arrivals in the window, warm-up readings included).
 """
 
 from __future__ import annotations
@@ -62,6 +67,9 @@ class CellResult:
     histograms: dict[str, str] = field(default_factory=dict)  # HdrHistogram, base64: merge exactly
     transport_counters: dict[str, int] = field(default_factory=dict)  # from ``transport.counters()``, if it has one
     events_failed_stored: int = 0  # of events_failed: stored all the same (the ack, not the event, was lost)
+    events_late: int = 0  # stored only after the drain gave up waiting (kept apart from lost)
+    latency_clipped: dict[str, int] = field(default_factory=dict)  # per histogram: values recorded at a bound
+    run_id: str = ""  # the run's device-id prefix
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:

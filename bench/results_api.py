@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from iotbench.results import SCHEMA_VERSION
+from iotbench.sustain import shortfall
 
 __all__ = ["RESULT_COLUMNS", "load_results", "load_run", "variant_label"]
 
-LATENCY_KINDS = ("send_delay", "publish", "e2e_received", "e2e_stored")
+LATENCY_KINDS = ("send_delay", "publish", "publish_failed", "e2e_received", "e2e_stored")
 PERCENTILES = ("p50", "p90", "p99", "p999", "max")
 
 RESULT_COLUMNS: dict[str, str] = {
@@ -53,11 +54,16 @@ RESULT_COLUMNS: dict[str, str] = {
         "stored": "distinct (device, seq) readings the cold store holds",
         "lost": "sent, never stored (exact per-(device, seq) accounting, iotbench.accounting)",
         "duplicated": "copies stored beyond the first", "rejected": "failed decode or validation (dead-lettered)",
-        "unexpected": "stored but never sent"}.items()},
+        "unexpected": "stored but never sent",
+        "late": "stored only after the drain gave up waiting: not lost, but not in time either"}.items()},
+    "run_id": "the run's id, the prefix of its device ids (unique per run)",
     "sends": "payloads sent (one event or one batch each)",
     "events_per_send": "events_sent / sends",
-    "throughput_eps": "events stored per second over the measured window",
-    "sustained": "throughput_eps / target_eps (1.0 = kept up with the offered rate)",
+    "throughput_eps": "distinct readings meant to be sent in the measured window and stored, per second of the window",
+    "sustained": "throughput_eps / target_eps (1.0 = stored as many as offered)",
+    "kept_up": "the one rule of iotbench.sustain: ran, stored >= 95 % of offered, nothing lost or late, "
+               "send delay p99 within bound",
+    "shortfall": "why the cell did not keep up, in words (None when it did)",
     **{f"latency_{kind}_{pct}_ms": f"{kind} latency, {pct}, milliseconds (from the cell's HdrHistogram)"
        for kind in LATENCY_KINDS for pct in PERCENTILES},
     **{f"{group}_{stat}": f"{stat} {what}" for group, what in (("payload_bytes", "encoded (and compressed) bytes "
@@ -119,6 +125,8 @@ def _row(record: dict[str, Any], folder: Path) -> dict[str, Any]:
     row["events_per_send"] = sent / sends if sends else None
     target = record.get("target_eps") or 0
     row["sustained"] = record.get("throughput_eps", 0) / target if target else None
+    row["shortfall"] = shortfall(record)
+    row["kept_up"] = row["shortfall"] is None
     row["cold_store_bytes"] = _folder_bytes(folder / record["cold_store"]) if record.get("cold_store") else None
     stored = record.get("events_stored") or 0
     row["cold_store_bytes_per_event"] = row["cold_store_bytes"] / stored if row["cold_store_bytes"] and stored else None

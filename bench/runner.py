@@ -14,6 +14,7 @@ import gc
 import gzip
 import json
 import random
+import secrets
 import shutil
 import time
 from datetime import datetime, timezone
@@ -22,7 +23,7 @@ from typing import Any, Protocol
 
 import msgspec
 
-from iotbench.accounting import reconcile, stored_among
+from iotbench.accounting import SeqLedger, reconcile, stored_among, unstored
 from iotbench.codecs import get_codec
 from iotbench.coldstore import JsonLinesColdStore
 from iotbench.compression import get_compression
@@ -35,15 +36,18 @@ from iotbench.results import CellResult, append_result
 from iotbench.spec import Cell, Spec
 from iotbench.telemetry import DeviceState
 from iotbench.transports import get_transport
-from iotbench.transports.base import Load, TransportError
+from iotbench.transports.base import Load, Receiver, TransportError
 
 __all__ = ["run_cell", "run_matrix", "Progress"]
 
 LEAD_S = 0.2  # the schedule starts this long after set-up, so the first readings are not late
 START_TIMEOUT_S = 120.0  # a server start (RabbitMQ takes ~5 s) or a connect, bounded
 CLOSE_TIMEOUT_S = 10.0
-QUIET_S = 5.0
-DUE_CHUNK = 2000  # readings taken per step when behind, so the consumer is never starved  # stop draining once nothing has arrived for this long
+QUIET_S = 5.0  # stop draining once nothing has arrived for this long
+LATE_S = 2.0  # after a drain that gave up: arrivals this long after it are counted late, not lost
+EXACT_CHECK_S = 0.5  # the drain's exact (device, seq) check runs at most this often
+DUE_CHUNK = 2000  # readings taken per step when behind, so the consumer is never starved
+RUN_ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
 
 
 class Progress(Protocol):
@@ -59,8 +63,23 @@ def _cell_folder(out_dir: Path, index: int, cell: Cell) -> Path:
     return out_dir / "cells" / f"{index:03d}-{safe}-r{cell.repeat}"
 
 
-async def run_cell(spec: Spec, cell: Cell, folder: Path, progress: Progress | None = None) -> CellResult:
-    """Run one cell; everything it writes goes under ``folder`` (removed first)."""
+def new_run_id() -> str:
+    """Four characters that make a run's device ids its own (``k3f9``)."""
+    return "".join(secrets.choice(RUN_ID_ALPHABET) for _ in range(4))
+
+
+def _max_seq(spec: Spec, cell: Cell) -> int:
+    """The highest seq a device can send in the cell: readings beyond it are forged or from another run."""
+    return int((spec.warmup_s + spec.duration_s) / cell.interval_s) + 2
+
+
+async def run_cell(spec: Spec, cell: Cell, folder: Path, progress: Progress | None = None,
+                   run_id: str = "") -> CellResult:
+    """Run one cell; everything it writes goes under ``folder`` (removed first).
+
+    ``run_id`` prefixes the device ids (a new one when not given): no two runs share a device id.
+    """
+    run_id = run_id or new_run_id()
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
@@ -72,8 +91,9 @@ async def run_cell(spec: Spec, cell: Cell, folder: Path, progress: Progress | No
     dead_letter = DeadLetter(folder / "dead-letter.jsonl")
     store = JsonLinesColdStore(folder / "cold-store", roll_bytes=spec.cold_store.roll_bytes, roll_s=spec.cold_store.roll_s)
     consumer = Consumer(codec, compression, store, dead_letter, batched=cell.batch > 1, window=window,
-                        checkpoint_path=folder / "checkpoint.json")
-    fleet_config = FleetConfig(cell.devices, cell.interval_s, spec.jitter, spec.start_spread_s, spec.seed + cell.repeat)
+                        checkpoint_path=folder / "checkpoint.json", max_seq=_max_seq(spec, cell))
+    fleet_config = FleetConfig(cell.devices, cell.interval_s, spec.jitter, spec.start_spread_s, spec.seed + cell.repeat,
+                               id_prefix=f"{run_id}-")
     publisher: Publisher | None = None
     fleet: Fleet | None = None
     receiver = None
@@ -104,8 +124,8 @@ async def run_cell(spec: Spec, cell: Cell, folder: Path, progress: Progress | No
         fleet.schedule(start=start, end=window.end)
         if progress:
             progress.start_cell(cell, int(fleet_config.target_eps * (spec.warmup_s + spec.duration_s)))
-        await _drive(fleet, publisher, consumer, progress)
-        await _drain(publisher, consumer, spec.drain_timeout_s, progress)
+        await _drive(fleet, publisher, consumer, receiver, progress)
+        await _drain(publisher, consumer, receiver, spec.drain_timeout_s, progress)
     except TimeoutError:
         error = f"{cell.transport}: server start or connect did not finish within {START_TIMEOUT_S:g} s"
     except (TransportError, OSError, ConnectionError) as exc:
@@ -121,7 +141,7 @@ async def run_cell(spec: Spec, cell: Cell, folder: Path, progress: Progress | No
         if publisher is not None:  # what was sent, for an independent check of the cold store
             (folder / "sent-ledger.json.gz").write_bytes(gzip.compress(msgspec.json.encode(publisher.sent.to_ranges()), 1))
     return _result(spec, cell, folder, fleet, publisher, consumer, started_at, time.perf_counter() - t0, error,
-                   dict(transport.counters()) if transport is not None else {})
+                   dict(transport.counters()) if transport is not None else {}, run_id)
 
 
 def _load(cell: Cell, codec: Any, compression: Any, fleet_config: FleetConfig) -> Load:
@@ -141,12 +161,21 @@ async def _bounded(coro: object) -> None:
         pass
 
 
-async def _drive(fleet: Fleet, publisher: Publisher, consumer: Consumer, progress: Progress | None) -> None:
+def _check(receiver: Receiver) -> None:
+    """A receiver whose stream broke, whose task died or whose consumer raised fails the cell."""
+    reason = receiver.failure()
+    if reason is not None:
+        raise TransportError(f"receiver failed: {reason}")
+
+
+async def _drive(fleet: Fleet, publisher: Publisher, consumer: Consumer, receiver: Receiver,
+                 progress: Progress | None) -> None:
     """The open loop: at each wake, everything due goes out; nothing waits for acks."""
     next_report = 0.0
     offer = publisher.offer
     while True:
         now = time.time()
+        _check(receiver)
         due = fleet.due(now, DUE_CHUNK)
         for intended, index, reading in due:
             offer(intended, index, reading)
@@ -167,40 +196,57 @@ async def _drive(fleet: Fleet, publisher: Publisher, consumer: Consumer, progres
     await publisher.finish()
 
 
-async def _drain(publisher: Publisher, consumer: Consumer, timeout_s: float, progress: Progress | None) -> None:
-    """Wait until every acknowledged payload has reached the consumer, or it goes quiet."""
+async def _drain(publisher: Publisher, consumer: Consumer, receiver: Receiver, timeout_s: float,
+                 progress: Progress | None) -> None:
+    """Wait until every acknowledged event has been stored, or nothing arrives for QUIET_S,
+    or ``timeout_s``; then, if some are still missing, listen LATE_S more: what arrives
+    then is counted late, apart from lost.
+
+    It waits on (device, seq), not on payload counts: a duplicate must not stand in for a
+    missing event. The exact check runs only once the cheap count says it could pass.
+    """
     deadline = time.monotonic() + timeout_s
     last_seen, last_change = consumer.payloads, time.monotonic()
-    while consumer.payloads < publisher.sends_acked and time.monotonic() < deadline:
+    next_exact = 0.0
+    missing = None
+    while time.monotonic() < deadline:
+        _check(receiver)
+        now = time.monotonic()
+        if consumer.distinct >= publisher.events_acked and now >= next_exact:
+            missing = unstored(publisher.sent, consumer.ledger, skip=publisher.failed)
+            if missing == 0:
+                break
+            next_exact = now + EXACT_CHECK_S
+        if consumer.payloads != last_seen:
+            last_seen, last_change = consumer.payloads, now
+        elif now - last_change > QUIET_S:
+            break
         await asyncio.sleep(0.01)
         consumer.tick(time.time())
-        if consumer.payloads != last_seen:
-            last_seen, last_change = consumer.payloads, time.monotonic()
-        elif time.monotonic() - last_change > QUIET_S:
-            break
+    if missing != 0 and unstored(publisher.sent, consumer.ledger, skip=publisher.failed):
+        consumer.late_after = time.time()
+        late_deadline = time.monotonic() + LATE_S
+        while time.monotonic() < late_deadline:
+            await asyncio.sleep(0.05)
+            consumer.tick(time.time())
+        _check(receiver)
     if progress:
         progress.update(publisher.events_sent, consumer.ledger_events())
 
 
+LATENCIES = ("send_delay", "publish", "publish_failed", "e2e_received", "e2e_stored")
+
+
 def _result(spec: Spec, cell: Cell, folder: Path, fleet: Fleet | None, publisher: Publisher | None,
             consumer: Consumer, started_at: str, elapsed: float, error: str | None,
-            transport_counters: dict[str, int] | None = None) -> CellResult:
-    from iotbench.accounting import SeqLedger
-
+            transport_counters: dict[str, int], run_id: str) -> CellResult:
     sent = publisher.sent if publisher else SeqLedger()
     tally = reconcile(sent, consumer.ledger)
     pub = publisher
-    latency = {
-        "send_delay": pub.send_delay.summary_ms() if pub else {},
-        "publish": pub.publish.summary_ms() if pub else {},
-        "e2e_received": consumer.e2e_received.summary_ms(),
-        "e2e_stored": consumer.e2e_stored.summary_ms(),
-    }
     histograms = {
-        "send_delay": pub.send_delay.encoded() if pub else "",
-        "publish": pub.publish.encoded() if pub else "",
-        "e2e_received": consumer.e2e_received.encoded(),
-        "e2e_stored": consumer.e2e_stored.encoded(),
+        "send_delay": pub.send_delay if pub else None, "publish": pub.publish if pub else None,
+        "publish_failed": pub.publish_failed if pub else None,
+        "e2e_received": consumer.e2e_received, "e2e_stored": consumer.e2e_stored,
     }
     out_dir = folder.parent.parent
     reasons = dict(consumer.dead_letter.reasons)
@@ -215,15 +261,19 @@ def _result(spec: Spec, cell: Cell, folder: Path, fleet: Fleet | None, publisher
         events_stored=tally.stored, events_lost=tally.lost, events_duplicated=tally.duplicated,
         events_rejected=consumer.events_rejected, events_unexpected=tally.unexpected,
         sends=pub.sends if pub else 0,
-        throughput_eps=round(consumer.stored_in_window / spec.duration_s, 1),
-        latency_ms=latency,
+        throughput_eps=round(consumer.throughput_eps(), 1) if pub else 0.0,
+        latency_ms={k: h.summary_ms() if h else {} for k, h in histograms.items()},
         payload_bytes=pub.sizes.per_event() if pub else {"mean": None, "min": None, "max": None},
         send_bytes=pub.sizes.per_send() if pub else {"mean": None, "min": None, "max": None},
         cold_store=str((folder / "cold-store").relative_to(out_dir)),
         dead_letter=str((folder / "dead-letter.jsonl").relative_to(out_dir)) if consumer.dead_letter.count else None,
         started_at=started_at, elapsed_s=round(elapsed, 3), error=error, error_samples=reasons,
-        histograms=histograms, transport_counters=transport_counters or {},
+        histograms={k: h.encoded() if h else "" for k, h in histograms.items()},
+        transport_counters=transport_counters,
         events_failed_stored=stored_among(pub.failed, consumer.ledger) if pub else 0,
+        events_late=consumer.events_late,
+        latency_clipped={k: h.clipped_count for k, h in histograms.items() if h and h.clipped_count},
+        run_id=run_id,
     )
 
 
@@ -234,8 +284,10 @@ def run_matrix(spec: Spec, out_dir: Path, progress: Progress | None = None, spec
     results_path = out_dir / "results.jsonl"
     results_path.unlink(missing_ok=True)
     cells = spec.cells()
+    run_id = new_run_id()
     run = {
         "schema_version": 1,
+        "run_id": run_id,
         "started_at": datetime.now(timezone.utc).isoformat(),
         "spec": spec.as_dict(),
         "spec_source": spec_source,
@@ -246,7 +298,7 @@ def run_matrix(spec: Spec, out_dir: Path, progress: Progress | None = None, spec
     (out_dir / "run.json").write_text(json.dumps(run, indent=2, default=str))
     results = []
     for index, cell in enumerate(cells):
-        result = asyncio.run(run_cell(spec, cell, _cell_folder(out_dir, index, cell), progress))
+        result = asyncio.run(run_cell(spec, cell, _cell_folder(out_dir, index, cell), progress, run_id))
         append_result(results_path, result)
         results.append(result)
         if progress:

@@ -14,9 +14,14 @@ from datetime import datetime, timezone
 
 import msgspec
 
-__all__ = ["SCHEMA_VERSION", "Reading", "DeviceState", "device_id", "validate"]
+__all__ = ["SCHEMA_VERSION", "MAX_SEQ", "Reading", "DeviceState", "device_id", "validate"]
 
 SCHEMA_VERSION = 1
+# Bounds on what a decoded reading may carry: the consumer's ledgers and histograms are sized
+# from readings that may come from anywhere (a replaying device, a fuzzer, an old run).
+MAX_SEQ = (1 << 24) - 1  # 16 M readings: a device at one a second for 194 days
+YEARS = (2000, 2100)  # observed_at outside this is a broken clock or a forged reading
+MAX_SCHEMA_VERSION = 1000
 UTC = timezone.utc
 APARTMENTS_PER_BUILDING = 200
 
@@ -46,10 +51,14 @@ class Reading(msgspec.Struct, frozen=True, kw_only=True, gc=False):
 FIELDS: tuple[str, ...] = Reading.__struct_fields__
 
 
-def device_id(index: int) -> str:
-    """A building-apartment-sensor id: ``device_id(4321) == 'b0021-a121-s1'``."""
+def device_id(index: int, prefix: str = "") -> str:
+    """A building-apartment-sensor id: ``device_id(4321) == 'b0021-a121-s1'``.
+
+    ``prefix`` makes the ids of one run unique (``device_id(4321, 'k3f9-')``): against a
+    hub that keeps earlier runs' events, an old (device, seq) cannot stand in for a lost one.
+    """
     building, apartment = divmod(index, APARTMENTS_PER_BUILDING)
-    return f"b{building:04d}-a{apartment:03d}-s1"
+    return f"{prefix}b{building:04d}-a{apartment:03d}-s1"
 
 
 class DeviceState:
@@ -61,8 +70,8 @@ class DeviceState:
 
     __slots__ = ("id", "seq", "temperature", "humidity", "battery", "rng")
 
-    def __init__(self, index: int, rng: random.Random) -> None:
-        self.id = device_id(index)
+    def __init__(self, index: int, rng: random.Random, prefix: str = "") -> None:
+        self.id = device_id(index, prefix)
         self.seq = 0
         self.rng = rng
         self.temperature = rng.uniform(18.0, 24.0)
@@ -109,8 +118,10 @@ def validate(reading: Reading) -> str | None:
         if (
             type(reading) is Reading
             and type(reading.device_id) is str and 0 < len(reading.device_id) <= 128
-            and type(reading.seq) is int and reading.seq >= 0
+            and type(reading.seq) is int and 0 <= reading.seq <= MAX_SEQ
             and type(reading.observed_at) is datetime and reading.observed_at.tzinfo is not None
+            and YEARS[0] <= reading.observed_at.year < YEARS[1]
+            and type(reading.schema_version) is int and 0 < reading.schema_version <= MAX_SCHEMA_VERSION
             and -60.0 <= reading.temperature_c <= 100.0
             and 0.0 <= reading.humidity_pct <= 100.0
             and 0.0 <= reading.battery_pct <= 100.0
@@ -129,8 +140,14 @@ def _reason(reading: Reading) -> str:
         return f"device_id {reading.device_id!r} is empty or longer than 128 characters"
     if type(reading.seq) is not int or reading.seq < 0:
         return f"seq {reading.seq!r} is negative"
+    if reading.seq > MAX_SEQ:
+        return f"seq {reading.seq} is above {MAX_SEQ}"
     if type(reading.observed_at) is not datetime or reading.observed_at.utcoffset() is None:
         return "observed_at is not a timezone-aware datetime"
+    if not YEARS[0] <= reading.observed_at.year < YEARS[1]:
+        return f"observed_at {reading.observed_at.isoformat()} is outside {YEARS[0]}..{YEARS[1]}"
+    if type(reading.schema_version) is not int or not 0 < reading.schema_version <= MAX_SCHEMA_VERSION:
+        return f"schema_version {reading.schema_version!r} outside 1..{MAX_SCHEMA_VERSION}"
     for name, low, high in (("temperature_c", -60.0, 100.0), ("humidity_pct", 0.0, 100.0), ("battery_pct", 0.0, 100.0)):
         value = getattr(reading, name)
         if type(value) not in (float, int):

@@ -2,7 +2,7 @@
 
 For every transport variant and batch size, ``search_rate`` offers rising rates (devices =
 rate, one reading per second each) on one connection until a rate is not sustained: less
-than 95 % stored, any loss, or a send delay p99 over ``MAX_SEND_DELAY_MS`` (the harness
+than 95 % stored, any loss, or a send delay p99 over ``MAX_SEND_DELAY_P99_MS`` (iotbench.sustain) (the harness
 falling behind its own schedule). Every variant uses the same codec (``msgpack-array``, the
 cheapest, so the transport's cost shows) and the same criterion, so the rows compare.
 
@@ -26,10 +26,10 @@ from typing import Any
 from iotbench.ratesearch import search_rate, sustained
 from iotbench.results import CellResult
 from iotbench.spec import parse_spec
+from iotbench.sustain import MAX_SEND_DELAY_P99_MS
 
 __all__ = ["VARIANTS", "RATES", "Variant", "measure"]
 
-MAX_SEND_DELAY_MS = 100.0
 CODEC = "msgpack-array"
 RATES = {
     1: [2_500, 5_000, 7_500, 10_000, 12_500, 15_000, 20_000, 25_000, 30_000],
@@ -72,13 +72,13 @@ def measure(variant: Variant, batch: int, folder: Path, rates: list[int] | None 
         "warmup_s": 2.0, "drain_timeout_s": 10.0,
         "transport_options": {variant.transport: dict(variant.options)},
     })
-    best, trials = search_rate(spec, spec.cells()[0], rates or RATES[batch], folder, MAX_SEND_DELAY_MS)
+    best, trials = search_rate(spec, spec.cells()[0], rates or RATES[batch], folder)
     return Row(variant, batch, best, trials)
 
 
 def _stopped_by(trials: list[CellResult]) -> str:
     last = trials[-1]
-    if sustained(last, MAX_SEND_DELAY_MS):
+    if sustained(last):
         return "every offered rate was sustained"
     if last.status != "ok":
         return f"failed: {(last.error or '')[:60]}"
@@ -107,7 +107,7 @@ def main() -> None:
             print(f"{variant.label}, batch {batch}: {row.best} ({_stopped_by(row.trials)})", file=sys.stderr)
     print(f"machine: {machine_info()}; {started}; load average before/after {load:.1f}/{os.getloadavg()[0]:.1f}")
     print(f"codec {CODEC}, one connection, 8 s cells after 2 s warm-up; sustained = >= 95 % stored, "
-          f"nothing lost, send delay p99 <= {MAX_SEND_DELAY_MS:g} ms\n")
+          f"nothing lost, send delay p99 <= {MAX_SEND_DELAY_P99_MS:g} ms\n")
     print("| transport | batch | highest sustained events/s | the next step up |")
     print("| --- | ---: | ---: | --- |")
     for row in rows:

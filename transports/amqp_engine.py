@@ -43,7 +43,7 @@ class AmqpConnection(asyncio.Protocol):
         self.loop = asyncio.get_running_loop()
         self.opened: asyncio.Future[None] = self.loop.create_future()
         self.closed: asyncio.Future[None] = self.loop.create_future()
-        self.failure: TransportError | None = None
+        self.broken: TransportError | None = None
         self.socket: asyncio.Transport | None = None
         self._unread = b""
         self._flush_due = False
@@ -176,13 +176,13 @@ class AmqpConnection(asyncio.Protocol):
     def on_credit(self) -> None: ...
 
     def fail(self, reason: str) -> None:
-        if self.failure is None:
-            self.failure = TransportError(f"{self.where}: {reason}")
+        if self.broken is None:
+            self.broken = TransportError(f"{self.where}: {reason}")
         for future in (self.opened,):
             if not future.done():
-                future.set_exception(self.failure)
+                future.set_exception(self.broken)
                 future.exception()  # retrieved: an open nobody waits for any more is no error
-        self.fail_waiting(self.failure)
+        self.fail_waiting(self.broken)
         if self.socket is None or self.engine.closed:
             self._finish()
 
@@ -234,8 +234,8 @@ class SenderConnection(AmqpConnection):
         return link
 
     async def send(self, key: str, payload: bytes) -> None:
-        if self.failure is not None:
-            raise self.failure
+        if self.broken is not None:
+            raise self.broken
         future = self.loop.create_future()
         self.backlog.append((_DATA_SECTION + struct.pack(">I", len(payload)) + payload, future))
         if self.link.credit > 0:
@@ -299,9 +299,15 @@ class SenderConnection(AmqpConnection):
 class ReceiverConnection(AmqpConnection):
     def __init__(self, endpoint: Endpoint, address: str, credit: int, deliver: Deliver) -> None:
         self.credit, self.deliver = credit, deliver
+        self._deliver_error: str | None = None
         self._message = Message()
         super().__init__(endpoint, "receiver", address)
         self.link.flow(credit)
+
+    def failure(self) -> str | None:
+        if self._deliver_error is None and self.broken is not None:
+            return str(self.broken)
+        return self._deliver_error
 
     def make_link(self, session: Any, name: str, address: str) -> Any:
         link = session.receiver(name)
@@ -320,7 +326,12 @@ class ReceiverConnection(AmqpConnection):
             body = message.body if isinstance(message.body, bytes) else bytes(message.body)
         delivery.update(Delivery.ACCEPTED)
         delivery.settle()
-        self.deliver(body)
+        if self._deliver_error is not None:
+            return  # the consumer broke: the cell has failed, nothing more is delivered
+        try:
+            self.deliver(body)
+        except Exception as exc:  # noqa: BLE001 - it would escape into proton's event loop: fail the cell instead
+            self._deliver_error = f"deliver raised {type(exc).__name__}: {exc}"
         if link.credit < self.credit // 2:  # top the prefetch up in chunks, not per message
             link.flow(self.credit - link.credit)
 

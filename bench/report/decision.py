@@ -2,8 +2,9 @@
 
 The rules, in the order they are applied (the report prints them too):
 
-1. A cell counts only if it ran (status ok), lost nothing, had no failed sends and
-   kept up with the offered rate (at least 95 % of it stored per second).
+1. A cell counts only if it kept up by the one rule the rate search and the CLI use too
+   (iotbench.sustain: ran, at least 95 % of the offered rate stored over the measured
+   window, nothing lost or late, send delay p99 within its bound) and had no failed sends.
 2. Serialization: the smallest payload per event at the smallest batch measured
    (what one device sends), because bytes are paid for on every cellular link, in
    ingress and at rest, while at 1,667 events/s encode/decode CPU is small next to
@@ -27,11 +28,12 @@ from typing import Any
 from iotbench.cost import Scenario
 from iotbench.report.figures import fact, ingress_units_for, measure, percent_less, throughput_units_for
 from iotbench.report.stats import compare
+from iotbench.sustain import SHARE
 
 __all__ = ["Decision", "decide", "eligible", "REFERENCE_TRANSPORTS"]
 
 REFERENCE_TRANSPORTS = frozenset({"inprocess"})
-SUSTAINED = 0.95
+SUSTAINED = SHARE  # one rule: iotbench.sustain
 P99 = "latency_e2e_received_p99_ms"
 PUBLISH_P99 = "latency_publish_p99_ms"
 BYTES = "payload_bytes_mean"
@@ -62,11 +64,10 @@ def code(text: str) -> str:
 
 
 def eligible(df: Any) -> Any:
-    """Rows that qualify: ran, lost nothing, failed no send, kept up with the offered rate."""
+    """Rows that qualify: kept up by the one shared rule (iotbench.sustain) and failed no send."""
     if df.empty:
         return df
-    return df[(df["status"] == "ok") & (df["events_lost"] == 0) & (df["events_failed"].fillna(0) == 0)
-              & (df["sustained"].fillna(0) >= SUSTAINED)]
+    return df[df["kept_up"].astype(bool) & (df["events_failed"].fillna(0) == 0)]
 
 
 def _why_excluded(df: Any, ok: Any) -> list[str]:
@@ -75,6 +76,9 @@ def _why_excluded(df: Any, ok: Any) -> list[str]:
         failed = rows[rows["status"] != "ok"]
         lost = rows[rows["events_lost"] > 0]
         slow = rows[(rows["status"] == "ok") & (rows["sustained"].fillna(0) < SUSTAINED)]
+        behind = rows[(rows["status"] == "ok") & (rows["sustained"].fillna(0) >= SUSTAINED)
+                      & (rows["events_lost"] == 0) & ~rows["kept_up"].astype(bool)]
+        failed_sends = rows[(rows["status"] == "ok") & (rows["events_failed"].fillna(0) > 0)]
         why = []
         if not failed.empty:
             why.append(f"{measure(failed, 'repeat', 'count', digits=0)} run(s) failed "
@@ -83,6 +87,10 @@ def _why_excluded(df: Any, ok: Any) -> list[str]:
             why.append(f"{measure(lost, 'events_lost', 'sum', digits=0)} events lost")
         if not slow.empty:
             why.append(f"kept up with only {measure(slow, 'sustained', 'min', scale=100, digits=0)}% of the offered rate")
+        if not behind.empty:
+            why.append(f"did not keep up: {code(behind['shortfall'].iloc[0])}")
+        if not failed_sends.empty:
+            why.append(f"{measure(failed_sends, 'events_failed', 'sum', digits=0)} events in failed sends")
         if why:
             out.append(f"{code(variant)}: " + "; ".join(why))
     return out
