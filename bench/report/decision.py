@@ -5,8 +5,8 @@ The rules, in the order they are applied (the report prints them too):
 1. A cell counts only if it kept up by the one rule the rate search and the CLI use too
    (iotbench.sustain: ran, at least 95 % of the offered rate stored over the measured
    window, nothing lost or late, send delay p99 within its bound) and had no failed sends.
-2. Serialization: the smallest payload per event at the smallest batch measured
-   (what one device sends), because bytes are paid for on every cellular link, in
+2. Serialization: the smallest payload per event at the batch size every candidate ran
+   (the smallest such; batch 1 is what one device sends), because bytes are paid for on every cellular link, in
    ingress and at rest, while at 1,667 events/s encode/decode CPU is small next to
    the network path (the codec section's benchmarks show by how much). Sizes within
    5 % of each other are called practically equal: then schema evolution and
@@ -146,8 +146,25 @@ def decide(df: Any) -> Decision:
     return d
 
 
+def _shared_batch(d: Decision, ok: Any) -> Any:
+    """Rows at the batch size the most serializations ran (the smallest such): codecs are compared
+    like with like, never one codec's single sends against another's gateway batches."""
+    ran = ok.groupby("batch")["serialization"].nunique()
+    batch = min(b for b, n in ran.items() if n == ran.max())
+    rows = ok[ok["batch"] == batch]
+    left = sorted(set(ok["serialization"]) - set(rows["serialization"]))
+    if left:
+        d.gaps.append(f"{', '.join(code(s) for s in left)} did not run (or qualify) at batch {batch}, where the "
+                      "other serializations are compared: run every codec at one batch size to compare them all.")
+    return rows
+
+
+def _sent_as(batch: int) -> str:
+    return "sent alone" if batch == 1 else f"in sends of {batch}"
+
+
 def _choose_serialization(d: Decision, ok: Any) -> None:
-    single = _smallest_batch(ok)
+    single = _shared_batch(d, ok)
     ranked, seen = [], set()
     for name, rows in _ranked(single, "serialization", BYTES):  # each codec's best form, so the runner-up
         codec = str(rows["codec"].iloc[0])                       # is another codec, not the same one zipped
@@ -176,7 +193,7 @@ def _choose_serialization(d: Decision, ok: Any) -> None:
     close = (f" Within {fact('5%', 'the report rule for practically equal sizes')}: practically equal, so let "
              "schema evolution (codec section) and tooling decide between them." if smaller.value < 5 else "")
     d.reasons.append(
-        f"Serialization {code(best)}: {size} B per reading sent alone, {smaller}% smaller than "
+        f"Serialization {code(best)}: {size} B per reading {_sent_as(d.batch)}, {smaller}% smaller than "
         f"{code(second)} ({other} B; {_verdict(rows, second_rows, BYTES)}).{close}")
     d.reasons.append(
         f"At one reading a minute that is {month} MB of payload per device per month against "
@@ -195,7 +212,8 @@ def _azure(d: Decision, ok: Any, single: Any) -> None:
     size = measure(single, BYTES)
     per_tu = fact("1,000", EH_LIMITS)
     line = (f"Event Hubs Standard needs {throughput_units_for(size)} throughput units for the scenario (each "
-            f"takes {per_tu} events/s or {fact('1 MB/s', EH_LIMITS)}). Sent one reading per call, "
+            f"takes {per_tu} events/s or {fact('1 MB/s', EH_LIMITS)}). "
+            f"{'Sent one reading per call' if d.batch == 1 else f'Sent {d.batch} readings per call'}, "
             f"{code(d.serialization)} is {ingress_units_for(size, measure(single, 'batch', 'max', digits=0))} "
             f"million billed ingress units a month (one {fact('64 KB', EH_LIMITS)} unit per send)")
     batched = ok[(ok["serialization"] == d.serialization) & (ok["batch"] > single["batch"].max())]
