@@ -45,8 +45,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from iotbench.runner import run_matrix
     from iotbench.spec import default_spec, load_spec
 
-    spec = load_spec(args.spec) if args.spec else default_spec()
+    spec = load_spec(args.spec) if args.spec else default_spec()  # every check runs here: nothing is written before
     out = Path(args.out or f"reports/run-{datetime.now():%Y%m%d-%H%M%S}")
+    if out.exists() and not out.is_dir():
+        print(f"iotbench: error: --out {out}: is a file; give a folder (it is made if missing)", file=sys.stderr)
+        return EXIT_USAGE
     source = Path(args.spec).read_text() if args.spec else "(built-in default spec)"
     cells = spec.cells()
     console = Console(stderr=True)

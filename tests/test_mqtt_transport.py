@@ -18,8 +18,12 @@ async def _started(transport: MqttTransport, tmp_path) -> MqttTransport:
 
 
 def test_password_stays_out_of_specs_errors_and_results(tmp_path, monkeypatch):
-    refused = run_with("mqtt", {"url": "mqtt://bob:s3cret@127.0.0.1:1"}, tmp_path / "in-spec")
-    assert "IOTBENCH_MQTT_PASSWORD" in refused[0].error and "s3cret" not in refused[0].error
+    from iotbench.spec import SpecError
+
+    with pytest.raises(SpecError) as refused:  # when the spec is loaded: before run.json or a cell folder holds it
+        run_with("mqtt", {"url": "mqtt://bob:s3cret@127.0.0.1:1"}, tmp_path / "in-spec")
+    assert "IOTBENCH_MQTT_PASSWORD" in str(refused.value) and "s3cret" not in str(refused.value)
+    assert not (tmp_path / "in-spec").exists()
     monkeypatch.setenv("IOTBENCH_MQTT_PASSWORD", "s3cret")
     port = dead_port()
     results = run_with("mqtt", {"url": f"mqtt://bob@127.0.0.1:{port}"}, tmp_path / "from-env")

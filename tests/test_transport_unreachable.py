@@ -2,8 +2,9 @@
 
 For every transport with a network endpoint: a dead port (connection refused) fails at
 once, a silent one (the kernel completes the handshake, nobody speaks) within the cell's
-``connect_timeout_s``; a bad option fails its own cell with the fix. Every case runs as
-a small matrix whose next cell (in-process) must still run and lose nothing.
+``connect_timeout_s``. Every case runs as a small matrix whose next cell (in-process) must
+still run and lose nothing. A bad option value never gets that far: the spec is refused
+when it is loaded, naming the option and the fix.
 """
 
 from __future__ import annotations
@@ -58,15 +59,16 @@ def test_an_unreachable_endpoint_fails_its_cell_and_the_matrix_goes_on(transport
 
 
 @pytest.mark.parametrize(("transport", "option", "message"), [
-    ("mqtt", {"qos": [2, 1]}, "qos 2 is not supported; use 0 or 1"),
-    ("amqp", {"settled": ["yes", False]}, "settled 'yes' is not a boolean"),
-    ("http", {"mode": ["http3", "keep-alive"]}, "mode='http3'"),
+    ("mqtt", {"qos": [2, 1]}, "'transport_options.mqtt.qos': mqtt qos=2 is not known; use one of 0, 1"),
+    ("amqp", {"settled": ["yes", False]}, "'transport_options.amqp.settled': amqp settled='yes' is not a boolean"),
+    ("http", {"mode": ["http3", "keep-alive"]}, "'transport_options.http.mode': http mode='http3'"),
 ])
-def test_a_bad_option_fails_its_own_cell_with_the_fix(transport, option, message, tmp_path):
+def test_a_bad_option_is_refused_when_the_spec_is_loaded(transport, option, message, tmp_path):
+    from iotbench.spec import SpecError
+
     need_modules(EXTRAS[transport][0], extra=EXTRAS[transport][1])
-    endpoint, address, dead_message, _ = ENDPOINTS[transport]
-    port = dead_port()
-    results = run_with(transport, {endpoint: address.format(port=port), **option}, tmp_path)
-    bad, dead = _failed_then_ok(results, transport)
-    assert message in bad.error
-    assert dead_message.format(port=port) in dead.error  # the good value still ran (and found no broker)
+    endpoint, address, _, _ = ENDPOINTS[transport]
+    with pytest.raises(SpecError) as refused:
+        run_with(transport, {endpoint: address.format(port=dead_port()), **option}, tmp_path)
+    assert message in str(refused.value)
+    assert not list(tmp_path.iterdir())  # no cell ran, nothing was written

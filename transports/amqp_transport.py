@@ -25,9 +25,12 @@ from typing import Any, ClassVar, Mapping
 from iotbench.transports.amqp_engine import AmqpConnection, ReceiverConnection, SenderConnection
 from iotbench.transports.base import Deliver, TransportDefaults, TransportError
 from iotbench.transports.endpoints import Endpoint, external_endpoint
+from iotbench.transports.options import CONNECT_TIMEOUT_S, flag, number, text, whole
 from iotbench.transports.servers import LOOPBACK
 
 __all__ = ["AmqpTransport"]
+
+SCHEMES = {"amqp": 5672, "amqps": 5671}  # url schemes and their default ports
 
 
 class AmqpTransport(TransportDefaults):
@@ -46,23 +49,22 @@ class AmqpTransport(TransportDefaults):
 
     def __init__(self, settled: bool = False, address: str = "/queue/iotbench", credit: int = 1000,
                  tls: bool = False, url: str = "", connect_timeout_s: float = 10.0) -> None:
-        self.settled, self.address, self.credit, self.tls = settled, address, credit, tls
+        # every option is checked here (no I/O), so a spec is refused when it is loaded
+        self.settled, self.tls = flag("amqp", "settled", settled), flag("amqp", "tls", tls)
+        self.address = text("amqp", "address", address, empty_ok=False)
+        # the receiver's prefetch: messages the broker may push before it is asked again, held in memory
+        self.credit = whole("amqp", "credit", credit, 1, 1_000_000, "messages")
         self.ssl_context: ssl.SSLContext | None = None
-        self.connect_timeout_s = connect_timeout_s
+        self.connect_timeout_s = number("amqp", "connect_timeout_s", connect_timeout_s, *CONNECT_TIMEOUT_S, "s")
+        if text("amqp", "url", url):
+            external_endpoint(url, "amqp", SCHEMES)  # its shape, and no password in it (specs are saved)
         self.endpoint: Endpoint | None = None
         self._url = url
         self._server: Any = None
         self._connections: list[AmqpConnection] = []
 
     async def start(self, workdir: Path) -> None:
-        # bad options fail the cell here, so the matrix goes on
-        if not isinstance(self.settled, bool):
-            raise TransportError(f"settled {self.settled!r} is not a boolean; use true or false")
-        if not isinstance(self.credit, int) or self.credit < 1:
-            raise TransportError(f"credit {self.credit!r} must be a positive integer")
-        if not isinstance(self.tls, bool):
-            raise TransportError(f"tls {self.tls!r} is not a boolean; use true or false")
-        self.endpoint = external_endpoint(self._url, "amqp", {"amqp": 5672, "amqps": 5671})
+        self.endpoint = external_endpoint(self._url, "amqp", SCHEMES)
         if self.endpoint is not None:
             if self.tls or self.endpoint.scheme == "amqps":
                 self.ssl_context = ssl.create_default_context()  # an external broker: the system's CAs

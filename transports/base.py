@@ -8,7 +8,9 @@ send, acknowledgement and receipt times around these calls.
 
 A transport is a class constructed with its options (``MqttTransport(qos=1)``).
 Its ``OPTIONS`` mapping names every option and its default; a spec that names
-anything else is refused before any cell runs.
+anything else is refused before any cell runs. The constructor checks every value
+(``transports/options.py``) and does no I/O: loading a spec constructs each option
+variant once, so a bad value is refused before anything starts or is written.
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ from iotbench.transports.base import Deliver, TransportDefaults, TransportError,
 from iotbench.transports.coap_gateway import HELLO, RESOURCE
 from iotbench.transports.coap_server import start_coap_gateway
 from iotbench.transports.ingest_gateway import decode_frames
+from iotbench.transports.options import CONNECT_TIMEOUT_S, declared, flag, number, text
 from iotbench.transports.servers import ServerProcess
 
 __all__ = ["CoapTransport"]
@@ -82,6 +83,13 @@ class _Receiver:
         self._writer.close()
 
 
+def _address(endpoint: str) -> tuple[str, int]:
+    host, _, port = endpoint.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise TransportError(f"coap endpoint {endpoint!r} is not host:port")
+    return host, int(port)
+
+
 class CoapTransport(TransportDefaults):
     """``CoapTransport(confirmable=False)``: CoAP POSTs to the project's CoAP gateway."""
 
@@ -90,21 +98,18 @@ class CoapTransport(TransportDefaults):
     CONTRACT_VARIANTS: ClassVar[list[dict[str, Any]]] = [{"confirmable": True}, {"confirmable": False}]
 
     def __init__(self, **options: Any) -> None:
-        unknown = set(options) - set(self.OPTIONS)
-        if unknown:
-            raise TransportError(f"unknown coap option(s) {', '.join(sorted(unknown))}; "
-                                 f"known: {', '.join(self.OPTIONS)}")
-        self.options = {**self.OPTIONS, **options}
+        self.options = o = declared("coap", options, self.OPTIONS)
+        flag("coap", "confirmable", o["confirmable"])  # checked here (no I/O): a spec is refused when loaded
+        number("coap", "connect_timeout_s", o["connect_timeout_s"], *CONNECT_TIMEOUT_S, "s")
+        if text("coap", "endpoint", o["endpoint"]):
+            _address(o["endpoint"])
         self._gateway: ServerProcess | None = None
         self._address: tuple[str, int] | None = None
 
     async def start(self, workdir: Path) -> None:
         endpoint = self.options["endpoint"] or os.environ.get("IOTBENCH_COAP_ENDPOINT", "")
         if endpoint:
-            host, _, port = endpoint.rpartition(":")
-            if not host or not port.isdigit():
-                raise TransportError(f"coap endpoint {endpoint!r} is not host:port")
-            self._address = (host, int(port))
+            self._address = _address(endpoint)
         else:
             self._gateway = await asyncio.to_thread(start_coap_gateway, Path(workdir))
             self._address = ("127.0.0.1", self._gateway.port)

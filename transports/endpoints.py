@@ -48,7 +48,8 @@ def external_endpoint(url: str, protocol: str, schemes: dict[str, int]) -> Endpo
     parts = urlsplit(url)
     if from_spec and parts.password:
         raise TransportError(f"{where} holds a password, and specs are saved with the results; "
-                             f"remove it and set {prefix}_PASSWORD instead")
+                             f"remove it and set {prefix}_PASSWORD, or give the whole url in {prefix}_URL "
+                             "(the environment is never saved)")
     try:
         port = parts.port or schemes.get(parts.scheme, 0)
     except ValueError:

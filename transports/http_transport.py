@@ -29,12 +29,14 @@ import os
 import secrets
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
+from urllib.parse import urlsplit
 
 import aiohttp
 
 from iotbench.transports.base import Deliver, TransportDefaults, TransportError, stop_task
 from iotbench.transports.ingest_gateway import STREAM_PATH, decode_frames
-from iotbench.transports.ingest_server import Gateway, default_server, start_gateway
+from iotbench.transports.ingest_server import SERVERS, Gateway, default_server, start_gateway
+from iotbench.transports.options import CONNECT_TIMEOUT_S, choice, declared, flag, number, text
 from iotbench.transports.rest_client import BODY_ENCODING, RestEndpoint, RestSender
 
 __all__ = ["HttpTransport", "BODY_ENCODING"]
@@ -42,11 +44,6 @@ __all__ = ["HttpTransport", "BODY_ENCODING"]
 MODES = ("keep-alive", "new-connection", "http2")
 FORMS = ("single", "batch")
 URLS = ("publisher", "hub")
-
-
-def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise TransportError(f"http option {name}={value!r} is not known; use one of {', '.join(allowed)}")
 
 
 class _Receiver:
@@ -88,24 +85,27 @@ class HttpTransport(TransportDefaults):
     ]
 
     def __init__(self, **options: Any) -> None:
-        unknown = set(options) - set(self.OPTIONS)
-        if unknown:
-            raise TransportError(f"unknown http option(s) {', '.join(sorted(unknown))}; "
-                                 f"known: {', '.join(self.OPTIONS)}")
-        self.options = {**self.OPTIONS, **options}
+        self.options = o = declared("http", options, self.OPTIONS)
+        # every option is checked here (no I/O), so a spec is refused when it is loaded
+        for option, allowed in (("mode", MODES), ("form", FORMS), ("url", URLS), ("auth", ("sas", "none")),
+                                ("server", ("auto", *SERVERS))):
+            choice("http", option, o[option], allowed)
+        flag("http", "tls", o["tls"])
+        number("http", "connect_timeout_s", o["connect_timeout_s"], *CONNECT_TIMEOUT_S, "s")
+        text("http", "hub", o["hub"], empty_ok=False)
+        text("http", "ca_file", o["ca_file"])
+        if urlsplit(text("http", "endpoint", o["endpoint"])).password:
+            raise TransportError("http endpoint holds a password, and specs are saved with the results; "
+                                 "give the endpoint in IOTBENCH_HTTP_ENDPOINT instead (never saved)")
+        if o["mode"] == "http2" and o["server"] == "uvicorn":
+            raise TransportError("uvicorn does not speak HTTP/2; use server='granian' or 'hypercorn' "
+                                 "(or 'auto') with mode='http2'")
         self._gateway: Gateway | None = None
         self._endpoint: RestEndpoint | None = None
 
     async def start(self, workdir: Path) -> None:
         o = self.options
-        _choice("mode", o["mode"], MODES)
-        _choice("form", o["form"], FORMS)
-        _choice("url", o["url"], URLS)
-        _choice("auth", o["auth"], ("sas", "none"))
         server = o["server"] if o["server"] != "auto" else default_server(o["mode"])
-        if o["mode"] == "http2" and server == "uvicorn":
-            raise TransportError("uvicorn does not speak HTTP/2; use server='granian' or 'hypercorn' "
-                                 "(or 'auto') with mode='http2'")
         sas_key = os.environ.get("IOTBENCH_HTTP_SAS_KEY") or secrets.token_urlsafe(32)
         external = o["endpoint"] or os.environ.get("IOTBENCH_HTTP_ENDPOINT", "")
         ca_file = o["ca_file"] or os.environ.get("IOTBENCH_HTTP_CA_FILE") or None

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
 from iotbench.transports.base import Deliver, TransportDefaults, TransportError, stop_task
+from iotbench.transports.options import whole
 
 __all__ = ["InProcessTransport"]
 
@@ -61,7 +62,9 @@ class InProcessTransport(TransportDefaults):
     OPTIONS: ClassVar[Mapping[str, Any]] = {"max_queued": 100_000}
 
     def __init__(self, max_queued: int = 100_000) -> None:
-        self._max_queued = max_queued
+        # payloads the receiver has not taken yet, all in memory: a batch-100 JSON payload is ~25 KB,
+        # so a million of them is already 25 GB
+        self._max_queued = whole("inprocess", "max_queued", max_queued, 1, 1_000_000, "payloads")
         self._broker: _Broker | None = None
 
     async def start(self, workdir: Path) -> None:

@@ -32,6 +32,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
 from iotbench.transports.base import Deliver, TransportDefaults, TransportError, stop_task
+from iotbench.transports.options import CONNECT_TIMEOUT_S, choice, declared, flag, number, text, whole
 from iotbench.transports.tansu_server import TansuBroker, start_tansu
 from iotbench.transports.tls import client_context
 
@@ -39,15 +40,9 @@ __all__ = ["KafkaTransport"]
 
 ACKS = {1: 1, "1": 1, "all": "all", -1: "all", "-1": "all", 0: 0, "0": 0}
 PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")  # a user name and a password: what _connection gives
 CLOSE_TIMEOUT_S = 3.0  # a producer whose broker is gone retries until this
 MAX_REQUEST_BYTES = 1_048_576  # aiokafka's max_request_size, and Event Hubs' limit for a request
-
-
-def _whole(option: str, value: Any, low: int, high: int, unit: str) -> int:
-    """``value`` when it is a whole number in [low, high]; else the error naming the option and the range."""
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise TransportError(f"kafka {option}={value!r} must be a whole number from {low} to {high} {unit}")
-    return value
 
 
 async def _stop_client(client: AIOKafkaProducer | AIOKafkaConsumer | AIOKafkaAdminClient) -> None:
@@ -110,11 +105,26 @@ class KafkaTransport(TransportDefaults):
     CONTRACT_VARIANTS: ClassVar[list[dict[str, Any]]] = [{"acks": 1}, {"acks": "all"}]
 
     def __init__(self, **options: Any) -> None:
-        unknown = set(options) - set(self.OPTIONS)
-        if unknown:
-            raise TransportError(f"unknown kafka option(s) {', '.join(sorted(unknown))}; "
-                                 f"known: {', '.join(self.OPTIONS)}")
-        self.options = {**self.OPTIONS, **options}
+        self.options = o = declared("kafka", options, self.OPTIONS)
+        # every option is checked here (no I/O), so a spec is refused when it is loaded
+        choice("kafka", "acks", o["acks"], tuple(ACKS))
+        text("kafka", "topic", o["topic"], empty_ok=False)
+        whole("kafka", "partitions", o["partitions"], 1, 1024, "(Event Hubs Dedicated's most; Standard takes 32)")
+        whole("kafka", "linger_ms", o["linger_ms"], 0, 60_000, "milliseconds")
+        if o["fetch_max_wait_ms"] != "auto":
+            whole("kafka", "fetch_max_wait_ms", o["fetch_max_wait_ms"], 0, 60_000, 'milliseconds (or "auto")')
+        whole("kafka", "max_batch_size", o["max_batch_size"], 1024, MAX_REQUEST_BYTES,
+              "bytes (one produce request; Event Hubs takes 1 MB)")
+        if "@" in text("kafka", "bootstrap", o["bootstrap"]):
+            raise TransportError("kafka bootstrap holds credentials, and specs are saved with the results; give "
+                                 "host:port, sasl_username, and the password in the variable sasl_password_env names")
+        if text("kafka", "security_protocol", o["security_protocol"]):  # empty: PLAINTEXT, or SSL with a ca_file
+            choice("kafka", "security_protocol", o["security_protocol"].upper(), PROTOCOLS)
+        choice("kafka", "sasl_mechanism", o["sasl_mechanism"], SASL_MECHANISMS)
+        for option in ("sasl_username", "sasl_password_env", "ca_file"):
+            text("kafka", option, o[option])
+        flag("kafka", "create_topic", o["create_topic"])
+        number("kafka", "connect_timeout_s", o["connect_timeout_s"], *CONNECT_TIMEOUT_S, "s")
         self._broker: TansuBroker | None = None
         self._settings: dict[str, Any] | None = None
 
@@ -123,10 +133,7 @@ class KafkaTransport(TransportDefaults):
     def _connection(self, bootstrap: str, ca_file: str | None) -> dict[str, Any]:
         """What every client gets: bootstrap, security, SASL (the password read from the environment)."""
         o = self.options
-        protocol = (o["security_protocol"] or ("SSL" if ca_file else "PLAINTEXT")).upper()
-        if protocol not in PROTOCOLS:
-            raise TransportError(f"kafka security_protocol {protocol!r} is not known; "
-                                 f"use one of {', '.join(PROTOCOLS)}")
+        protocol = (o["security_protocol"] or ("SSL" if ca_file else "PLAINTEXT")).upper()  # checked when constructed
         settings: dict[str, Any] = {"bootstrap_servers": bootstrap, "security_protocol": protocol,
                                     "request_timeout_ms": int(max(float(o["connect_timeout_s"]), 1.0) * 3000)}
         if protocol in ("SSL", "SASL_SSL"):
@@ -166,18 +173,12 @@ class KafkaTransport(TransportDefaults):
 
     async def start(self, workdir: Path) -> None:
         o = self.options
-        if o["acks"] not in ACKS:
-            raise TransportError(f"kafka acks={o['acks']!r} is not known; use 0, 1 or \"all\"")
         bootstrap = o["bootstrap"] or os.environ.get("IOTBENCH_KAFKA_BOOTSTRAP", "")
         ca_file = o["ca_file"] or None
         if not bootstrap:
             self._broker = await asyncio.to_thread(start_tansu, Path(workdir))
             bootstrap = self._broker.bootstrap
         self._settings = self._connection(bootstrap, ca_file)
-        # bad values fail here, with the fix, before any client opens
-        self._fetch_max_wait_ms()
-        _whole("max_batch_size", o["max_batch_size"], 1024, MAX_REQUEST_BYTES,
-               "bytes (one produce request; Event Hubs takes 1 MB)")
         if o["create_topic"]:
             await self._create_topic()
 
@@ -239,7 +240,7 @@ class KafkaTransport(TransportDefaults):
         value = self.options["fetch_max_wait_ms"]
         if value == "auto":
             return 5 if self._broker is not None else 500
-        return _whole("fetch_max_wait_ms", value, 0, 60_000, 'milliseconds (or "auto")')
+        return int(value)  # checked when constructed
 
     async def stop(self) -> None:
         broker, self._broker, self._settings = self._broker, None, None

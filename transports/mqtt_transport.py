@@ -28,6 +28,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from iotbench.transports.base import Deliver, TransportDefaults, TransportError
 from iotbench.transports.endpoints import Endpoint, external_endpoint
+from iotbench.transports.options import CONNECT_TIMEOUT_S, choice, flag, number, text
 from iotbench.transports.servers import LOOPBACK, ServerProcess
 
 __all__ = ["MqttTransport"]
@@ -35,6 +36,7 @@ __all__ = ["MqttTransport"]
 TOPIC = "devices/{key}/telemetry"
 SUBSCRIPTION = "devices/+/telemetry"
 SHARED_GROUP = "iotbench"
+SCHEMES = {"mqtt": 1883, "mqtts": 8883}  # url schemes and their default ports
 READS_PER_WAKE = 256  # paho reads one packet per loop_read(); take what is buffered in one wake
 _client_ids = itertools.count()
 
@@ -243,8 +245,15 @@ class MqttTransport(TransportDefaults):
     def __init__(self, qos: int = 1, protocol: str = "3.1.1", broker: str = "mosquitto",
                  subscription: str = "wildcard", tls: bool = False, websockets: bool = False, url: str = "",
                  connect_timeout_s: float = 10.0) -> None:
-        self.qos, self.protocol, self.broker, self.subscription = qos, str(protocol), broker, subscription
-        self.tls, self.websockets, self.connect_timeout_s = tls, websockets, connect_timeout_s
+        # every option is checked here (no I/O), so a spec is refused when it is loaded
+        self.qos = choice("mqtt", "qos", qos, (0, 1))
+        self.protocol = choice("mqtt", "protocol", str(protocol), ("3.1.1", "5"))
+        self.broker = choice("mqtt", "broker", broker, tuple(_BROKERS))
+        self.subscription = choice("mqtt", "subscription", subscription, ("wildcard", "shared"))
+        self.tls, self.websockets = flag("mqtt", "tls", tls), flag("mqtt", "websockets", websockets)
+        self.connect_timeout_s = number("mqtt", "connect_timeout_s", connect_timeout_s, *CONNECT_TIMEOUT_S, "s")
+        if text("mqtt", "url", url):
+            external_endpoint(url, "mqtt", SCHEMES)  # its shape, and no password in it (specs are saved)
         self.ssl_context: ssl.SSLContext | None = None
         self.endpoint: Endpoint | None = None
         self._url = url
@@ -252,18 +261,8 @@ class MqttTransport(TransportDefaults):
         self._connections: list[_Connection] = []
 
     def _check(self) -> None:
-        """Bad options fail the cell (in ``start``), so the matrix goes on."""
-        if self.qos not in (0, 1):
-            raise TransportError(f"qos {self.qos!r} is not supported; use 0 or 1")
-        if self.protocol not in ("3.1.1", "5"):
-            raise TransportError(f"protocol {self.protocol!r} is unknown; use \"3.1.1\" or \"5\"")
-        if self.broker not in _BROKERS:
-            raise TransportError(f"broker {self.broker!r} is unknown; use one of {', '.join(_BROKERS)}")
-        if self.subscription not in ("wildcard", "shared"):
-            raise TransportError(f"subscription {self.subscription!r} is unknown; use \"wildcard\" or \"shared\"")
-        for option in ("tls", "websockets"):
-            if not isinstance(getattr(self, option), bool):
-                raise TransportError(f"{option} {getattr(self, option)!r} is not a boolean; use true or false")
+        """What depends on the endpoint, which the environment may name (``IOTBENCH_MQTT_URL``):
+        checked in ``start``, so it fails the cell and the matrix goes on."""
         if self.websockets and self.endpoint is None and self.broker != "amqtt":
             raise TransportError("websockets: mosquitto 2.0.11's websockets listener does not start here "
                                  "(\"Unable to start any listening sockets\"); use broker=\"amqtt\"")
@@ -273,7 +272,7 @@ class MqttTransport(TransportDefaults):
                                  "use broker=\"mosquitto\"")
 
     async def start(self, workdir: Path) -> None:
-        self.endpoint = external_endpoint(self._url, "mqtt", {"mqtt": 1883, "mqtts": 8883})
+        self.endpoint = external_endpoint(self._url, "mqtt", SCHEMES)
         self._check()
         loop = asyncio.get_running_loop()
         if self.endpoint is not None:
