@@ -23,7 +23,7 @@ from typing import Any, ClassVar, Mapping
 
 import aiocoap
 
-from iotbench.transports.base import Deliver, TransportDefaults, TransportError, stop_task
+from iotbench.transports.base import Deliver, TransportDefaults, TransportError, stop_task, task_failure
 from iotbench.transports.coap_gateway import HELLO, RESOURCE
 from iotbench.transports.coap_server import start_coap_gateway
 from iotbench.transports.ingest_gateway import decode_frames
@@ -77,6 +77,9 @@ class _Receiver:
             self.error = "the gateway ended the event stream"
         except (ConnectionError, OSError) as exc:
             self.error = f"event stream broke: {exc!r}"
+
+    def failure(self) -> str | None:
+        return task_failure(self._task, self.error)
 
     async def close(self) -> None:
         await stop_task(self._task)

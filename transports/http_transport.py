@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from iotbench.transports.base import Deliver, TransportDefaults, TransportError, stop_task
+from iotbench.transports.base import Deliver, TransportDefaults, TransportError, stop_task, task_failure
 from iotbench.transports.ingest_gateway import STREAM_PATH, decode_frames
 from iotbench.transports.ingest_server import SERVERS, Gateway, default_server, start_gateway
 from iotbench.transports.options import CONNECT_TIMEOUT_S, choice, declared, flag, number, text
@@ -64,6 +64,9 @@ class _Receiver:
             self.error = "the gateway ended the event stream"
         except (aiohttp.ClientError, OSError) as exc:
             self.error = f"event stream broke: {exc!r}"
+
+    def failure(self) -> str | None:
+        return task_failure(self._task, self.error)
 
     async def close(self) -> None:
         await stop_task(self._task)

@@ -11,7 +11,7 @@ import asyncio
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
-from iotbench.transports.base import Deliver, TransportDefaults, TransportError, stop_task
+from iotbench.transports.base import Deliver, TransportDefaults, TransportError, stop_task, task_failure
 from iotbench.transports.options import whole
 
 __all__ = ["InProcessTransport"]
@@ -50,6 +50,9 @@ class _Receiver:
             # take whatever else is already queued without a trip through the loop
             while not queue.empty():
                 deliver(queue.get_nowait())
+
+    def failure(self) -> str | None:
+        return task_failure(self._task, None)
 
     async def close(self) -> None:
         await stop_task(self._task)

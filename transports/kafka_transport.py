@@ -31,7 +31,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
-from iotbench.transports.base import Deliver, TransportDefaults, TransportError, stop_task
+from iotbench.transports.base import Deliver, TransportDefaults, TransportError, stop_task, task_failure
 from iotbench.transports.options import CONNECT_TIMEOUT_S, choice, declared, flag, number, text, whole
 from iotbench.transports.tansu_server import TansuBroker, start_tansu
 from iotbench.transports.tls import client_context
@@ -86,6 +86,9 @@ class _Receiver:
                         deliver(record.value)
         except KafkaError as exc:
             self.error = f"consumer failed: {exc!r}"
+
+    def failure(self) -> str | None:
+        return task_failure(self._task, self.error)
 
     async def close(self) -> None:
         await stop_task(self._task)

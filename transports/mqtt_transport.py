@@ -197,12 +197,23 @@ class _Sender:
 class _Receiver:
     def __init__(self, connection: _Connection, deliver: Deliver) -> None:
         self._conn = connection
+        self._error: str | None = None
 
         def on_message(_c: Any, _u: Any, message: Any) -> None:
             connection.received += 1
-            deliver(message.payload)
+            if self._error is not None:
+                return  # the consumer broke: the cell has failed, nothing more is delivered
+            try:
+                deliver(message.payload)
+            except Exception as exc:  # noqa: BLE001 - paho would log it and go on: the cell must fail instead
+                self._error = f"deliver raised {type(exc).__name__}: {exc}"
 
         connection.client.on_message = on_message
+
+    def failure(self) -> str | None:
+        if self._error is None and self._conn.failure is not None:
+            return str(self._conn.failure)
+        return self._error
 
     async def subscribe(self, topic: str, qos: int) -> None:
         conn = self._conn
