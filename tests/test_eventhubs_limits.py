@@ -39,6 +39,22 @@ def _every_event_accounted(result) -> None:
     assert result.events_stored == result.events_acked
 
 
+def test_a_default_cell_runs_under_the_units_its_rate_needs_one_event_per_publication(tmp_path):
+    # 400 events/s of ~250-byte JSON readings: the cost model buys 1 TU; batch 1 is one publication per reading
+    result = _run(tmp_path, devices=400, duration_s=2.0)
+    counters = result.transport_counters
+    _every_event_accounted(result)
+    assert counters["limit_throughput_units"] == 1 and counters["limit_max_connections"] == 5000, counters
+    assert counters["server_throttled"] == 0, counters
+    assert counters["server_publications"] == counters["server_events"] == result.sends == result.events_sent > 0
+
+
+def test_grouped_sends_are_a_named_option_that_shows_in_the_cell_id():
+    spec = parse_spec({"codecs": ["json"], "transports": ["eventhubs"], "batch": [1],
+                       "transport_options": {"eventhubs": {"group_sends": [False, True]}}})
+    assert [c.id.split("/")[1] for c in spec.cells()] == ["eventhubs[group_sends=False]", "eventhubs[group_sends=True]"]
+
+
 def test_one_throughput_unit_throttles_2000_events_per_second_and_every_event_is_accounted(tmp_path):
     result = _run(tmp_path, devices=2000, throughput_units=1, partitioning="id", busy_backoff_s=1.0)
     counters = result.transport_counters

@@ -22,8 +22,9 @@ from __future__ import annotations
 import base64
 from typing import Any, ClassVar, Mapping
 
+from iotbench.cost import MAX_PUBLICATION_BYTES
 from iotbench.transports.base import TransportError
-from iotbench.transports.eventhubs_transport import EventHubsTransport
+from iotbench.transports.eventhubs_transport import AUTO, EventHubsTransport
 
 __all__ = ["EventHubsHttpsTransport"]
 
@@ -38,13 +39,14 @@ class EventHubsHttpsTransport(EventHubsTransport):
     name: ClassVar[str] = "eventhubs-https"
     OPTIONS: ClassVar[Mapping[str, Any]] = {
         "mode": "keep-alive", "form": "single", "url": "publisher", "partitions": 4, "consumer_group": "$default",
-        "throughput_units": 0, "max_message_bytes": 1024 * 1024, "call_timeout_s": 10.0, "hub": "telemetry",
-        "checkpoint": "none",
+        "throughput_units": AUTO, "max_message_bytes": MAX_PUBLICATION_BYTES, "call_timeout_s": 10.0,
+        "hub": "telemetry", "checkpoint": "none",
     }
     CONTRACT_VARIANTS: ClassVar[list[dict[str, Any]]] = [{}, {"form": "batch"}]  # publisher URLs keep device order
 
     def __init__(self, mode: str = "keep-alive", form: str = "single", url: str = "publisher", partitions: int = 4,
-                 consumer_group: str = "$default", throughput_units: float = 0, max_message_bytes: int = 1024 * 1024,
+                 consumer_group: str = "$default", throughput_units: float | str = AUTO,
+                 max_message_bytes: int = MAX_PUBLICATION_BYTES,
                  call_timeout_s: float = 10.0, hub: str = "telemetry", checkpoint: str = "none") -> None:
         for option, value, allowed in (("mode", mode, MODES), ("form", form, FORMS), ("url", url, URLS)):
             if value not in allowed:
