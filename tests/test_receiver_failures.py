@@ -18,6 +18,7 @@ from iotbench.spec import parse_spec
 from support import need_server
 
 FAMILIES = {
+    "coap": {},
     "inprocess": {},
     "mqtt": {},
     "amqp": {},

@@ -19,7 +19,7 @@ import pytest
 from support import IN_CI, need_server
 
 # one cell per launched server: mosquitto, amqtt, RabbitMQ, Tansu, uvicorn, granian, hypercorn,
-# the Event Hubs endpoint (AMQP and REST) and Azurite (the consumer's checkpoint store)
+# the CoAP gateway, the Event Hubs endpoint (AMQP and REST) and Azurite (the consumer's checkpoint store)
 SPEC = """
 codecs = ["json"]
 devices = 40
@@ -33,7 +33,7 @@ transports = ["mqtt"]
 transport_options.mqtt = {broker = ["mosquitto", "amqtt"]}
 
 [[matrix]]
-transports = ["amqp", "kafka", "eventhubs-https"]
+transports = ["amqp", "kafka", "eventhubs-https", "coap"]
 
 [[matrix]]
 transports = ["http"]
@@ -74,5 +74,5 @@ def test_every_server_cell_is_ok_from_a_relative_folder(tmp_path: Path, out: str
     not_ok = {r["cell"]: r["error"] for r in rows if r["status"] != "ok" or r["events_lost"]}
     if not_ok and not IN_CI and all("not installed" in str(e) for e in not_ok.values()):
         need_server("; ".join(sorted(set(map(str, not_ok.values())))))
-    assert len(rows) == 9 and not not_ok, not_ok
+    assert len(rows) == 10 and not not_ok, not_ok
     assert done.returncode == 0, done.stderr[-2000:]

@@ -14,6 +14,7 @@ TRANSPORTS = Registry(
     {
         # keep sorted
         "amqp": Plugin("iotbench.transports.amqp_transport:AmqpTransport", "pip install 'iotbench[amqp]'"),
+        "coap": Plugin("iotbench.transports.coap_transport:CoapTransport", "pip install 'iotbench[coap]'"),
         "eventhubs": Plugin("iotbench.transports.eventhubs_transport:EventHubsTransport",
                             "pip install 'iotbench[eventhubs]'"),
         "eventhubs-https": Plugin("iotbench.transports.eventhubs_https_transport:EventHubsHttpsTransport",
