@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from iotbench.accounting import SeqLedger
+from iotbench.metrics import Latency
 from iotbench.cli import main
 from iotbench.coldstore import read_jsonl_store
 from iotbench.runner import run_cell
@@ -130,6 +131,8 @@ def test_losses_duplicates_and_failed_sends_are_counted_exactly(tmp_path, lossy)
     assert refused and unacknowledged and dropped and doubled
     assert result.events_failed == failed and result.events_acked == sent - failed
     assert result.events_failed_stored == unacknowledged  # failed at the sender, stored all the same
+    # the failed sends' own latency is kept (send -> failure), not dropped
+    assert Latency.decode(result.histograms["publish_failed"]).count == refused + unacknowledged
     assert result.events_lost == dropped + refused
     assert result.events_duplicated == doubled
     assert result.events_stored == sent - dropped - refused
