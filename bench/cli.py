@@ -46,7 +46,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from iotbench.spec import default_spec, load_spec
 
     spec = load_spec(args.spec) if args.spec else default_spec()  # every check runs here: nothing is written before
-    out = Path(args.out or f"reports/run-{datetime.now():%Y%m%d-%H%M%S}")
+    # absolute from here on: what is printed is where the files are, whichever folder the user is in
+    out = Path(args.out or f"reports/run-{datetime.now():%Y%m%d-%H%M%S}").resolve()
     if out.exists() and not out.is_dir():
         print(f"iotbench: error: --out {out}: is a file; give a folder (it is made if missing)", file=sys.stderr)
         return EXIT_USAGE
