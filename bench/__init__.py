@@ -11,11 +11,11 @@ The public API: the telemetry model, the plugin registries, the spec and the run
 from __future__ import annotations
 
 from iotbench.codecs import CODECS, get_codec
-from iotbench.results import SCHEMA_VERSION, CellResult, read_results
+from iotbench.model.results import SCHEMA_VERSION, CellResult, read_results
 from iotbench.results_api import load_results
-from iotbench.runner import run_cell, run_matrix
-from iotbench.spec import Cell, Spec, SpecError, default_spec, load_spec, parse_spec
-from iotbench.telemetry import Reading
+from iotbench.pipeline.runner import run_cell, run_matrix
+from iotbench.model.spec import Cell, Spec, SpecError, default_spec, load_spec, parse_spec
+from iotbench.model.telemetry import Reading
 from iotbench.transports import TRANSPORTS, get_transport
 
 __version__ = "0.1.0"

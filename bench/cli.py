@@ -42,8 +42,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from iotbench.progress import RichProgress, summary_table
-    from iotbench.runner import run_matrix
-    from iotbench.spec import default_spec, load_spec
+    from iotbench.pipeline.runner import run_matrix
+    from iotbench.model.spec import default_spec, load_spec
 
     spec = load_spec(args.spec) if args.spec else default_spec()  # every check runs here: nothing is written before
     # absolute from here on: what is printed is where the files are, whichever folder the user is in
@@ -127,7 +127,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_codecs(args: argparse.Namespace) -> int:
-    from iotbench.codec_table import command
+    from iotbench.studies.codec_table import command
 
     return command(args.names, compression=args.compression, evolution=args.evolution, overhead=args.overhead,
                    as_json=args.json)
@@ -138,7 +138,7 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from iotbench.spec import SpecError
+    from iotbench.model.spec import SpecError
 
     args = _parser().parse_args(argv)
     if threading.current_thread() is threading.main_thread():

@@ -8,9 +8,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from iotbench.results import CellResult
-from iotbench.spec import Cell
-from iotbench.sustain import RULE, shortfall
+from iotbench.model.results import CellResult
+from iotbench.model.spec import Cell
+from iotbench.model.sustain import RULE, shortfall
 
 __all__ = ["RichProgress", "summary_table"]
 

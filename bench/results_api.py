@@ -17,8 +17,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from iotbench.results import SCHEMA_VERSION
-from iotbench.sustain import shortfall
+from iotbench.model.results import SCHEMA_VERSION
+from iotbench.model.sustain import shortfall
 
 __all__ = ["RESULT_COLUMNS", "load_results", "load_run", "variant_label"]
 
@@ -52,7 +52,7 @@ RESULT_COLUMNS: dict[str, str] = {
         "failed_stored": "of events_failed, stored all the same: the send's acknowledgement, not the "
                          "reading, was lost (a retry would have made a duplicate)",
         "stored": "distinct (device, seq) readings the cold store holds",
-        "lost": "sent, never stored (exact per-(device, seq) accounting, iotbench.accounting)",
+        "lost": "sent, never stored (exact per-(device, seq) accounting, iotbench.pipeline.accounting)",
         "duplicated": "copies stored beyond the first", "rejected": "failed decode or validation (dead-lettered)",
         "unexpected": "stored but never sent",
         "late": "stored only after the drain gave up waiting: not lost, but not in time either"}.items()},
@@ -61,7 +61,7 @@ RESULT_COLUMNS: dict[str, str] = {
     "events_per_send": "events_sent / sends",
     "throughput_eps": "distinct readings meant to be sent in the measured window and stored, per second of the window",
     "sustained": "throughput_eps / target_eps (1.0 = stored as many as offered)",
-    "kept_up": "the one rule of iotbench.sustain: ran, stored >= 95 % of offered, nothing lost or late, "
+    "kept_up": "the one rule of iotbench.model.sustain: ran, stored >= 95 % of offered, nothing lost or late, "
                "send delay p99 within bound",
     "shortfall": "why the cell did not keep up, in words (None when it did)",
     **{f"latency_{kind}_{pct}_ms": f"{kind} latency, {pct}, milliseconds (from the cell's HdrHistogram)"
@@ -76,7 +76,7 @@ RESULT_COLUMNS: dict[str, str] = {
     "cold_store_bytes_per_event": "cold_store_bytes / events_stored",
     "started_at": "when the cell started (UTC, ISO 8601)",
     "elapsed_s": "wall time of the whole cell, set-up and drain included",
-    "schema_version": "version of the record (iotbench.results.SCHEMA_VERSION)",
+    "schema_version": "version of the record (iotbench.model.results.SCHEMA_VERSION)",
 }
 
 _DROP = {"histograms", "error_samples", "latency_ms", "payload_bytes", "send_bytes", "transport_options"}

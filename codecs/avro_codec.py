@@ -6,7 +6,7 @@ with one uncompressed block, whose header embeds the writer schema (about 0.6 KB
 amortised over a batch, prohibitive per event). Compression stays the runner's
 dimension: a container whose header asks for a codec other than "null" is refused.
 Reading data written with another known version resolves it through the reader
-schema, the way Avro promises (see ``iotbench.codecs.evolution``).
+schema, the way Avro promises (see ``iotbench.studies.evolution``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from msgspec.structs import asdict
 from iotbench.codecs import avro_framing as framing
 from iotbench.codecs.base import CodecError, CodecFunctions, decode_failure
 from iotbench.codecs.schema import avro_schema
-from iotbench.telemetry import Reading
+from iotbench.model.telemetry import Reading
 
 name = "avro"
 label = "Avro (fastavro)"

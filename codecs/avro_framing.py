@@ -27,7 +27,7 @@ from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 from iotbench.codecs.base import CodecError
 from iotbench.codecs.schema import ReadingV2, avro_schema
-from iotbench.telemetry import Reading
+from iotbench.model.telemetry import Reading
 
 __all__ = ["MAGIC", "HEADER_SIZE", "MODELS", "header_of", "model_of_header", "model_of_schema_text"]
 

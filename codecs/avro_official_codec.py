@@ -23,7 +23,7 @@ from msgspec.structs import asdict
 from iotbench.codecs import avro_framing as framing
 from iotbench.codecs.base import CodecError, CodecFunctions, decode_failure
 from iotbench.codecs.schema import avro_schema
-from iotbench.telemetry import Reading
+from iotbench.model.telemetry import Reading
 
 name = "avro-official"
 label = "Avro (official avro, reference)"

@@ -6,7 +6,7 @@ read a payload raises :class:`CodecError` -- never another exception.
 
 A codec may also expose ``for_model(model) -> CodecFunctions``: the same format
 applied to another version of the reading (``iotbench.codecs.schema.ReadingV2``).
-The schema-evolution table (``iotbench.codecs.evolution``) uses it to write with
+The schema-evolution table (``iotbench.studies.evolution``) uses it to write with
 one version and read with the other, the way a fleet mid-upgrade does.
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, NamedTuple, Protocol, Sequence, runtime_checkable
 
-from iotbench.telemetry import Reading
+from iotbench.model.telemetry import Reading
 
 __all__ = ["Codec", "CodecError", "CodecFunctions", "decode_failure"]
 

@@ -13,7 +13,7 @@ from msgspec.structs import asdict
 
 from iotbench.codecs.base import CodecFunctions
 from iotbench.codecs.msgspec_support import converting_functions
-from iotbench.telemetry import Reading
+from iotbench.model.telemetry import Reading
 
 name = "json-orjson"
 label = "JSON (orjson)"

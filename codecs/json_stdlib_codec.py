@@ -16,7 +16,7 @@ from msgspec.structs import asdict
 
 from iotbench.codecs.base import CodecFunctions
 from iotbench.codecs.msgspec_support import converting_functions
-from iotbench.telemetry import Reading
+from iotbench.model.telemetry import Reading
 
 name = "json-stdlib"
 label = "JSON (stdlib json, reference)"

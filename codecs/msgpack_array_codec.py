@@ -16,7 +16,7 @@ from msgspec.structs import astuple
 from iotbench.codecs.base import CodecError, CodecFunctions
 from iotbench.codecs.chain import chain
 from iotbench.codecs.msgspec_support import REFUSED, compile_functions, keyword_arguments, refusal
-from iotbench.telemetry import Reading
+from iotbench.model.telemetry import Reading
 
 name = "msgpack-array"
 label = "MessagePack positional (msgspec array_like)"

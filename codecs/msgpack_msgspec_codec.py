@@ -12,7 +12,7 @@ from functools import partial
 import msgspec
 
 from iotbench.codecs.msgspec_support import typed_functions
-from iotbench.telemetry import Reading
+from iotbench.model.telemetry import Reading
 
 name = "msgpack-msgspec"
 label = "MessagePack (msgspec)"

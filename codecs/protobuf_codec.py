@@ -25,7 +25,7 @@ from msgspec.structs import replace
 from iotbench.codecs.base import CodecError, CodecFunctions, decode_failure
 from iotbench.codecs.msgspec_support import compile_functions, keyword_arguments
 from iotbench.codecs.schema import proto_messages
-from iotbench.telemetry import Reading
+from iotbench.model.telemetry import Reading
 
 name = "protobuf"
 label = "Protobuf (protobuf/upb)"

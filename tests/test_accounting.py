@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from iotbench.accounting import SeqLedger, reconcile, stored_among
+from iotbench.pipeline.accounting import SeqLedger, reconcile, stored_among
 
 
 def _ledger(pairs):

@@ -7,13 +7,13 @@ import asyncio
 import pytest
 
 from iotbench.transports import TransportError
-from iotbench.transports.amqp_transport import AmqpTransport
+from iotbench.transports.amqp.transport import AmqpTransport
 from support import arrived, start_transport
 from transport_faults import check_endpoint_from_environment, established_to, run_with
 
 
 def test_password_in_the_spec_is_refused_with_the_fix(tmp_path):
-    from iotbench.spec import SpecError
+    from iotbench.model.spec import SpecError
 
     with pytest.raises(SpecError) as refused:  # when the spec is loaded: before run.json or a cell folder holds it
         run_with("amqp", {"url": "amqp://bob:s3cret@127.0.0.1:1"}, tmp_path)

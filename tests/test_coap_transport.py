@@ -12,8 +12,8 @@ from support import arrived, assert_no_leftovers, need_modules
 need_modules("aiocoap", extra="coap")
 
 from iotbench.transports.base import TransportError  # noqa: E402
-from iotbench.transports.coap_transport import CoapTransport  # noqa: E402
-from iotbench.transports.servers import free_port  # noqa: E402
+from iotbench.transports.coap import CoapTransport  # noqa: E402
+from iotbench.transports.servers.process import free_port  # noqa: E402
 
 
 

@@ -11,7 +11,7 @@ import pytest
 from iotbench.codecs import CodecError, get_codec
 from iotbench.codecs.avro_framing import HEADER_SIZE, MAGIC, header_of
 from iotbench.codecs.schema import ReadingV2, avro_schema
-from iotbench.telemetry import Reading
+from iotbench.model.telemetry import Reading
 
 AVRO = ("avro", "avro-official")
 

@@ -15,7 +15,7 @@ import msgspec
 import pytest
 
 from iotbench.codecs import CODECS, CodecError, get_codec
-from iotbench.telemetry import validate
+from iotbench.model.telemetry import validate
 
 CODEC_NAMES = CODECS.names()
 
@@ -103,7 +103,7 @@ def test_protobuf_tells_a_missing_timestamp_from_the_epoch(readings):
     from datetime import datetime, timezone
 
     from iotbench.codecs.schema import proto_messages
-    from iotbench.telemetry import Reading
+    from iotbench.model.telemetry import Reading
 
     codec = get_codec("protobuf")
     at_epoch = msgspec.structs.replace(readings[0], observed_at=datetime(1970, 1, 1, tzinfo=timezone.utc))

@@ -11,7 +11,7 @@ from support import IN_CI
 from iotbench.codecs import CodecError, get_codec
 from iotbench.codecs import chain as chain_module
 from iotbench.codecs.chain import python_chain
-from iotbench.telemetry import Reading
+from iotbench.model.telemetry import Reading
 
 IMPLEMENTATIONS = {"python": python_chain}
 if chain_module.COMPILED:
@@ -135,6 +135,6 @@ def test_the_codecs_use_the_compiled_chain_when_built() -> None:
 
 
 def _reading() -> Reading:
-    from iotbench.codec_table import sample_readings
+    from iotbench.studies.samples import sample_readings
 
     return sample_readings(1)[0]

@@ -10,7 +10,7 @@ import pytest
 from iotbench.codecs import CODECS, CodecError, get_codec
 from iotbench.codecs.base import CodecFunctions
 from iotbench.compression import compression_names, get_compression
-from iotbench.telemetry import Reading
+from iotbench.model.telemetry import Reading
 
 CODEC_NAMES = CODECS.names()
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from iotbench.codecs import CODECS
-from iotbench.codecs.evolution import DIRECTIONS, EvolutionRow, evolution_table, judge, sample_readings
+from iotbench.studies.evolution import DIRECTIONS, EvolutionRow, evolution_table, judge, sample_readings
 from iotbench.codecs.schema import ReadingV2
-from iotbench.telemetry import Reading
+from iotbench.model.telemetry import Reading
 
 V2_READS_V1, V1_READS_V2 = DIRECTIONS
 NAMED_MAPS = ("cbor", "json", "json-orjson", "json-stdlib", "msgpack", "msgpack-msgspec")

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from iotbench.codecs import CODECS, CodecError, get_codec
-from iotbench.telemetry import Reading, validate
+from iotbench.model.telemetry import Reading, validate
 
 CODEC_NAMES = CODECS.names()
 HOSTILE_EXAMPLES = int(os.environ.get("IOTBENCH_FUZZ_EXAMPLES", "1000"))

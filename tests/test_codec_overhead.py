@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from iotbench.codec_overhead import OPS, RECIPES, overhead_rows, same_job
+from iotbench.studies.codec_overhead import OPS, RECIPES, overhead_rows, same_job
 from iotbench.codecs import CODECS, get_codec
 
 

@@ -9,7 +9,7 @@ import msgspec
 import pytest
 
 from iotbench.codecs.schema import ADDED, AVSC, PROTO, REMOVED, ReadingV2, avro_schema, proto_messages
-from iotbench.telemetry import Reading
+from iotbench.model.telemetry import Reading
 
 MODELS = (Reading, ReadingV2)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 
-from iotbench.coldstore import JsonLinesColdStore, read_jsonl_store
+from iotbench.pipeline.coldstore import JsonLinesColdStore, read_jsonl_store
 
 
 def test_rolls_by_size_and_publishes_atomically(tmp_path, readings):

@@ -8,10 +8,10 @@ import time
 import msgspec
 
 from iotbench.codecs import get_codec
-from iotbench.coldstore import JsonLinesColdStore
+from iotbench.pipeline.coldstore import JsonLinesColdStore
 from iotbench.compression import get_compression
-from iotbench.consumer import Consumer, Window
-from iotbench.deadletter import DeadLetter
+from iotbench.pipeline.consumer import Consumer, Window
+from iotbench.pipeline.deadletter import DeadLetter
 
 
 def _consumer(tmp_path, batched=True):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from iotbench import SpecError, parse_spec
-from iotbench.cost import (
+from iotbench.model.cost import (
     DEFAULT_PRICES,
     PricesError,
     Scenario,

@@ -15,10 +15,10 @@ from support import arrived, need_modules, start_transport
 
 need_modules("azure.eventhub", extra="eventhubs")
 
-from iotbench.cost import throughput_units  # noqa: E402
+from iotbench.model.cost import throughput_units  # noqa: E402
 from iotbench.transports.base import Load, TransportError  # noqa: E402
-from iotbench.transports.eventhubs_consumer import PREFETCH_MIN, prefetch  # noqa: E402
-from iotbench.transports.eventhubs_transport import EventHubsTransport  # noqa: E402
+from iotbench.transports.eventhubs.consumer import PREFETCH_MIN, prefetch  # noqa: E402
+from iotbench.transports.eventhubs.transport import EventHubsTransport  # noqa: E402
 
 CALL_S = 30.0
 

@@ -16,10 +16,10 @@ need_modules("azure.eventhub", extra="eventhubs")
 from azure.eventhub import EventData  # noqa: E402
 from azure.eventhub.aio import EventHubProducerClient  # noqa: E402
 
-from iotbench.runner import run_cell  # noqa: E402
-from iotbench.spec import parse_spec  # noqa: E402
+from iotbench.pipeline.runner import run_cell  # noqa: E402
+from iotbench.model.spec import parse_spec  # noqa: E402
 from iotbench.transports.base import TransportError  # noqa: E402
-from iotbench.transports.eventhubs_transport import EventHubsTransport  # noqa: E402
+from iotbench.transports.eventhubs.transport import EventHubsTransport  # noqa: E402
 
 CALL_S = 15.0
 
@@ -112,7 +112,8 @@ def test_a_storage_account_from_the_environment_is_used_and_its_key_is_written_n
     import base64
     import secrets
 
-    from iotbench.transports.eventhubs_checkpoints import STORAGE_ENV, LocalAzurite
+    from iotbench.transports.eventhubs.checkpoints import STORAGE_ENV
+    from iotbench.transports.servers.azurite import LocalAzurite
 
     key = base64.b64encode(secrets.token_bytes(32)).decode()
     monkeypatch.setenv("AZURITE_ACCOUNTS", f"fabrikamchk:{key}")  # Azurite's custom accounts stand in for Azure

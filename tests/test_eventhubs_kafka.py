@@ -14,10 +14,10 @@ from support import need_modules
 
 need_modules("aiokafka", extra="kafka")
 
-from iotbench.transports.kafka_transport import KafkaTransport  # noqa: E402
+from iotbench.transports.kafka import KafkaTransport  # noqa: E402
 
 from iotbench.transports.base import TransportError  # noqa: E402
-from iotbench.transports.eventhubs_transport import CONNECTION_STRING_ENV, kafka_options  # noqa: E402
+from iotbench.transports.eventhubs.transport import CONNECTION_STRING_ENV, kafka_options  # noqa: E402
 
 KEY = "c2VjcmV0LWtleS1vZi10aGUtbmFtZXNwYWNl"
 CONN = f"Endpoint=sb://fabrikam.servicebus.windows.net/;SharedAccessKeyName=send;SharedAccessKey={KEY};EntityPath=devices"

@@ -16,8 +16,8 @@ from support import need_modules, need_server
 need_modules("azure.eventhub", extra="eventhubs")
 
 
-from iotbench.runner import run_cell  # noqa: E402
-from iotbench.spec import parse_spec  # noqa: E402
+from iotbench.pipeline.runner import run_cell  # noqa: E402
+from iotbench.model.spec import parse_spec  # noqa: E402
 
 
 def _run(tmp_path, *, devices: int, batch: int = 1, connections: int = 2, duration_s: float = 3.0, **options):
@@ -87,8 +87,8 @@ def test_a_publication_over_the_size_limit_is_refused_and_counted(tmp_path):
 
 
 def test_the_hub_refuses_oversize_and_over_rate_publications_with_the_service_conditions():
-    from iotbench.transports.eventhubs_amqp import StoredEvent
-    from iotbench.transports.eventhubs_hub import Hub, HubLimits, Refused
+    from iotbench.transports.emulators.eventhubs.amqp import StoredEvent
+    from iotbench.transports.emulators.eventhubs.hub import Hub, HubLimits, Refused
 
     async def scenario():
         hub = Hub("telemetry", 2, HubLimits(throughput_units=1, max_message_bytes=1000))

@@ -20,8 +20,8 @@ import aiohttp  # noqa: E402
 from azure.eventhub import EventData  # noqa: E402
 from azure.eventhub.aio import EventHubConsumerClient, EventHubProducerClient  # noqa: E402
 
-from iotbench.transports.eventhubs_sas import ConnectionString, sign  # noqa: E402
-from iotbench.transports.eventhubs_server import EndpointSettings, LocalEventHubs  # noqa: E402
+from iotbench.transports.sas import ConnectionString, sign  # noqa: E402
+from iotbench.transports.servers.eventhubs import EndpointSettings, LocalEventHubs  # noqa: E402
 
 CALL_S = 15.0
 BATCH = "application/vnd.microsoft.servicebus.json"

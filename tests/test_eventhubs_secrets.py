@@ -17,11 +17,11 @@ from support import need_modules
 need_modules("azure.eventhub", extra="eventhubs")
 
 
-from iotbench.runner import run_matrix  # noqa: E402
-from iotbench.spec import parse_spec  # noqa: E402
-from iotbench.transports.eventhubs_sas import ConnectionString  # noqa: E402
-from iotbench.transports.eventhubs_server import EndpointSettings, LocalEventHubs  # noqa: E402
-from iotbench.transports.eventhubs_transport import CONNECTION_STRING_ENV  # noqa: E402
+from iotbench.pipeline.runner import run_matrix  # noqa: E402
+from iotbench.model.spec import parse_spec  # noqa: E402
+from iotbench.transports.sas import ConnectionString  # noqa: E402
+from iotbench.transports.servers.eventhubs import EndpointSettings, LocalEventHubs  # noqa: E402
+from iotbench.transports.eventhubs.transport import CONNECTION_STRING_ENV  # noqa: E402
 
 KEY = "Zm9vYmFyLXNlY3JldC1rZXktZm9yLXRoZS10ZXN0"  # looks like a real key; must appear nowhere
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from iotbench.fleet import Fleet, FleetConfig
+from iotbench.pipeline.fleet import Fleet, FleetConfig
 
 START = 1_700_000_000.0
 

@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from iotbench.accounting import SeqLedger
-from iotbench.metrics import Latency
+from iotbench.pipeline.accounting import SeqLedger
+from iotbench.pipeline.metrics import Latency
 from iotbench.cli import main
-from iotbench.coldstore import read_jsonl_store
-from iotbench.runner import run_cell
-from iotbench.spec import parse_spec
+from iotbench.pipeline.coldstore import read_jsonl_store
+from iotbench.pipeline.runner import run_cell
+from iotbench.model.spec import parse_spec
 from iotbench.transports import TRANSPORTS
 from iotbench.transports.base import TransportError
-from iotbench.transports.inprocess_transport import InProcessTransport
+from iotbench.transports.inprocess import InProcessTransport
 
 REQUIRED_KEYS = {
     "schema_version", "cell", "codec", "transport", "batch", "compression", "devices", "interval_s", "duration_s",

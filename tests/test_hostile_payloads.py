@@ -9,13 +9,13 @@ from datetime import datetime, timezone
 import msgspec
 import pytest
 
-from iotbench.accounting import SeqLedger
+from iotbench.pipeline.accounting import SeqLedger
 from iotbench.codecs import get_codec
-from iotbench.coldstore import JsonLinesColdStore
+from iotbench.pipeline.coldstore import JsonLinesColdStore
 from iotbench.compression import get_compression
-from iotbench.consumer import Consumer, Window
-from iotbench.deadletter import DeadLetter
-from iotbench.telemetry import MAX_SEQ
+from iotbench.pipeline.consumer import Consumer, Window
+from iotbench.pipeline.deadletter import DeadLetter
+from iotbench.model.telemetry import MAX_SEQ
 
 
 def _consumer(tmp_path, max_seq=MAX_SEQ):

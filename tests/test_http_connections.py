@@ -13,7 +13,7 @@ from support import need_modules
 
 need_modules("httptools", extra="http")
 
-from iotbench.transports.http_transport import HttpTransport  # noqa: E402
+from iotbench.transports.http.transport import HttpTransport  # noqa: E402
 
 SENDS = 30
 

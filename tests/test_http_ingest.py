@@ -19,11 +19,10 @@ need_modules("aiohttp", "uvicorn", extra="http")
 
 import aiohttp  # noqa: E402
 
-from iotbench.transports.http_transport import BODY_ENCODING, HttpTransport  # noqa: E402
-from iotbench.transports.ingest_gateway import (  # noqa: E402
-    BATCH_CONTENT_TYPE, Event, SinkFull, StreamSink, decode_frames, encode_frame,
-)
-from iotbench.transports.ingest_server import start_gateway  # noqa: E402
+from iotbench.transports.http.transport import BODY_ENCODING, HttpTransport  # noqa: E402
+from iotbench.transports.emulators.ingest_gateway import SinkFull, StreamSink  # noqa: E402
+from iotbench.transports.event_stream import BATCH_CONTENT_TYPE, Event, decode_frames, encode_frame  # noqa: E402
+from iotbench.transports.servers.ingest import start_gateway  # noqa: E402
 
 BINARY = bytes(range(256)) * 4  # not UTF-8: must travel base64-encoded in the batch form
 

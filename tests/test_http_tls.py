@@ -9,7 +9,8 @@ import pytest
 from support import need_modules
 
 from iotbench.transports.base import TransportError
-from iotbench.transports.tls import client_context, local_ca
+from iotbench.transports.servers.tls import local_ca
+from iotbench.transports.tls import client_context
 
 need_modules("trustme", extra="http")
 

@@ -13,8 +13,8 @@ need_modules("aiokafka", extra="kafka")
 from aiokafka import AIOKafkaConsumer, TopicPartition  # noqa: E402
 
 from iotbench.transports.base import TransportError  # noqa: E402
-from iotbench.transports.kafka_transport import KafkaTransport  # noqa: E402
-from iotbench.transports.tansu_server import start_tansu  # noqa: E402
+from iotbench.transports.kafka import KafkaTransport  # noqa: E402
+from iotbench.transports.servers.tansu import start_tansu  # noqa: E402
 from support import need_server  # noqa: E402
 
 

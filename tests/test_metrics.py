@@ -6,7 +6,7 @@ import random
 
 from hdrh.histogram import HdrHistogram
 
-from iotbench.metrics import Latency, SizeStats
+from iotbench.pipeline.metrics import Latency, SizeStats
 
 
 def test_bulk_recording_matches_record_value():

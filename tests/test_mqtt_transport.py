@@ -8,7 +8,7 @@ import json
 import pytest
 
 from iotbench.transports import TransportError
-from iotbench.transports.mqtt_transport import MqttTransport
+from iotbench.transports.mqtt import MqttTransport
 from support import arrived, start_transport
 from transport_faults import check_endpoint_from_environment, dead_port, established_to, run_with
 
@@ -18,7 +18,7 @@ async def _started(transport: MqttTransport, tmp_path) -> MqttTransport:
 
 
 def test_password_stays_out_of_specs_errors_and_results(tmp_path, monkeypatch):
-    from iotbench.spec import SpecError
+    from iotbench.model.spec import SpecError
 
     with pytest.raises(SpecError) as refused:  # when the spec is loaded: before run.json or a cell folder holds it
         run_with("mqtt", {"url": "mqtt://bob:s3cret@127.0.0.1:1"}, tmp_path / "in-spec")

@@ -25,7 +25,7 @@ def test_notebook_is_committed_clean_and_uses_the_public_api(name: str) -> None:
     private = re.findall(r"iotbench(?:\.\w+)*\._\w+|from iotbench\.\w+ import _\w+", source)
     assert not private, f"private API used: {private}"
     modules = set(re.findall(r"from (iotbench(?:\.\w+)*) import", source)) | set(re.findall(r"import (iotbench\S*)", source))
-    assert modules <= {"iotbench", "iotbench.cost"}, f"only the public API: {modules}"
+    assert modules <= {"iotbench", "iotbench.model.cost"}, f"only the public API: {modules}"
 
 
 @pytest.mark.parametrize("name", ["compare", "cost"])

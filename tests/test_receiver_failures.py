@@ -12,9 +12,9 @@ import asyncio
 
 import pytest
 
-from iotbench.consumer import Consumer
-from iotbench.runner import run_cell
-from iotbench.spec import parse_spec
+from iotbench.pipeline.consumer import Consumer
+from iotbench.pipeline.runner import run_cell
+from iotbench.model.spec import parse_spec
 from support import need_server
 
 FAMILIES = {

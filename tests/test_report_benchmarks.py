@@ -15,7 +15,7 @@ from iotbench.report.benchmarks import load_benchmarks
 
 BENCH = '''
 from iotbench.codecs import get_codec
-from iotbench.codec_table import sample_readings
+from iotbench.studies.samples import sample_readings
 
 READING = sample_readings(1)[0]
 

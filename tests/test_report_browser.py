@@ -22,7 +22,7 @@ import pytest
 from report_support import small_run  # noqa: F401 - a fixture
 from support import need_server
 
-from iotbench.transports.servers import free_port
+from iotbench.transports.servers.process import free_port
 
 pytestmark = [pytest.mark.server]
 

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from iotbench.runner import run_cell
-from iotbench.spec import parse_spec
+from iotbench.pipeline.runner import run_cell
+from iotbench.model.spec import parse_spec
 from iotbench.transports import TransportError
-from iotbench.transports.servers import port_open
+from iotbench.transports.servers.process import port_open
 from support import alive, assert_no_leftovers, need_server
 
 
@@ -61,14 +61,14 @@ def listening_ports(pids: list[int]) -> list[int]:
 
 def _starter(name: str):
     if name == "mosquitto":
-        from iotbench.transports.mosquitto_server import start_mosquitto
+        from iotbench.transports.servers.mosquitto import start_mosquitto
 
         return start_mosquitto
     if name == "amqtt":
-        from iotbench.transports.amqtt_server import start_amqtt
+        from iotbench.transports.servers.amqtt import start_amqtt
 
         return start_amqtt
-    from iotbench.transports.rabbitmq_server import start_rabbitmq
+    from iotbench.transports.servers.rabbitmq import start_rabbitmq
 
     return start_rabbitmq
 
@@ -133,7 +133,7 @@ def test_mosquitto_that_exits_at_start_says_why(tmp_path):
 @pytest.mark.server
 @pytest.mark.parametrize("transport", ["mqtt", "amqp"])
 def test_cell_that_fails_after_the_server_started_leaves_nothing(transport, tmp_path, monkeypatch):
-    import iotbench.runner as runner
+    import iotbench.pipeline.runner as runner
 
     seen: dict[str, list[int]] = {}
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from iotbench.spec import SpecError, parse_spec
+from iotbench.model.spec import SpecError, parse_spec
 
 
 def _cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
@@ -75,7 +75,7 @@ def test_matrix_tables_union_their_cells_and_reject_non_dimensions():
 
 def test_default_spec_covers_every_usable_codec_and_transport():
     from iotbench.codecs import CODECS
-    from iotbench.spec import default_spec
+    from iotbench.model.spec import default_spec
     from iotbench.transports import TRANSPORTS
 
     cells = default_spec().cells()
@@ -106,9 +106,9 @@ GB = 10**9
 @pytest.fixture
 def machine_24gb(monkeypatch):
     """The README's machine (24 GB), so the memory limits do not depend on where the tests run."""
-    import iotbench.limits
+    import iotbench.model.limits
 
-    monkeypatch.setattr(iotbench.limits, "machine_memory", lambda: 24 * GB)
+    monkeypatch.setattr(iotbench.model.limits, "machine_memory", lambda: 24 * GB)
 
 
 @pytest.mark.parametrize(("toml", "key", "says"), [

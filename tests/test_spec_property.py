@@ -12,11 +12,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import iotbench.limits
-import iotbench.spec
+import iotbench.model.limits
+import iotbench.model.spec
 from iotbench.codecs import CODECS
 from iotbench.compression import compression_names
-from iotbench.spec import SpecError, parse_spec
+from iotbench.model.spec import SpecError, parse_spec
 
 BASE = {"codecs": ["json"], "transports": ["inprocess"], "batch": [1, 100], "devices": 1000, "interval_s": 1.0,
         "duration_s": 5.0, "warmup_s": 1.0}
@@ -41,7 +41,7 @@ NON_FINITE = st.sampled_from([math.nan, math.inf, -math.inf])
 @pytest.fixture(autouse=True)
 def machine_24gb(monkeypatch):
     """The README's machine, so which values are too big does not depend on where the tests run."""
-    monkeypatch.setattr(iotbench.limits, "machine_memory", lambda: 24 * 10**9)
+    monkeypatch.setattr(iotbench.model.limits, "machine_memory", lambda: 24 * 10**9)
 
 
 def _with(path: str, value) -> dict:
@@ -79,7 +79,7 @@ def invalid_specs(draw) -> tuple[dict, str]:
     kind = draw(st.sampled_from(["value", "value", "value", "unknown key", "section", "exclude all"]))
     if kind == "unknown key":
         key = draw(st.from_regex(r"[a-z_][a-z0-9_]{0,15}", fullmatch=True).filter(
-            lambda k: k not in iotbench.spec._KNOWN))
+            lambda k: k not in iotbench.model.spec._KNOWN))
         return {**BASE, key: draw(st.integers() | st.text(max_size=5))}, key
     if kind == "section":
         bad = draw(st.one_of(st.integers(), st.text(max_size=5), st.lists(st.integers(), max_size=2)))

@@ -9,7 +9,7 @@ import msgspec
 import pytest
 
 from conftest import fleet_readings
-from iotbench.telemetry import Reading, device_id, validate
+from iotbench.model.telemetry import Reading, device_id, validate
 
 
 def test_same_seed_same_readings_other_seed_other_values():

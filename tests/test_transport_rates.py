@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from iotbench.transport_rates import RATES, VARIANTS, measure
+from iotbench.studies.transport_rates import RATES, VARIANTS, measure
 from iotbench.transports import TRANSPORTS
 
 

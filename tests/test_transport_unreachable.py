@@ -64,7 +64,7 @@ def test_an_unreachable_endpoint_fails_its_cell_and_the_matrix_goes_on(transport
     ("http", {"mode": ["http3", "keep-alive"]}, "'transport_options.http.mode': http mode='http3'"),
 ])
 def test_a_bad_option_is_refused_when_the_spec_is_loaded(transport, option, message, tmp_path):
-    from iotbench.spec import SpecError
+    from iotbench.model.spec import SpecError
 
     need_modules(EXTRAS[transport][0], extra=EXTRAS[transport][1])
     endpoint, address, _, _ = ENDPOINTS[transport]

@@ -12,10 +12,10 @@ from typing import Callable, ClassVar
 
 import pytest
 
-from iotbench.runner import LEAD_S, run_cell
-from iotbench.spec import parse_spec
+from iotbench.pipeline.runner import LEAD_S, run_cell
+from iotbench.model.spec import parse_spec
 from iotbench.transports import TRANSPORTS
-from iotbench.transports.inprocess_transport import InProcessTransport
+from iotbench.transports.inprocess import InProcessTransport
 
 # (seconds since the schedule started) -> a delay per copy to deliver: [0.0] = as it comes
 Shape = Callable[[float], list[float]]

@@ -7,9 +7,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from iotbench.runner import run_matrix
-from iotbench.spec import parse_spec
-from iotbench.transports.servers import LOOPBACK, free_port
+from iotbench.pipeline.runner import run_matrix
+from iotbench.model.spec import parse_spec
+from iotbench.transports.servers.process import LOOPBACK, free_port
 
 
 @contextmanager

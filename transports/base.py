@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Mapping, Protocol, runtime_checkable
 
-__all__ = ["Deliver", "Load", "Sender", "Receiver", "Transport", "TransportError", "TransportDefaults", "stop_task", "task_failure"]
+__all__ = ["Deliver", "Load", "Sender", "Receiver", "ReceiverDefaults", "Transport", "TransportError", "TransportDefaults", "stop_task", "task_failure"]
 
 Deliver = Callable[[bytes], None]
 """Called in the event loop's thread with each payload, in the order received."""
@@ -68,6 +68,13 @@ class Receiver(Protocol):
         """Why this receiver stopped delivering (its stream broke, its task died, ``deliver``
         raised), or None while it is healthy. The runner fails the cell with this reason."""
 
+    def mark(self) -> Any:
+        """Where delivery stands now; called when the cold store seals a file (None: nothing to track)."""
+
+    def durable(self, mark: Any) -> None:
+        """Everything delivered up to ``mark`` is durable in the cold store: a broker-side checkpoint
+        (Event Hubs' blob store) may move there now, never before."""
+
     async def close(self) -> None: ...
 
 
@@ -100,6 +107,19 @@ class Transport(Protocol):
 
     def counters(self) -> dict[str, int]:
         """Counts only the transport can see (throttled sends, retries, publications); may be empty."""
+
+
+class ReceiverDefaults:
+    """The receiver hooks' defaults: healthy, and no broker-side checkpoint to move."""
+
+    def failure(self) -> str | None:
+        return None
+
+    def mark(self) -> Any:
+        return None
+
+    def durable(self, mark: Any) -> None:
+        return None
 
 
 class TransportDefaults:

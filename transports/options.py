@@ -2,7 +2,7 @@
 
 A transport checks every option when it is constructed, and constructing does no I/O:
 so loading a spec builds each option variant once, and a bad value is refused before
-any server starts or any file is written (``iotbench.spec``). Each check raises
+any server starts or any file is written (``iotbench.model.spec``). Each check raises
 ``TransportError`` with one line: the transport, the option, the bad value, what is
 allowed.
 

@@ -9,10 +9,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from iotbench.cost import AMQP_CONNECTIONS_PER_NAMESPACE
-from iotbench.report.decision import (
-    BYTES, EH_LIMITS, NEW_CONNECTION_VALUES, PUBLISH_P99, SCENARIO, Decision, _ranked, _smallest_batch, code,
-)
+from iotbench.model.cost import AMQP_CONNECTIONS_PER_NAMESPACE
+from iotbench.report.rules import (BYTES, EH_LIMITS, NEW_CONNECTION_VALUES, PUBLISH_P99, SCENARIO, Decision, code,
+                                   rank_by, smallest_batch)
 from iotbench.report.figures import fact, measure
 
 __all__ = ["answer_changes"]
@@ -22,7 +21,7 @@ def _compressed(d: Decision, ok: Any) -> None:
     """Behind a gateway that batches and compresses, formats converge: say how far, if measured."""
     squeezed = ok[(ok["compression"] != "none") & (ok["batch"] > 1)]
     squeezed = squeezed[squeezed["batch"] == squeezed["batch"].max()] if not squeezed.empty else squeezed
-    ranked = _ranked(squeezed, "serialization", BYTES) if not squeezed.empty else []
+    ranked = rank_by(squeezed, "serialization", BYTES) if not squeezed.empty else []
     if len(ranked) < 2:
         return
     (low, low_rows), (high, high_rows) = ranked[0], ranked[-1]
@@ -39,7 +38,7 @@ def _evolution(d: Decision) -> None:
         return
     codec = d.serialization.split("+")[0]
     try:
-        from iotbench.codecs.evolution import evolution_table
+        from iotbench.studies.evolution import evolution_table
 
         rows = [r for r in evolution_table([codec]) if r.framing == "single"]
     except Exception:  # noqa: BLE001 - the table is the codec suite's; without it, say nothing rather than guess
@@ -71,7 +70,7 @@ def answer_changes(d: Decision, df: Any, ok: Any) -> None:
     if not ran.empty:
         # like with like: qualifying cells when there are any, at one batch size, against kept-alive siblings
         ran = ran[ran.index.isin(ok.index)] if ran.index.isin(ok.index).any() else ran
-        ran = _smallest_batch(ran)
+        ran = smallest_batch(ran)
         siblings = df[df["transport"].isin(ran["transport"]) & ~df.index.isin(fresh.index) & (df["status"] == "ok")
                       & df[PUBLISH_P99].notna() & (df["batch"] == ran["batch"].iloc[0])]
         kept = siblings[siblings.index.isin(ok.index)] if ran.index.isin(ok.index).all() else siblings

@@ -1,10 +1,10 @@
-"""The cost section: the measured sizes put through ``iotbench.cost`` for Fabrikam's month."""
+"""The cost section: the measured sizes put through ``iotbench.model.cost`` for Fabrikam's month."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from iotbench.cost import DEFAULT_PRICES, Prices, Scenario, estimate, parse_prices
+from iotbench.model.cost import DEFAULT_PRICES, Prices, Scenario, estimate, parse_prices
 from iotbench.report.decision import eligible
 from iotbench.report.page import escape, note, table
 

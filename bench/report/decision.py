@@ -3,7 +3,7 @@
 The rules, in the order they are applied (the report prints them too):
 
 1. A cell counts only if it kept up by the one rule the rate search and the CLI use too
-   (iotbench.sustain: ran, at least 95 % of the offered rate stored over the measured
+   (iotbench.model.sustain: ran, at least 95 % of the offered rate stored over the measured
    window, nothing lost or late, send delay p99 within its bound) and had no failed sends.
 2. Serialization: the smallest payload per event at the batch size every candidate ran
    (the smallest such; batch 1 is what one device sends), because bytes are paid for on every cellular link, in
@@ -22,49 +22,18 @@ Every number is a ``Figure`` with its recipe (see ``figures``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
-from iotbench.cost import Scenario
+from iotbench.report.changes import answer_changes
 from iotbench.report.figures import fact, ingress_units_for, measure, percent_less, throughput_units_for
+from iotbench.report.rules import (BYTES, EH_LIMITS, P99, PUBLISH_P99, REFERENCE_TRANSPORTS, SCENARIO, SUSTAINED,
+                                   Decision, code, rank_by, smallest_batch)
 from iotbench.report.stats import compare
-from iotbench.sustain import SHARE
 
 __all__ = ["Decision", "decide", "eligible", "REFERENCE_TRANSPORTS"]
 
-REFERENCE_TRANSPORTS = frozenset({"inprocess"})
-SUSTAINED = SHARE  # one rule: iotbench.sustain
-P99 = "latency_e2e_received_p99_ms"
-PUBLISH_P99 = "latency_publish_p99_ms"
-BYTES = "payload_bytes_mean"
-SCENARIO = Scenario()  # 100,000 devices, one reading a minute
-EH_LIMITS = "Azure Event Hubs quotas, Standard tier (learn.microsoft.com event-hubs-quotas; FACTS.md)"
-NEW_CONNECTION_VALUES = {"new", "per_request", "per-request", "new_connection", "new-connection", "close"}
-
-
-@dataclass
-class Decision:
-    protocol: str | None = None
-    serialization: str | None = None
-    protocol_runner_up: str | None = None
-    serialization_runner_up: str | None = None
-    batch: int | None = None
-    reasons: list[str] = field(default_factory=list)
-    azure: list[str] = field(default_factory=list)  # what the choice means in Event Hubs units
-    runner_up: list[str] = field(default_factory=list)
-    changes: list[str] = field(default_factory=list)
-    gaps: list[str] = field(default_factory=list)  # what this run lacks to answer fully
-    excluded: list[str] = field(default_factory=list)  # configurations that did not qualify, and why
-
-
-def code(text: str) -> str:
-    import html
-
-    return f"<code>{html.escape(str(text))}</code>"
-
-
 def eligible(df: Any) -> Any:
-    """Rows that qualify: kept up by the one shared rule (iotbench.sustain) and failed no send."""
+    """Rows that qualify: kept up by the one shared rule (iotbench.model.sustain) and failed no send."""
     if df.empty:
         return df
     return df[df["kept_up"].astype(bool) & (df["events_failed"].fillna(0) == 0)]
@@ -103,15 +72,6 @@ def _scenario_rate(ok: Any) -> Any:
     return ok[ok["target_eps"] == (above[0] if above else rates[-1])]
 
 
-def _smallest_batch(rows: Any) -> Any:
-    return rows[rows["batch"] == rows["batch"].min()]
-
-
-def _ranked(rows: Any, by: str, metric: str) -> list[tuple[str, Any]]:
-    groups = [(name, g) for name, g in rows.groupby(by, sort=True) if g[metric].notna().any()]
-    return sorted(groups, key=lambda item: (item[1][metric].median(), item[0]))
-
-
 def _verdict(a: Any, b: Any, metric: str) -> str:
     return compare(list(a[metric].dropna()), list(b[metric].dropna())).words
 
@@ -140,8 +100,6 @@ def decide(df: Any) -> Decision:
         d.gaps.append("Every configuration ran once: no confidence intervals; set <code>repeats</code> "
                       "in the spec to tell real differences from noise.")
     d.reasons = d.reasons[:5]
-    from iotbench.report.changes import answer_changes  # it builds on this module's helpers
-
     answer_changes(d, df, ok)
     return d
 
@@ -166,7 +124,7 @@ def _sent_as(batch: int) -> str:
 def _choose_serialization(d: Decision, ok: Any) -> None:
     single = _shared_batch(d, ok)
     ranked, seen = [], set()
-    for name, rows in _ranked(single, "serialization", BYTES):  # each codec's best form, so the runner-up
+    for name, rows in rank_by(single, "serialization", BYTES):  # each codec's best form, so the runner-up
         codec = str(rows["codec"].iloc[0])                       # is another codec, not the same one zipped
         if codec not in seen:
             seen.add(codec)
@@ -236,8 +194,8 @@ def _choose_protocol(d: Decision, ok: Any) -> None:
     pool = same if not same.empty else real
     import pandas as pd
 
-    candidates = pd.concat([_smallest_batch(g) for _, g in pool.groupby("variant", sort=True)])
-    ranked = _ranked(candidates, "variant", P99)
+    candidates = pd.concat([smallest_batch(g) for _, g in pool.groupby("variant", sort=True)])
+    ranked = rank_by(candidates, "variant", P99)
     if not ranked:
         d.gaps.append("No end-to-end latency in the results: the protocol cannot be ranked.")
         return

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from iotbench.report.decision import Decision, code
+from iotbench.report.rules import Decision, code
 from iotbench.report.page import note
 
 __all__ = ["decision_section"]

@@ -85,8 +85,8 @@ OPS = {
 
 
 def throughput_units_for(size: Figure) -> Figure:
-    """TUs the scenario needs at ``size`` bytes per event (iotbench.cost rules)."""
-    from iotbench.cost import Scenario, throughput_units
+    """TUs the scenario needs at ``size`` bytes per event (iotbench.model.cost rules)."""
+    from iotbench.model.cost import Scenario, throughput_units
 
     s = Scenario()
     return Figure(throughput_units(s.events_per_s, size.value), digits=0, op="throughput_units", args=(size,))
@@ -94,7 +94,7 @@ def throughput_units_for(size: Figure) -> Figure:
 
 def ingress_units_for(size: Figure, batch: Figure) -> Figure:
     """Millions of billed 64 KB ingress units in the scenario's month, ``batch`` readings per send."""
-    from iotbench.cost import Scenario, billed_ingress_units
+    from iotbench.model.cost import Scenario, billed_ingress_units
 
     s = Scenario()
     units = billed_ingress_units(s.events_per_month, size.value, int(batch.value))

@@ -7,13 +7,14 @@ in words what it lacks rather than drawing an empty chart.
 
 from __future__ import annotations
 
-import importlib
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from iotbench.report import charts
 from iotbench.report.decision import REFERENCE_TRANSPORTS, eligible
 from iotbench.report.page import escape, note, table
+from iotbench.studies.evolution import evolution_table
 
 __all__ = ["codecs_section", "matrix_section", "transports_section"]
 
@@ -77,10 +78,11 @@ def _sizes(codecs: list[str]) -> str:
     import pandas as pd
 
     try:
-        from iotbench.codec_table import BATCH, payload_sizes, sample_readings
+        from iotbench.studies.codec_table import payload_sizes
+        from iotbench.studies.samples import BATCH, sample_readings
         from iotbench.codecs import get_codec
     except ImportError:
-        return note("The codec size table (<code>iotbench.codec_table</code>) is not available here.")
+        return note("The codec size table (<code>iotbench.studies.codec_table</code>) is not available here.")
     rows = []
     readings = sample_readings(1000)
     for name in codecs:
@@ -150,25 +152,14 @@ def _codec_benchmarks(frame: Any) -> str:
 
 
 def _evolution() -> str:
-    """The codec suite's schema-evolution table, when ``iotbench.codecs.evolution`` provides one."""
+    """The codec suite's schema-evolution table (``iotbench.studies.evolution``)."""
     import pandas as pd
 
     try:
-        module = importlib.import_module("iotbench.codecs.evolution")
-    except ImportError:
-        return note("The codec suite's schema-evolution table (<code>iotbench.codecs.evolution</code>) "
-                    "is not available in this installation.")
-    for name in ("evolution_table", "schema_evolution_table", "table", "evolution_rows"):
-        make = getattr(module, name, None)
-        if callable(make):
-            try:
-                rows = make()
-                frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(
-                    [r if isinstance(r, dict) else getattr(r, "__dict__", {"result": str(r)}) for r in rows])
-            except Exception as exc:  # noqa: BLE001 - a broken plugin must not take the report down
-                return note(f"The schema-evolution table could not be made: {escape(exc)}")
-            return _evolution_html(frame.astype(str))
-    return note("<code>iotbench.codecs.evolution</code> has no table function yet.")
+        frame = pd.DataFrame([asdict(row) for row in evolution_table()])
+    except Exception as exc:  # noqa: BLE001 - a broken codec plugin must not take the report down
+        return note(f"The schema-evolution table could not be made: {escape(exc)}")
+    return _evolution_html(frame.astype(str))
 
 
 def _evolution_html(frame: Any) -> str:
@@ -235,7 +226,7 @@ def transports_section(df: Any) -> str:
 
 
 def _wire(df: Any) -> str:
-    from iotbench.cost import Scenario
+    from iotbench.model.cost import Scenario
     from iotbench.report.wire import wire_table
 
     frame = wire_table(df, Scenario().events_per_device_month)

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import pytest
 
-from iotbench.codec_table import BATCH, library_version, payload_sizes, sample_readings
+from iotbench.studies.codec_table import library_version, payload_sizes
+from iotbench.studies.samples import BATCH, sample_readings
 from iotbench.codecs import CODECS, get_codec
 from iotbench.compression import compression_names, get_compression
 

@@ -13,9 +13,9 @@ import os
 
 import pytest
 
-from iotbench.ratesearch import search_rate
-from iotbench.runner import run_cell
-from iotbench.spec import parse_spec
+from iotbench.studies.ratesearch import search_rate
+from iotbench.pipeline.runner import run_cell
+from iotbench.model.spec import parse_spec
 
 
 @pytest.fixture

@@ -1,0 +1,177 @@
+"""Exact accounting of every event, per device by sequence number.
+
+The sending side and the storing side each keep their own ledger (they may live in
+different processes); ``reconcile`` compares them device by device, so a lost event
+cannot hide behind a duplicate of another one the way it would in totals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterable
+
+from iotbench.model.telemetry import MAX_SEQ
+
+if TYPE_CHECKING:
+    from iotbench.model.telemetry import Reading
+
+__all__ = ["SeqLedger", "Reconciled", "reconcile", "stored_among", "unstored", "MAX_SEQ"]
+
+MAX_COUNT = 255
+# A device's marks are a bytearray indexed by seq: a seq far beyond what was seen would make
+# it allocate that many bytes, so the ledger refuses any seq above its bound. The consumer
+# validates a reading against the run's own bound (readings a device can send in the cell)
+# first; this is the ledger's own guard for any other caller.
+
+
+class SeqLedger:
+    """How many times each (device, seq) was seen: ``ledger.add('b0000-a001-s1', 3)``."""
+
+    __slots__ = ("_seen", "max_seq")
+
+    def __init__(self, max_seq: int = MAX_SEQ) -> None:
+        self._seen: dict[str, bytearray] = {}
+        self.max_seq = max_seq
+
+    def add(self, device_id: str, seq: int) -> None:
+        if not 0 <= seq <= self.max_seq:
+            raise ValueError(f"seq {seq} outside 0..{self.max_seq}: validate readings before they reach the ledger")
+        marks = self._seen.get(device_id)
+        if marks is None:
+            marks = self._seen[device_id] = bytearray(seq + 8)
+        elif seq >= len(marks):
+            marks.extend(bytes(seq + 8 - len(marks)))
+        if marks[seq] < MAX_COUNT:
+            marks[seq] += 1
+
+    def add_readings(self, readings: "Iterable[Reading]") -> int:
+        """``add`` for every reading of a payload, in one call (it runs per event); returns how
+        many of them were seen for the first time."""
+        seen = self._seen
+        new = 0
+        for r in readings:
+            seq = r.seq
+            marks = seen.get(r.device_id)
+            if marks is None or seq >= len(marks):
+                self.add(r.device_id, seq)
+                new += 1
+            else:
+                count = marks[seq]
+                if count == 0:
+                    new += 1
+                    marks[seq] = 1
+                elif count < MAX_COUNT:
+                    marks[seq] = count + 1
+        return new
+
+    def distinct(self) -> int:
+        """(device, seq) pairs seen at least once."""
+        return sum(len(marks) - marks.count(0) for marks in self._seen.values())
+
+    def has(self, device_id: str, seq: int) -> bool:
+        marks = self._seen.get(device_id)
+        return marks is not None and seq < len(marks) and marks[seq] > 0
+
+    def merge(self, other: "SeqLedger") -> None:
+        """Add another shard's ledger into this one (exact: counts add up)."""
+        for device_id, theirs in other._seen.items():
+            for seq, count in enumerate(theirs):
+                for _ in range(count):
+                    self.add(device_id, seq)
+
+    def to_ranges(self) -> dict[str, list[list[int]]]:
+        """Compact form for files: device -> [[first_seq, last_seq], ...] of seqs seen."""
+        out: dict[str, list[list[int]]] = {}
+        for device_id, marks in self._seen.items():
+            ranges: list[list[int]] = []
+            for seq, count in enumerate(marks):
+                if not count:
+                    continue
+                if ranges and ranges[-1][1] == seq - 1:
+                    ranges[-1][1] = seq
+                else:
+                    ranges.append([seq, seq])
+            out[device_id] = ranges
+        return out
+
+    @classmethod
+    def from_ranges(cls, ranges: dict[str, list[list[int]]]) -> "SeqLedger":
+        ledger = cls()
+        for device_id, spans in ranges.items():
+            for first, last in spans:
+                for seq in range(first, last + 1):
+                    ledger.add(device_id, seq)
+        return ledger
+
+    def pairs(self) -> set[tuple[str, int]]:
+        return {(d, s) for d, marks in self._seen.items() for s, c in enumerate(marks) if c}
+
+    def devices(self) -> dict[str, bytearray]:
+        return self._seen
+
+    def total(self) -> int:
+        return sum(sum(m) for m in self._seen.values())
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    stored: int  # distinct (device, seq) pairs stored at least once
+    lost: int  # sent, never stored
+    duplicated: int  # copies stored beyond the first
+    unexpected: int  # stored but never sent
+
+
+def reconcile(sent: SeqLedger, stored: SeqLedger) -> Reconciled:
+    """Compare what was sent with what was stored, device by device."""
+    lost = duplicated = distinct = unexpected = 0
+    sent_by, stored_by = sent.devices(), stored.devices()
+    empty = bytearray()
+    for device_id in sent_by.keys() | stored_by.keys():
+        s = sent_by.get(device_id, empty)
+        c = stored_by.get(device_id, empty)
+        for seq in range(max(len(s), len(c))):
+            was_sent = seq < len(s) and s[seq] > 0
+            copies = c[seq] if seq < len(c) else 0
+            if copies:
+                distinct += 1
+                duplicated += copies - 1
+                if not was_sent:
+                    unexpected += 1
+            elif was_sent:
+                lost += 1
+    return Reconciled(stored=distinct, lost=lost, duplicated=duplicated, unexpected=unexpected)
+
+
+def stored_among(candidates: SeqLedger, stored: SeqLedger) -> int:
+    """How many distinct (device, seq) of ``candidates`` were stored at least once.
+
+    With ``candidates`` the events of failed sends, this counts the sends that failed at
+    the sender yet arrived (an acknowledgement lost or late): at-least-once delivery's
+    ambiguous case, where a retry would have made a duplicate.
+    """
+    count = 0
+    stored_by = stored.devices()
+    for device_id, marks in candidates.devices().items():
+        copies = stored_by.get(device_id)
+        if copies is None:
+            continue
+        count += sum(1 for seq, n in enumerate(marks) if n and seq < len(copies) and copies[seq])
+    return count
+
+
+def unstored(sent: SeqLedger, stored: SeqLedger, skip: SeqLedger) -> int:
+    """How many distinct (device, seq) of ``sent`` are neither in ``stored`` nor in ``skip``.
+
+    With ``skip`` the events of failed sends: the acknowledged events still on their way --
+    what the drain waits for (duplicates of other events cannot stand in for them).
+    """
+    count = 0
+    stored_by, skip_by = stored.devices(), skip.devices()
+    empty = bytearray()
+    for device_id, marks in sent.devices().items():
+        have = stored_by.get(device_id, empty)
+        failed = skip_by.get(device_id, empty)
+        for seq, n in enumerate(marks):
+            if n and not (seq < len(have) and have[seq]) and not (seq < len(failed) and failed[seq]):
+                count += 1
+    return count

@@ -1,0 +1,157 @@
+"""The consumer: payload -> decompress -> decode -> validate -> cold store.
+
+It is what the cloud side of Fabrikam's pipeline does, run by the harness. It
+counts, per (device, seq), what it stored, keeps what it could not use in the
+dead-letter file, and advances its checkpoint only after the cold store has made
+a file durable.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from iotbench.pipeline.accounting import SeqLedger
+from iotbench.codecs.base import CodecError
+from iotbench.pipeline.coldstore import JsonLinesColdStore
+from iotbench.compression import Compression
+from iotbench.pipeline.deadletter import DeadLetter
+from iotbench.pipeline.metrics import Latency
+from iotbench.model.telemetry import MAX_SEQ, validate
+
+__all__ = ["Consumer", "Window"]
+
+
+@dataclass
+class Window:
+    """The measured part of a run, in wall-clock seconds (after warm-up)."""
+
+    start: float = float("inf")
+    end: float = float("inf")
+
+
+class Consumer:
+    """``consumer.deliver(payload)`` for every payload the receiver gets.
+
+    ``batched`` says how the sender framed payloads (one reading, or a batch).
+    """
+
+    def __init__(
+        self,
+        codec: Any,
+        compression: Compression,
+        store: JsonLinesColdStore,
+        dead_letter: DeadLetter,
+        *,
+        batched: bool,
+        window: Window,
+        checkpoint_path: Path,
+        max_seq: int = MAX_SEQ,
+    ) -> None:
+        self._decode = codec.decode_batch if batched else (lambda p: [codec.decode(p)])
+        self._decompress = compression.decompress
+        self.store = store
+        self.dead_letter = dead_letter
+        self.window = window
+        self.checkpoint_path = Path(checkpoint_path)
+        # what a device can have sent in this cell bounds what a reading may claim: the ledgers
+        # allocate per seq, so a forged seq must be rejected before it reaches them
+        self.max_seq = max_seq
+        self.ledger = SeqLedger(max_seq)
+        self.window_ledger = SeqLedger(max_seq)  # readings whose intended time is in the measured window
+        self.distinct = 0  # (device, seq) pairs stored at least once
+        self.late_after = float("inf")  # set when the drain gives up: what arrives later is late
+        self.events_late = 0
+        self.e2e_received = Latency()
+        self.e2e_stored = Latency()
+        self.payloads = 0
+        self.events_received = 0
+        self.events_rejected = 0
+        self.payloads_rejected = 0
+        self.events_appended = 0
+        self._unpublished: list[float] = []  # observed times of measured events in the open file
+        self._sealed: deque[list[float]] = deque()  # the same, for files being made durable
+        # receivers (transports.base.Receiver.mark/durable; Event Hubs' checkpoint store): a broker-side
+        # checkpoint moves only once the cold store has made what they delivered durable
+        self.checkpointers: list[Any] = []
+        self._marks: deque[list[Any]] = deque()
+        store.on_seal = self._seal
+        store.on_publish = self._published
+
+    def deliver(self, payload: bytes) -> None:
+        now = time.time()
+        self.payloads += 1
+        try:
+            readings = self._decode(self._decompress(payload))
+        except CodecError as exc:
+            self.payloads_rejected += 1
+            self.events_rejected += 1  # one payload we cannot open counts as one event
+            self.dead_letter.payload(payload, str(exc))
+            return
+        self.events_received += len(readings)
+        window = self.window
+        max_seq = self.max_seq
+        good = [r for r in readings if validate(r) is None and r.seq <= max_seq]
+        if len(good) < len(readings):
+            for reading in readings:
+                reason = validate(reading)
+                if reason is None and reading.seq > max_seq:
+                    reason = f"seq {reading.seq} is above {max_seq}, more than a device sends in this cell"
+                if reason is not None:
+                    self.events_rejected += 1
+                    self.dead_letter.reading(reading, reason)
+        # per payload, not per event: one list of observed times feeds the latencies and the window
+        observed = [r.observed_at.timestamp() for r in good]
+        start, end = window.start, window.end
+        if observed and not (start <= min(observed) and max(observed) < end):
+            measured = [(r, o) for r, o in zip(good, observed) if start <= o < end]
+            self.window_ledger.add_readings([r for r, _ in measured])
+            observed_measured = [o for _, o in measured]
+        else:
+            self.window_ledger.add_readings(good)
+            observed_measured = observed
+        self.e2e_received.record_many([now - o for o in observed_measured])
+        self._unpublished.extend(observed_measured)
+        if now > self.late_after:
+            self.events_late += sum(1 for r in good if not self.ledger.has(r.device_id, r.seq))
+        self.distinct += self.ledger.add_readings(good)
+        self.events_appended += len(good)
+        self.store.append(good, now)
+
+    def throughput_eps(self) -> float:
+        """Distinct readings meant to be sent in the measured window and stored, per second of it."""
+        return self.window_ledger.distinct() / (self.window.end - self.window.start)
+
+    def ledger_events(self) -> int:
+        """Valid readings handed to the cold store so far (duplicates included)."""
+        return self.events_appended
+
+    def tick(self, now: float) -> None:
+        """Roll the open file if it is due; the runner calls this a few times a second."""
+        self.store.roll_if_due(now)
+
+    def _seal(self) -> None:
+        self._sealed.append(self._unpublished)
+        self._unpublished = []
+        self._marks.append([(c, c.mark()) for c in self.checkpointers])
+
+    def _published(self, path: Path, events: int, published_at: float) -> None:
+        self.e2e_stored.record_many([published_at - o for o in self._sealed.popleft()])
+        # the checkpoint only moves once the file is durable
+        tmp = self.checkpoint_path.with_suffix(".tmp")
+        tmp.write_bytes(msgspec.json.encode(
+            {"file": path.name, "files": self.store.files, "events": self.store.events, "at": published_at}
+        ))
+        os.replace(tmp, self.checkpoint_path)
+        for checkpointer, mark in self._marks.popleft():
+            checkpointer.durable(mark)
+
+    def close(self) -> None:
+        self.store.close()
+        self.dead_letter.close()

@@ -1,0 +1,41 @@
+"""The highest offered rate a cell sustains: a step search over fleet rates.
+
+A rate is sustained when the cell kept up by the one rule the decision and the CLI
+use too (``iotbench.model.sustain``): at least 95 % of the offered events per second stored
+over the measured window, nothing lost, and the send delay p99 within its bound -- so
+a harness that falls behind its own schedule (coordinated omission) never counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from pathlib import Path
+from typing import Iterable
+
+from iotbench.model.results import CellResult
+from iotbench.pipeline.runner import run_cell
+from iotbench.model.spec import Cell, Spec
+from iotbench.model.sustain import kept_up
+
+__all__ = ["sustained", "search_rate"]
+
+
+def sustained(result: CellResult) -> bool:
+    """The shared rule (iotbench.model.sustain): stored >= 95 % of offered, nothing lost, send delay p99 in bounds."""
+    return kept_up(result.to_dict())
+
+
+def search_rate(spec: Spec, cell: Cell, rates_eps: Iterable[float],
+                folder: Path) -> tuple[float | None, list[CellResult]]:
+    """Run ``cell`` at each offered rate (ascending; 1 s interval, devices = rate) until one
+    is not sustained; returns (highest sustained rate or None, every result)."""
+    best, results = None, []
+    for rate in sorted(rates_eps):
+        trial = dataclasses.replace(cell, devices=int(rate), interval_s=1.0)
+        result = asyncio.run(run_cell(spec, trial, folder / f"rate-{int(rate)}"))
+        results.append(result)
+        if not sustained(result):
+            break
+        best = rate
+    return best, results

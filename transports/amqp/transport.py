@@ -1,0 +1,130 @@
+"""AMQP 1.0 through python-qpid-proton, to RabbitMQ 3.10 with its AMQP 1.0 plugin.
+
+Proton runs as a protocol engine on the asyncio loop (``amqp_engine.py``): no
+reactor thread, ``deliver`` in the loop's thread.
+
+Every sender is one AMQP connection with one link to the queue's address. Unsettled
+(the default): ``send`` returns when RabbitMQ accepted the message (its disposition).
+Pre-settled (``settled=True``): ``send`` returns once the transfer went to the
+connection with credit -- fire and forget, as the protocol allows (the socket's write
+buffer still pushes back). The receiver is one connection consuming the queue with
+``credit`` messages of prefetch; it accepts each message once it was delivered.
+
+A ``url`` option (see ``endpoints.py``) uses an external broker instead of starting
+RabbitMQ; errors name the host and port, never the credentials.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import ssl
+from pathlib import Path
+from typing import Any, ClassVar, Mapping
+
+from iotbench.transports.amqp.engine import AmqpConnection, ReceiverConnection, SenderConnection
+from iotbench.transports.base import Deliver, TransportDefaults, TransportError
+from iotbench.transports.endpoints import Endpoint, external_endpoint
+from iotbench.transports.options import CONNECT_TIMEOUT_S, flag, number, text, whole
+from iotbench.transports.servers.process import LOOPBACK
+
+__all__ = ["AmqpTransport"]
+
+SCHEMES = {"amqp": 5672, "amqps": 5671}  # url schemes and their default ports
+
+
+class AmqpTransport(TransportDefaults):
+    """``AmqpTransport(settled=False)``: unsettled sends, acknowledged on RabbitMQ's accept."""
+
+    name: ClassVar[str] = "amqp"
+    OPTIONS: ClassVar[Mapping[str, Any]] = {
+        "settled": False,  # True: pre-settled (at most once), send returns once handed to the link
+        "address": "/queue/iotbench",  # RabbitMQ: /queue/NAME declares the queue and routes to it
+        "credit": 1000,  # the receiver's prefetch
+        "tls": False,  # AMQP over TLS (RabbitMQ with a local CA's certificate; amqps:// for a url)
+        "url": "",  # amqp://[user@]host:port: an external broker (password: IOTBENCH_AMQP_PASSWORD)
+        "connect_timeout_s": 10.0,
+    }
+    CONTRACT_VARIANTS: ClassVar[list[dict[str, Any]]] = [{"settled": False}, {"settled": True, "tls": True}]
+
+    def __init__(self, settled: bool = False, address: str = "/queue/iotbench", credit: int = 1000,
+                 tls: bool = False, url: str = "", connect_timeout_s: float = 10.0) -> None:
+        # every option is checked here (no I/O), so a spec is refused when it is loaded
+        self.settled, self.tls = flag("amqp", "settled", settled), flag("amqp", "tls", tls)
+        self.address = text("amqp", "address", address, empty_ok=False)
+        # the receiver's prefetch: messages the broker may push before it is asked again, held in memory
+        self.credit = whole("amqp", "credit", credit, 1, 1_000_000, "messages")
+        self.ssl_context: ssl.SSLContext | None = None
+        self.connect_timeout_s = number("amqp", "connect_timeout_s", connect_timeout_s, *CONNECT_TIMEOUT_S, "s")
+        if text("amqp", "url", url):
+            external_endpoint(url, "amqp", SCHEMES)  # its shape, and no password in it (specs are saved)
+        self.endpoint: Endpoint | None = None
+        self._url = url
+        self._server: Any = None
+        self._connections: list[AmqpConnection] = []
+
+    async def start(self, workdir: Path) -> None:
+        self.endpoint = external_endpoint(self._url, "amqp", SCHEMES)
+        if self.endpoint is not None:
+            if self.tls or self.endpoint.scheme == "amqps":
+                self.ssl_context = ssl.create_default_context()  # an external broker: the system's CAs
+            return
+        from iotbench.transports.servers.rabbitmq import start_rabbitmq
+
+        loop = asyncio.get_running_loop()
+        files = None
+        if self.tls:
+            from iotbench.transports.servers.tls import local_ca
+
+            ca = await loop.run_in_executor(None, local_ca, Path(workdir) / "tls")
+            self.ssl_context = ca.client_context()
+            files = {"certfile": str(ca.cert), "keyfile": str(ca.key)}
+        self._server = await loop.run_in_executor(None, lambda: start_rabbitmq(Path(workdir), tls=files))
+        port = self._server.tls_port if self.tls else self._server.port
+        self.endpoint = Endpoint("amqps" if self.tls else "amqp", LOOPBACK, port, "guest", "guest")
+
+    async def _open(self, connection: AmqpConnection) -> None:
+        where, timeout = connection.where, self.connect_timeout_s
+        assert self.endpoint is not None
+        self._connections.append(connection)
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(timeout):
+                await loop.create_connection(lambda: connection, self.endpoint.host, self.endpoint.port,
+                                             ssl=self.ssl_context)
+        except TimeoutError:
+            raise TransportError(f"cannot connect to {where} within {timeout:g} s") from None
+        except ssl.SSLError as exc:
+            raise TransportError(f"TLS with {where} failed: {exc.reason or exc}") from None
+        except OSError as exc:
+            raise TransportError(f"cannot connect to {where}: {os.strerror(exc.errno) if exc.errno else exc}") from None
+        try:
+            async with asyncio.timeout(timeout):
+                await connection.opened
+        except TimeoutError:
+            connection.abort("no AMQP open/attach")
+            raise TransportError(f"no AMQP open/attach from {where} within {timeout:g} s "
+                                 "(is it an AMQP 1.0 broker?)") from None
+
+    def _running(self) -> Endpoint:
+        if self.endpoint is None:
+            raise TransportError("amqp transport used before start()")
+        return self.endpoint
+
+    async def open_sender(self, index: int) -> SenderConnection:
+        connection = SenderConnection(self._running(), f"sender-{index}", self.address, self.settled)
+        await self._open(connection)
+        return connection
+
+    async def open_receiver(self, deliver: Deliver) -> ReceiverConnection:
+        connection = ReceiverConnection(self._running(), self.address, self.credit, deliver)
+        await self._open(connection)
+        return connection
+
+    async def stop(self) -> None:
+        for connection in self._connections:
+            await connection.close()
+        self._connections.clear()
+        server, self._server = self._server, None
+        if server is not None:
+            await asyncio.get_running_loop().run_in_executor(None, server.stop)

@@ -1,0 +1,88 @@
+"""The reference transport: an in-memory broker in the same event loop.
+
+It is what every other transport is compared with (the cost of the harness alone)
+and the test double of the suite. ``send`` is acknowledged once the payload is in
+the broker's queue; the receiver drains the queue in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any, ClassVar, Mapping
+
+from iotbench.transports.base import Deliver, ReceiverDefaults, TransportDefaults, TransportError, stop_task, task_failure
+from iotbench.transports.options import whole
+
+__all__ = ["InProcessTransport"]
+
+
+class _Broker:
+    def __init__(self, max_queued: int) -> None:
+        self.queue: asyncio.Queue[bytes] = asyncio.Queue(max_queued)
+
+
+class _Sender:
+    def __init__(self, broker: _Broker) -> None:
+        self._broker = broker
+        self._closed = False
+
+    async def send(self, key: str, payload: bytes) -> None:
+        if self._closed:
+            raise TransportError("in-process sender used after close()")
+        await self._broker.queue.put(payload)  # waits while the broker is full: backpressure
+
+    async def close(self) -> None:
+        self._closed = True
+
+
+class _Receiver(ReceiverDefaults):
+    def __init__(self, broker: _Broker, deliver: Deliver) -> None:
+        self._broker = broker
+        self._deliver = deliver
+        self._task = asyncio.create_task(self._drain(), name="inprocess-receiver")
+
+    async def _drain(self) -> None:
+        queue, deliver = self._broker.queue, self._deliver
+        while True:
+            payload = await queue.get()
+            deliver(payload)
+            # take whatever else is already queued without a trip through the loop
+            while not queue.empty():
+                deliver(queue.get_nowait())
+
+    def failure(self) -> str | None:
+        return task_failure(self._task, None)
+
+    async def close(self) -> None:
+        await stop_task(self._task)
+
+
+class InProcessTransport(TransportDefaults):
+    """``InProcessTransport(max_queued=100_000)``: a bounded in-memory queue."""
+
+    name: ClassVar[str] = "inprocess"
+    OPTIONS: ClassVar[Mapping[str, Any]] = {"max_queued": 100_000}
+
+    def __init__(self, max_queued: int = 100_000) -> None:
+        # payloads the receiver has not taken yet, all in memory: a batch-100 JSON payload is ~25 KB,
+        # so a million of them is already 25 GB
+        self._max_queued = whole("inprocess", "max_queued", max_queued, 1, 1_000_000, "payloads")
+        self._broker: _Broker | None = None
+
+    async def start(self, workdir: Path) -> None:
+        self._broker = _Broker(self._max_queued)
+
+    def _running(self) -> _Broker:
+        if self._broker is None:
+            raise TransportError("in-process transport used before start()")
+        return self._broker
+
+    async def open_sender(self, index: int) -> _Sender:
+        return _Sender(self._running())
+
+    async def open_receiver(self, deliver: Deliver) -> _Receiver:
+        return _Receiver(self._running(), deliver)
+
+    async def stop(self) -> None:
+        self._broker = None

@@ -1,0 +1,29 @@
+"""Start the CoAP gateway (``coap_gateway``) in its own process on a free loopback port.
+
+It listens for CoAP on UDP and serves the consumer's event stream on TCP, both on the
+same port number; it is ready when the TCP side accepts (``ServerProcess``'s check).
+
+    >>> gateway = start_coap_gateway(workdir)      # doctest: +SKIP
+    >>> gateway.port
+    >>> gateway.stop()
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+from iotbench.transports.base import TransportError
+from iotbench.transports.servers.process import ServerProcess, free_port
+
+__all__ = ["start_coap_gateway"]
+
+
+def start_coap_gateway(workdir: Path, *, ready_timeout: float = 30.0) -> ServerProcess:
+    if importlib.util.find_spec("aiocoap") is None:
+        raise TransportError("aiocoap is not installed: pip install 'iotbench[coap]'")
+    port = free_port()
+    process = ServerProcess("coap-gateway", [sys.executable, "-m", "iotbench.transports.emulators.coap_gateway", str(port)],
+                            workdir=Path(workdir).resolve(), port=port, ready_timeout=ready_timeout)
+    return process.start()
