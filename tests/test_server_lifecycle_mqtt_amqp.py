@@ -122,7 +122,7 @@ def test_a_rabbitmq_stop_that_finds_no_epmd_starts_no_detached_one(tmp_path):
 
 @pytest.mark.server
 def test_mosquitto_that_exits_at_start_says_why(tmp_path):
-    from iotbench.transports import mosquitto_server
+    from iotbench.transports.servers import mosquitto as mosquitto_server
 
     with pytest.raises(TransportError, match="exited with code"):
         mosquitto_server.start_mosquitto(tmp_path, tls={"certfile": str(tmp_path / "missing.pem"),

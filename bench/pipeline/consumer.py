@@ -23,6 +23,7 @@ from iotbench.pipeline.coldstore import JsonLinesColdStore
 from iotbench.compression import Compression
 from iotbench.pipeline.deadletter import DeadLetter
 from iotbench.pipeline.metrics import Latency
+from iotbench.pipeline.snapshots import ReceiveSide
 from iotbench.model.telemetry import MAX_SEQ, validate
 
 __all__ = ["Consumer", "Window"]
@@ -127,6 +128,15 @@ class Consumer:
     def throughput_eps(self) -> float:
         """Distinct readings meant to be sent in the measured window and stored, per second of it."""
         return self.window_ledger.distinct() / (self.window.end - self.window.start)
+
+    def snapshot(self) -> ReceiveSide:
+        """The receiving side's figures; call after ``close`` (the cold store has published all)."""
+        return ReceiveSide(
+            ledger=self.ledger, events_rejected=self.events_rejected, events_late=self.events_late,
+            throughput_eps=self.throughput_eps(),
+            latency={"e2e_received": self.e2e_received, "e2e_stored": self.e2e_stored},
+            dead_letters=self.dead_letter.count, dead_letter_reasons=dict(self.dead_letter.reasons),
+        )
 
     def ledger_events(self) -> int:
         """Valid readings handed to the cold store so far (duplicates included)."""

@@ -19,6 +19,7 @@ from iotbench.compression import Compression
 from iotbench.pipeline.consumer import Window
 from iotbench.pipeline.deadletter import DeadLetter
 from iotbench.pipeline.metrics import Latency, SizeStats
+from iotbench.pipeline.snapshots import SendSide
 from iotbench.model.telemetry import Reading
 from iotbench.transports.base import Sender
 
@@ -131,6 +132,15 @@ class Publisher:
             self.publish.record(time.time() - started)
         self.events_acked += len(readings)
         self.sends_acked += 1
+
+    def snapshot(self, scheduled: int) -> SendSide:
+        """The sending side's figures (``scheduled``: readings the fleet generated)."""
+        return SendSide(
+            scheduled=scheduled, events_sent=self.events_sent, events_acked=self.events_acked,
+            events_failed=self.events_failed, sends=self.sends,
+            latency={"send_delay": self.send_delay, "publish": self.publish, "publish_failed": self.publish_failed},
+            payload_bytes=self.sizes.per_event(), send_bytes=self.sizes.per_send(), sent=self.sent, failed=self.failed,
+        )
 
     async def wait_for_capacity(self) -> None:
         """Block while ``max_inflight`` sends are unacknowledged (the send delay shows it)."""

@@ -31,7 +31,9 @@ from iotbench.pipeline.consumer import Consumer, Window
 from iotbench.pipeline.deadletter import DeadLetter
 from iotbench.pipeline.fleet import Fleet, FleetConfig
 from iotbench.machine import library_versions, machine_info
+from iotbench.pipeline.metrics import Latency
 from iotbench.pipeline.publisher import Publisher
+from iotbench.pipeline.snapshots import ReceiveSide, SendSide
 from iotbench.model.results import CellResult, append_result
 from iotbench.model.spec import Cell, Spec
 from iotbench.model.telemetry import DeviceState
@@ -139,7 +141,8 @@ async def run_cell(spec: Spec, cell: Cell, folder: Path, progress: Progress | No
         consumer.close()
         if publisher is not None:  # what was sent, for an independent check of the cold store
             (folder / "sent-ledger.json.gz").write_bytes(gzip.compress(msgspec.json.encode(publisher.sent.to_ranges()), 1))
-    return _result(spec, cell, folder, fleet, publisher, consumer, started_at, time.perf_counter() - t0, error,
+    sending = publisher.snapshot(fleet.scheduled if fleet else 0) if publisher else None
+    return _result(spec, cell, folder, sending, consumer.snapshot(), started_at, time.perf_counter() - t0, error,
                    dict(transport.counters()) if transport is not None else {}, run_id)
 
 
@@ -233,45 +236,37 @@ async def _drain(publisher: Publisher, consumer: Consumer, receiver: Receiver, t
         progress.update(publisher.events_sent, consumer.ledger_events())
 
 
-LATENCIES = ("send_delay", "publish", "publish_failed", "e2e_received", "e2e_stored")
+NO_SIZES: dict[str, float | None] = {"mean": None, "min": None, "max": None}
+SEND_LATENCIES = ("send_delay", "publish", "publish_failed")
 
 
-def _result(spec: Spec, cell: Cell, folder: Path, fleet: Fleet | None, publisher: Publisher | None,
-            consumer: Consumer, started_at: str, elapsed: float, error: str | None,
-            transport_counters: dict[str, int], run_id: str) -> CellResult:
-    sent = publisher.sent if publisher else SeqLedger()
-    tally = reconcile(sent, consumer.ledger)
-    pub = publisher
-    histograms = {
-        "send_delay": pub.send_delay if pub else None, "publish": pub.publish if pub else None,
-        "publish_failed": pub.publish_failed if pub else None,
-        "e2e_received": consumer.e2e_received, "e2e_stored": consumer.e2e_stored,
-    }
+def _result(spec: Spec, cell: Cell, folder: Path, send: SendSide | None, receive: ReceiveSide, started_at: str,
+            elapsed: float, error: str | None, transport_counters: dict[str, int], run_id: str) -> CellResult:
+    """One result line from the two sides' snapshots (no sending side: the cell failed before it had one)."""
+    tally = reconcile(send.sent if send else SeqLedger(), receive.ledger)
+    histograms = {**(send.latency if send else {k: Latency() for k in SEND_LATENCIES}), **receive.latency}
     out_dir = folder.parent.parent
-    reasons = dict(consumer.dead_letter.reasons)
     return CellResult(
         cell=cell.id, codec=cell.codec, transport=cell.transport, transport_options=dict(cell.transport_options),
         batch=cell.batch, compression=cell.compression, connections=cell.connections, devices=cell.devices,
         interval_s=cell.interval_s, duration_s=spec.duration_s, warmup_s=spec.warmup_s, repeat=cell.repeat,
         target_eps=round(cell.target_eps, 3), status="failed" if error else "ok",
-        events_scheduled=fleet.scheduled if fleet else 0,
-        events_sent=pub.events_sent if pub else 0, events_acked=pub.events_acked if pub else 0,
-        events_failed=pub.events_failed if pub else 0,
+        events_scheduled=send.scheduled if send else 0, events_sent=send.events_sent if send else 0,
+        events_acked=send.events_acked if send else 0, events_failed=send.events_failed if send else 0,
         events_stored=tally.stored, events_lost=tally.lost, events_duplicated=tally.duplicated,
-        events_rejected=consumer.events_rejected, events_unexpected=tally.unexpected,
-        sends=pub.sends if pub else 0,
-        throughput_eps=round(consumer.throughput_eps(), 1) if pub else 0.0,
-        latency_ms={k: h.summary_ms() if h else {} for k, h in histograms.items()},
-        payload_bytes=pub.sizes.per_event() if pub else {"mean": None, "min": None, "max": None},
-        send_bytes=pub.sizes.per_send() if pub else {"mean": None, "min": None, "max": None},
+        events_rejected=receive.events_rejected, events_unexpected=tally.unexpected,
+        sends=send.sends if send else 0,
+        throughput_eps=round(receive.throughput_eps, 1) if send else 0.0,
+        latency_ms={k: h.summary_ms() for k, h in histograms.items()},
+        payload_bytes=send.payload_bytes if send else NO_SIZES, send_bytes=send.send_bytes if send else NO_SIZES,
         cold_store=str((folder / "cold-store").relative_to(out_dir)),
-        dead_letter=str((folder / "dead-letter.jsonl").relative_to(out_dir)) if consumer.dead_letter.count else None,
-        started_at=started_at, elapsed_s=round(elapsed, 3), error=error, error_samples=reasons,
-        histograms={k: h.encoded() if h else "" for k, h in histograms.items()},
+        dead_letter=str((folder / "dead-letter.jsonl").relative_to(out_dir)) if receive.dead_letters else None,
+        started_at=started_at, elapsed_s=round(elapsed, 3), error=error, error_samples=receive.dead_letter_reasons,
+        histograms={k: h.encoded() for k, h in histograms.items()},
         transport_counters=transport_counters,
-        events_failed_stored=stored_among(pub.failed, consumer.ledger) if pub else 0,
-        events_late=consumer.events_late,
-        latency_clipped={k: h.clipped_count for k, h in histograms.items() if h and h.clipped_count},
+        events_failed_stored=stored_among(send.failed, receive.ledger) if send else 0,
+        events_late=receive.events_late,
+        latency_clipped={k: h.clipped_count for k, h in histograms.items() if h.clipped_count},
         run_id=run_id,
     )
 
