@@ -25,7 +25,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("spec", nargs="?", help="a TOML spec file")
     run.add_argument("--out", help="results folder (default: reports/run-YYYYmmdd-HHMMSS)")
     run.add_argument("--no-report", action="store_true", help="skip the HTML report at the end")
-    sub.add_parser("list", help="list codecs and transports, and whether they are usable here")
+    sub.add_parser("list", help="list codecs, compressions and transports (each option: type, default, range), "
+                                "and whether they are usable here")
     codecs = sub.add_parser("codecs", help="codec table: bytes per event and encode/decode microseconds")
     codecs.add_argument("names", nargs="*", help="codecs to show (default: every registered codec)")
     codecs.add_argument("--compression", default="zstd", help="compression for the compressed-bytes columns")
@@ -102,27 +103,31 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.table import Table
-
     from iotbench.codecs import CODECS
-    from iotbench.compression import compression_names, get_compression
+    from iotbench.compression import COMPRESSIONS
     from iotbench.transports import TRANSPORTS
+    from iotbench.transports.options import shown
 
-    table = Table(title="iotbench plugins")
-    for col in ("kind", "name", "usable", "what to install"):
-        table.add_column(col)
-    for kind, registry in (("codec", CODECS), ("transport", TRANSPORTS)):
-        for name in registry.names():
-            usable, why = registry.status(name)
-            table.add_row(kind, name, "yes" if usable else "no", why)
-    for name in compression_names():
-        try:
-            get_compression(name)
-            table.add_row("compression", name, "yes", "")
-        except LookupError as exc:
-            table.add_row("compression", name, "no", str(exc))
-    Console(width=160).print(table)
+    print("codecs (codecs = [...] in a spec)")
+    for name in CODECS.names():
+        usable, why = CODECS.status(name)
+        print(f"  {name:<18} {CODECS.load(name).label if usable else 'not usable here: ' + why}")
+    print("compressions (compression = [...])")
+    for name in COMPRESSIONS.names():
+        usable, why = COMPRESSIONS.status(name)
+        print(f"  {name:<18} {COMPRESSIONS.load(name).label if usable else 'not usable here: ' + why}")
+    print("transports (transports = [...]; options in [transport_options.NAME], a list compares values)")
+    for name in TRANSPORTS.names():
+        usable, why = TRANSPORTS.status(name)
+        if not usable:
+            print(f"  {name:<18} not usable here: {why}")
+            continue
+        transport = TRANSPORTS.load(name)
+        print(f"  {name:<18} {transport.label}")
+        for option in transport.Options.declared():
+            allowed = option.allowed()
+            print(f"      {option.name:<18} {option.kind:<12} {shown(option.default):<18} "
+                  f"{allowed + ' -- ' if allowed else ''}{option.option.help}")
     return 0
 
 

@@ -1,4 +1,9 @@
-"""What a run ran on: the machine and the versions of every library that matters."""
+"""What a run ran on: the machine and the versions of every library that matters.
+
+The libraries are the harness's own and those each plugin declares (``libraries`` on a
+transport class or a compression module; a codec module's ``library``), so a new plugin
+brings its versions into run.json without an edit here.
+"""
 
 from __future__ import annotations
 
@@ -6,24 +11,55 @@ import hashlib
 import os
 import platform
 from importlib import metadata
-from typing import Any
+from typing import Any, Callable, Iterable
 
-__all__ = ["machine_info", "library_versions"]
+from iotbench.codecs import CODECS
+from iotbench.compression import COMPRESSIONS
+from iotbench.registry import PluginUnavailable, Registry
+from iotbench.transports import TRANSPORTS
 
-LIBRARIES = (
-    "iotbench", "msgspec", "hdrhistogram", "orjson", "msgpack", "cbor2", "fastavro", "avro", "protobuf",
-    "zstandard", "lz4", "paho-mqtt", "amqtt", "aiohttp", "httpx", "uvicorn", "hypercorn", "python-qpid-proton",
-    "aiokafka", "azure-eventhub", "azure-storage-blob", "pandas", "matplotlib",
-)
+__all__ = ["HARNESS_LIBRARIES", "machine_info", "library_versions", "plugin_libraries"]
+
+# the runner and its figures (msgspec, HdrHistogram), the cold store's gzip (isal), the report (pandas, matplotlib)
+HARNESS_LIBRARIES = ("iotbench", "msgspec", "hdrhistogram", "isal", "pandas", "matplotlib")
 
 
-def library_versions() -> dict[str, str]:
+def _codec_libraries(codec: Any) -> tuple[str, ...]:
+    # codecs/base.py does not declare ``libraries`` yet: until it does, a codec module's
+    # ``library`` (which tests/test_codec_contract.py requires) stands in for it
+    declared = getattr(codec, "libraries", None)
+    return tuple(declared) if declared is not None else (codec.library,) if codec.library else ()
+
+
+def plugin_libraries(codecs: Iterable[str] | None = None, transports: Iterable[str] | None = None,
+                     compressions: Iterable[str] | None = None) -> list[str]:
+    """The distributions the named plugins declare (None: every registered one usable here), in order, once each."""
+    kinds: list[tuple[Registry, Iterable[str] | None, Callable[[Any], tuple[str, ...]]]] = [
+        (CODECS, codecs, _codec_libraries),
+        (COMPRESSIONS, compressions, lambda compression: tuple(compression.libraries)),
+        (TRANSPORTS, transports, lambda transport: tuple(transport.libraries)),
+    ]
+    out: list[str] = []
+    for registry, names, libraries in kinds:
+        for name in registry.names() if names is None else names:
+            try:
+                plugin = registry.load(name)
+            except PluginUnavailable:
+                continue  # its libraries are not installed here: no version to record
+            out.extend(libraries(plugin))
+    return list(dict.fromkeys(out))
+
+
+def library_versions(codecs: Iterable[str] | None = None, transports: Iterable[str] | None = None,
+                     compressions: Iterable[str] | None = None) -> dict[str, str]:
+    """Installed versions of the harness's libraries and the plugins' (every registered plugin by default;
+    name the run's to record only what it used): ``{"msgspec": "0.19.0", "paho-mqtt": "2.1.0", ...}``."""
     out = {}
-    for name in LIBRARIES:
+    for name in dict.fromkeys([*HARNESS_LIBRARIES, *plugin_libraries(codecs, transports, compressions)]):
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
-            continue
+            continue  # the standard library (json), or an optional extra not installed
     return out
 
 

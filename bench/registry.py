@@ -3,7 +3,8 @@
 Nothing is imported until a plugin is asked for, so a missing optional library only
 matters for the plugins that need it, and the error names what to install. Outside
 packages add plugins through an entry-point group (``iotbench.codecs``,
-``iotbench.transports``) whose value is the dotted path of a module or class.
+``iotbench.transports``, ``iotbench.compressions``) whose value is the dotted path of a
+module or class.
 """
 
 from __future__ import annotations

@@ -72,8 +72,8 @@ class LossyTransport(InProcessTransport):
 
     name = "lossy"
 
-    def __init__(self, max_queued: int = 100_000) -> None:
-        super().__init__(max_queued)
+    def __init__(self, **options) -> None:
+        super().__init__(**options)
         self.dropped: list[bytes] = []
         self.failed = 0
 

@@ -9,7 +9,7 @@ from iotbench.transports import TRANSPORTS
 def test_every_variant_names_a_registered_transport_and_its_known_options():
     for variant in VARIANTS:
         assert variant.transport in TRANSPORTS.names(), variant
-        known = TRANSPORTS.load(variant.transport).OPTIONS
+        known = TRANSPORTS.load(variant.transport).Options.names()
         assert set(variant.options) <= set(known), (variant.label, set(variant.options) - set(known))
     assert all(rates == sorted(rates) for rates in RATES.values())
 

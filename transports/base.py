@@ -6,11 +6,12 @@ once the protocol considers it sent); the receiver hands each payload to the
 consumer's ``deliver`` callback. Transports never time anything: the runner stamps
 send, acknowledgement and receipt times around these calls.
 
-A transport is a class constructed with its options (``MqttTransport(qos=1)``).
-Its ``OPTIONS`` mapping names every option and its default; a spec that names
-anything else is refused before any cell runs. The constructor checks every value
-(``transports/options.py``) and does no I/O: loading a spec constructs each option
-variant once, so a bad value is refused before anything starts or is written.
+A transport is a class constructed with its options as keywords (``MqttTransport(qos=1)``),
+which it turns into its ``Options`` structure: one frozen dataclass declaring every
+option's type, default, range or choices and purpose (``transports/options.py``).
+Constructing that structure checks every value and does no I/O: loading a spec
+constructs it once per option variant, so a bad value is refused before anything
+starts or is written, and ``iotbench list`` shows the declarations.
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Mapping, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from iotbench.transports.options import TransportOptions
 
 __all__ = ["Deliver", "Load", "Sender", "Receiver", "ReceiverDefaults", "Transport", "TransportError", "TransportDefaults", "stop_task", "task_failure"]
 
@@ -89,7 +93,18 @@ class Transport(Protocol):
     """
 
     name: ClassVar[str]
-    OPTIONS: ClassVar[Mapping[str, Any]]
+    label: ClassVar[str]
+    """What it is, in one line (``iotbench list``)."""
+    Options: ClassVar[type[TransportOptions]]
+    """Its options, declared once: ``MqttTransport(**values)`` makes ``MqttOptions(**values)``."""
+    CONTRACT_VARIANTS: ClassVar[list[dict[str, Any]]]
+    """Option sets the contract test runs it with (default: ``[{}]``, the defaults)."""
+    libraries: ClassVar[tuple[str, ...]]
+    """Distributions it uses (client, and the servers it may start): their versions go into run.json."""
+    options: TransportOptions
+
+    def __init__(self, **options: Any) -> None:
+        """Check the options (``Options(**options)``); no I/O."""
 
     async def start(self, workdir: Path) -> None:
         """Start (or attach to) the server; its files and logs go under ``workdir``."""
@@ -123,7 +138,10 @@ class ReceiverDefaults:
 
 
 class TransportDefaults:
-    """The optional hooks' defaults; a transport class inherits them and overrides what it offers."""
+    """The optional parts' defaults; a transport class inherits them and overrides what it offers."""
+
+    CONTRACT_VARIANTS: ClassVar[list[dict[str, Any]]] = [{}]
+    libraries: ClassVar[tuple[str, ...]] = ()
 
     def plan(self, load: Load) -> None:
         return None

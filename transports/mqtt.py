@@ -20,18 +20,19 @@ from __future__ import annotations
 import asyncio
 import itertools
 import ssl
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Mapping
+from typing import Any, Callable, ClassVar
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from iotbench.transports.base import Deliver, ReceiverDefaults, TransportDefaults, TransportError
 from iotbench.transports.endpoints import Endpoint, external_endpoint
-from iotbench.transports.options import CONNECT_TIMEOUT_S, choice, flag, number, text
+from iotbench.transports.options import CONNECT_TIMEOUT_S, TransportOptions, option
 from iotbench.transports.servers.process import LOOPBACK, ServerProcess
 
-__all__ = ["MqttTransport"]
+__all__ = ["MqttOptions", "MqttTransport"]
 
 TOPIC = "devices/{key}/telemetry"
 SUBSCRIPTION = "devices/+/telemetry"
@@ -39,6 +40,28 @@ SHARED_GROUP = "iotbench"
 SCHEMES = {"mqtt": 1883, "mqtts": 8883}  # url schemes and their default ports
 READS_PER_WAKE = 256  # paho reads one packet per loop_read(); take what is buffered in one wake
 _client_ids = itertools.count()
+
+
+@dataclass(frozen=True)
+class MqttOptions(TransportOptions):
+    transport: ClassVar[str] = "mqtt"
+
+    qos: int = option(1, "0: at most once; 1: at least once (send returns on PUBACK)", choices=(0, 1))
+    protocol: str = option("3.1.1", "MQTT version", choices=("3.1.1", "5"))
+    broker: str = option("mosquitto", "the broker started here (amqtt: pure Python, MQTT 3.1.1 only)",
+                         choices=("mosquitto", "amqtt"))
+    subscription: str = option("wildcard", "the receiver's subscription: devices/+/telemetry, or shared "
+                               "($share/iotbench/...)", choices=("wildcard", "shared"))
+    tls: bool = option(False, "MQTT over TLS (mosquitto with a local CA's certificate; mqtts:// for a url)")
+    websockets: bool = option(False, "MQTT over WebSockets (amqtt: mosquitto 2.0.11's ws listener fails here)")
+    url: str = option("", "mqtt://[user@]host:port of an external broker instead of starting one "
+                      "(password: IOTBENCH_MQTT_PASSWORD)")
+    connect_timeout_s: float = option(10.0, "bound on each connect and subscribe", low=CONNECT_TIMEOUT_S[0],
+                                      high=CONNECT_TIMEOUT_S[1], unit="s")
+
+    def check(self) -> None:
+        if self.url:
+            external_endpoint(self.url, "mqtt", SCHEMES)  # its shape, and no password in it (specs are saved)
 
 
 class _Connection:
@@ -234,16 +257,9 @@ class MqttTransport(TransportDefaults):
     """``MqttTransport(qos=1, protocol="3.1.1", broker="mosquitto")``."""
 
     name: ClassVar[str] = "mqtt"
-    OPTIONS: ClassVar[Mapping[str, Any]] = {
-        "qos": 1,  # 0: at most once, 1: at least once (send returns on PUBACK)
-        "protocol": "3.1.1",  # or "5"
-        "broker": "mosquitto",  # or "amqtt" (pure Python, MQTT 3.1.1 only)
-        "subscription": "wildcard",  # or "shared" ($share/iotbench/...)
-        "tls": False,  # MQTT over TLS (mosquitto with a local CA's certificate; mqtts:// for a url)
-        "websockets": False,  # MQTT over WebSockets (amqtt: mosquitto 2.0.11's ws listener fails here)
-        "url": "",  # mqtt://[user@]host:port: an external broker (password: IOTBENCH_MQTT_PASSWORD)
-        "connect_timeout_s": 10.0,
-    }
+    label: ClassVar[str] = "MQTT 3.1.1 or 5, QoS 0 or 1, through paho-mqtt, to mosquitto, amqtt or an external broker"
+    Options: ClassVar[type[MqttOptions]] = MqttOptions
+    libraries: ClassVar[tuple[str, ...]] = ("paho-mqtt", "amqtt")
     CONTRACT_VARIANTS: ClassVar[list[dict[str, Any]]] = [
         {"qos": 1},
         {"qos": 0, "protocol": "5", "subscription": "shared"},
@@ -253,18 +269,10 @@ class MqttTransport(TransportDefaults):
         {"qos": 1, "broker": "amqtt", "websockets": True},
     ]
 
-    def __init__(self, qos: int = 1, protocol: str = "3.1.1", broker: str = "mosquitto",
-                 subscription: str = "wildcard", tls: bool = False, websockets: bool = False, url: str = "",
-                 connect_timeout_s: float = 10.0) -> None:
-        # every option is checked here (no I/O), so a spec is refused when it is loaded
-        self.qos = choice("mqtt", "qos", qos, (0, 1))
-        self.protocol = choice("mqtt", "protocol", str(protocol), ("3.1.1", "5"))
-        self.broker = choice("mqtt", "broker", broker, tuple(_BROKERS))
-        self.subscription = choice("mqtt", "subscription", subscription, ("wildcard", "shared"))
-        self.tls, self.websockets = flag("mqtt", "tls", tls), flag("mqtt", "websockets", websockets)
-        self.connect_timeout_s = number("mqtt", "connect_timeout_s", connect_timeout_s, *CONNECT_TIMEOUT_S, "s")
-        if text("mqtt", "url", url):
-            external_endpoint(url, "mqtt", SCHEMES)  # its shape, and no password in it (specs are saved)
+    def __init__(self, **options: Any) -> None:
+        o = self.options = MqttOptions(**options)
+        self.qos, self.protocol, self.broker, self.subscription = o.qos, o.protocol, o.broker, o.subscription
+        self.tls, self.websockets, self.connect_timeout_s, url = o.tls, o.websockets, float(o.connect_timeout_s), o.url
         self.ssl_context: ssl.SSLContext | None = None
         self.endpoint: Endpoint | None = None
         self._url = url

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from iotbench.codecs import CODECS
-from iotbench.compression import compression_names
+from iotbench.compression import COMPRESSIONS, compression_names
 from iotbench.model.cost import DEFAULT_PRICES, Prices, PricesError, parse_prices
 from iotbench.model.limits import MAX_CELL_RUNS, RANGES, Range, number_ranges, refusal, shown_number
 from iotbench.registry import PluginUnavailable
@@ -227,6 +227,9 @@ def _parse(raw: dict[str, Any]) -> Spec:
     for comp in values.get("compression", ()):
         if comp not in compression_names():
             raise _fail("compression", f"unknown compression {comp!r}", f"use one of {', '.join(compression_names())}")
+        usable, why = COMPRESSIONS.status(comp)
+        if not usable:
+            raise _fail("compression", why, "install it, or drop it from the spec")
     values["transport_options"] = _transport_options(raw.get("transport_options", {}), values["transports"])
     values["exclude"] = _exclusions(raw.get("exclude", []), values["transport_options"])
     values["cold_store"] = _cold_store(raw.get("cold_store", {}))
@@ -303,13 +306,13 @@ def _transport_options(raw: Any, transports: tuple[str, ...]) -> dict[str, dict[
             transport = TRANSPORTS.load(name)
         except PluginUnavailable as exc:
             raise _fail(key, str(exc), "install it, or drop the transport from the spec") from None
-        known = transport.OPTIONS
+        known = transport.Options.names()
         if not isinstance(options, dict):
             raise _fail(key, f"{_show(options)} is not a table",
                         f"write [{key}] with option = value lines ({name} takes: {', '.join(known) or 'no options'})")
         for option, value in options.items():
             if option not in known:
-                close = difflib.get_close_matches(option, list(known), n=1)
+                close = difflib.get_close_matches(option, known, n=1)
                 fix = f"did you mean '{close[0]}'?" if close else f"{name} takes: {', '.join(known) or 'no options'}"
                 raise _fail(f"{key}.{option}", "unknown option", fix)
             _option_values(f"{key}.{option}", value)
@@ -332,7 +335,7 @@ def _option_values(key: str, value: Any) -> None:
 
 
 def _construct_variants(key: str, transport: Any, options: dict[str, Any]) -> None:
-    """Build the transport once per option variant: its constructor checks every value
+    """Build the transport's options once per variant: ``Options(**variant)`` checks every value
     (type, range, an endpoint's shape, no password in a url) and does no I/O."""
     count = math.prod(len(v) if isinstance(v, list) else 1 for v in options.values())
     if count > MAX_CELL_RUNS:
@@ -340,7 +343,7 @@ def _construct_variants(key: str, transport: Any, options: dict[str, Any]) -> No
                     "compare fewer values in one spec")
     for variant in _option_variants(options):
         try:
-            transport(**dict(variant))
+            transport.Options(**dict(variant))
         except Exception as exc:  # noqa: BLE001 - whatever a constructor raises, the spec is at fault
             raise _option_error(key, transport, variant, exc) from None
 
@@ -349,7 +352,7 @@ def _option_error(key: str, transport: Any, variant: tuple[tuple[str, Any], ...]
     """The error naming the option that fails on its own, else the combination."""
     for option, value in variant:
         try:
-            transport(**{option: value})
+            transport.Options(**{option: value})
         except Exception as alone:  # noqa: BLE001
             return SpecError(f"spec key '{key}.{option}': {_reason(alone)}")
     together = ", ".join(f"{option}={_show(value)}" for option, value in variant)

@@ -19,45 +19,56 @@ from __future__ import annotations
 import asyncio
 import os
 import ssl
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 from iotbench.transports.amqp.engine import AmqpConnection, ReceiverConnection, SenderConnection
 from iotbench.transports.base import Deliver, TransportDefaults, TransportError
 from iotbench.transports.endpoints import Endpoint, external_endpoint
-from iotbench.transports.options import CONNECT_TIMEOUT_S, flag, number, text, whole
+from iotbench.transports.options import CONNECT_TIMEOUT_S, TransportOptions, option
 from iotbench.transports.servers.process import LOOPBACK
 
-__all__ = ["AmqpTransport"]
+__all__ = ["AmqpOptions", "AmqpTransport"]
 
 SCHEMES = {"amqp": 5672, "amqps": 5671}  # url schemes and their default ports
+
+
+@dataclass(frozen=True)
+class AmqpOptions(TransportOptions):
+    transport: ClassVar[str] = "amqp"
+
+    settled: bool = option(False, "true: pre-settled (at most once), send returns once handed to the link; "
+                           "false: send returns on the broker's accept")
+    address: str = option("/queue/iotbench", "the link's address (RabbitMQ: /queue/NAME declares the queue)",
+                          nonempty=True)
+    # messages the broker may push before it is asked again, held in memory
+    credit: int = option(1000, "the receiver's prefetch", low=1, high=1_000_000, unit="messages")
+    tls: bool = option(False, "AMQP over TLS (RabbitMQ with a local CA's certificate; amqps:// for a url)")
+    url: str = option("", "amqp://[user@]host:port of an external broker instead of starting RabbitMQ "
+                      "(password: IOTBENCH_AMQP_PASSWORD)")
+    connect_timeout_s: float = option(10.0, "bound on each connect and the broker's open/attach",
+                                      low=CONNECT_TIMEOUT_S[0], high=CONNECT_TIMEOUT_S[1], unit="s")
+
+    def check(self) -> None:
+        if self.url:
+            external_endpoint(self.url, "amqp", SCHEMES)  # its shape, and no password in it (specs are saved)
 
 
 class AmqpTransport(TransportDefaults):
     """``AmqpTransport(settled=False)``: unsettled sends, acknowledged on RabbitMQ's accept."""
 
     name: ClassVar[str] = "amqp"
-    OPTIONS: ClassVar[Mapping[str, Any]] = {
-        "settled": False,  # True: pre-settled (at most once), send returns once handed to the link
-        "address": "/queue/iotbench",  # RabbitMQ: /queue/NAME declares the queue and routes to it
-        "credit": 1000,  # the receiver's prefetch
-        "tls": False,  # AMQP over TLS (RabbitMQ with a local CA's certificate; amqps:// for a url)
-        "url": "",  # amqp://[user@]host:port: an external broker (password: IOTBENCH_AMQP_PASSWORD)
-        "connect_timeout_s": 10.0,
-    }
+    label: ClassVar[str] = "AMQP 1.0 through python-qpid-proton, to RabbitMQ's AMQP 1.0 plugin or an external broker"
+    Options: ClassVar[type[AmqpOptions]] = AmqpOptions
+    libraries: ClassVar[tuple[str, ...]] = ("python-qpid-proton",)
     CONTRACT_VARIANTS: ClassVar[list[dict[str, Any]]] = [{"settled": False}, {"settled": True, "tls": True}]
 
-    def __init__(self, settled: bool = False, address: str = "/queue/iotbench", credit: int = 1000,
-                 tls: bool = False, url: str = "", connect_timeout_s: float = 10.0) -> None:
-        # every option is checked here (no I/O), so a spec is refused when it is loaded
-        self.settled, self.tls = flag("amqp", "settled", settled), flag("amqp", "tls", tls)
-        self.address = text("amqp", "address", address, empty_ok=False)
-        # the receiver's prefetch: messages the broker may push before it is asked again, held in memory
-        self.credit = whole("amqp", "credit", credit, 1, 1_000_000, "messages")
+    def __init__(self, **options: Any) -> None:
+        o = self.options = AmqpOptions(**options)
+        self.settled, self.tls, self.address, self.credit = o.settled, o.tls, o.address, o.credit
+        self.connect_timeout_s, url = float(o.connect_timeout_s), o.url
         self.ssl_context: ssl.SSLContext | None = None
-        self.connect_timeout_s = number("amqp", "connect_timeout_s", connect_timeout_s, *CONNECT_TIMEOUT_S, "s")
-        if text("amqp", "url", url):
-            external_endpoint(url, "amqp", SCHEMES)  # its shape, and no password in it (specs are saved)
         self.endpoint: Endpoint | None = None
         self._url = url
         self._server: Any = None

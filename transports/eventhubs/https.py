@@ -20,42 +20,46 @@ next to the runner's payload bytes: their ratio is the REST form's growth.
 from __future__ import annotations
 
 import base64
-from typing import Any, ClassVar, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
 
-from iotbench.model.cost import MAX_PUBLICATION_BYTES
-from iotbench.transports.base import TransportError
-from iotbench.transports.eventhubs.transport import AUTO, EventHubsTransport
+from iotbench.transports.eventhubs.transport import EventHubsTransport, HubOptions
+from iotbench.transports.options import option
 
-__all__ = ["EventHubsHttpsTransport"]
+__all__ = ["EventHubsHttpsOptions", "EventHubsHttpsTransport"]
 
 MODES = ("keep-alive", "new-connection")  # the local REST front is HTTP/1.1 (uvicorn)
 FORMS = ("single", "batch")
 URLS = ("publisher", "hub")
 
 
+@dataclass(frozen=True)
+class EventHubsHttpsOptions(HubOptions):
+    transport: ClassVar[str] = "eventhubs-https"
+
+    mode: str = option("keep-alive", "HTTP/1.1 on one persistent connection, or a new connection per request",
+                       choices=MODES)
+    form: str = option("single", "one event per request, or the servicebus JSON batch form (binary bodies "
+                       "base64-encoded: +33 %)", choices=FORMS)
+    url: str = option("publisher", "the per-device publisher URL (keeps each device's order) or the hub URL",
+                      choices=URLS)
+
+
 class EventHubsHttpsTransport(EventHubsTransport):
     """``EventHubsHttpsTransport(form="batch", url="publisher")``; see the module doc."""
 
     name: ClassVar[str] = "eventhubs-https"
-    OPTIONS: ClassVar[Mapping[str, Any]] = {
-        "mode": "keep-alive", "form": "single", "url": "publisher", "partitions": 4, "consumer_group": "$default",
-        "throughput_units": AUTO, "max_message_bytes": MAX_PUBLICATION_BYTES, "call_timeout_s": 10.0,
-        "hub": "telemetry", "checkpoint": "none",
-    }
+    label: ClassVar[str] = "Event Hubs' REST send API (HTTPS, SAS tokens) in, the azure-eventhub SDK's consumer out"
+    Options: ClassVar[type[HubOptions]] = EventHubsHttpsOptions
+    libraries: ClassVar[tuple[str, ...]] = (*EventHubsTransport.libraries, "httptools", "uvicorn")
     CONTRACT_VARIANTS: ClassVar[list[dict[str, Any]]] = [{}, {"form": "batch"}]  # publisher URLs keep device order
 
-    def __init__(self, mode: str = "keep-alive", form: str = "single", url: str = "publisher", partitions: int = 4,
-                 consumer_group: str = "$default", throughput_units: float | str = AUTO,
-                 max_message_bytes: int = MAX_PUBLICATION_BYTES,
-                 call_timeout_s: float = 10.0, hub: str = "telemetry", checkpoint: str = "none") -> None:
-        for option, value, allowed in (("mode", mode, MODES), ("form", form, FORMS), ("url", url, URLS)):
-            if value not in allowed:
-                raise TransportError(f"eventhubs-https option {option}={value!r} is not known; "
-                                     f"use one of {', '.join(allowed)}")
-        super().__init__(partitions=partitions, consumer_group=consumer_group, throughput_units=throughput_units,
-                         max_message_bytes=max_message_bytes, call_timeout_s=call_timeout_s, hub=hub,
-                         checkpoint=checkpoint)
-        self.mode, self.form, self.url = mode, form, url
+    def __init__(self, **options: Any) -> None:
+        o = EventHubsHttpsOptions(**options)
+        # the hub's options; those of the AMQP sender (partitioning, grouping, retries) keep their defaults
+        super().__init__(**{k: v for k, v in asdict(o).items() if k in HubOptions.names()})
+        self.options = o
+        self.mode, self.form, self.url = o.mode, o.form, o.url
         self._senders: list[Any] = []
 
     def wants_rest(self) -> bool:

@@ -37,17 +37,21 @@ import asyncio
 import logging
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 from iotbench.model import cost
 from iotbench.model.cost import AMQP_CONNECTIONS_PER_NAMESPACE, MAX_PUBLICATION_BYTES
+from iotbench.model.limits import MAX_BATCH
 from iotbench.transports.base import Deliver, Load, TransportDefaults, TransportError
 from iotbench.transports.eventhubs.consumer import HubReceiver
 from iotbench.transports.eventhubs.producer import HubSender
+from iotbench.transports.options import CONNECT_TIMEOUT_S, TransportOptions, option
 from iotbench.transports.sas import ConnectionString, SasError, redact
 
-__all__ = ["EventHubsTransport", "CONNECTION_STRING_ENV", "cloud_connection", "kafka_options"]
+__all__ = ["EventHubsOptions", "EventHubsTransport", "HubOptions", "CONNECTION_STRING_ENV", "cloud_connection",
+           "kafka_options"]
 
 CONNECTION_STRING_ENV = "IOTBENCH_EVENTHUB_CONNECTION_STRING"
 BUSY_BACKOFF_S = 4.0  # what the SDK itself waits after com.microsoft:server-busy
@@ -56,6 +60,43 @@ AUTO = "auto"  # throughput_units: what the cost model picks for the planned loa
 CHECKPOINTS = ("none", "blob")
 
 log = logging.getLogger("iotbench.eventhubs")
+
+
+@dataclass(frozen=True)
+class HubOptions(TransportOptions):
+    """What both Event Hubs transports take: the hub, the local endpoint's limits, the consumer."""
+
+    transport: ClassVar[str] = "eventhubs"
+
+    partitions: int = option(4, "the local hub's partitions", low=1, high=1024,
+                             unit="(Event Hubs Dedicated's most; Standard takes 32)")
+    consumer_group: str = option("$default", "the receiver's consumer group", nonempty=True)
+    throughput_units: float | str = option(AUTO, "the local endpoint's throughput units (auto: what the cost model "
+                                           "buys for the offered rate)", low=0, high=1000,
+                                           unit="throughput units (0: no limit)",
+                                           also=(AUTO,))
+    max_message_bytes: int = option(MAX_PUBLICATION_BYTES, "the local endpoint's largest publication", low=0,
+                                    high=1 << 30, unit="bytes (0: no limit; Standard takes 1 MB)")
+    call_timeout_s: float = option(10.0, "bound on every SDK call (the SDK can wait forever on a peer it does "
+                                   "not understand)", low=CONNECT_TIMEOUT_S[0], high=CONNECT_TIMEOUT_S[1], unit="s")
+    hub: str = option("telemetry", "the event hub's name", nonempty=True)
+    checkpoint: str = option("none", "blob: the receiver checkpoints in a blob store (Azurite here) once the cold "
+                             "store has the events", choices=CHECKPOINTS)
+
+
+@dataclass(frozen=True)
+class EventHubsOptions(HubOptions):
+    partitioning: str = option("id", "id: the client hashes the device to a partition; key: the device id is the "
+                               "partition key; none: round-robin (no per-device order)", choices=PARTITIONINGS)
+    group_sends: bool = option(False, "pack concurrent sends into batches (false: one publication per send)")
+    max_batch_events: int = option(100, "events per grouped batch (group_sends)", low=1, high=MAX_BATCH,
+                                   unit="events")
+    max_connections: int = option(AMQP_CONNECTIONS_PER_NAMESPACE, "connections the local endpoint accepts",
+                                  low=0, high=1_000_000,
+                                  unit="connections (0: no limit; Standard takes 5,000)")
+    retries: int = option(3, "ServerBusy retries per send, each counted", low=0, high=100, unit="retries")
+    busy_backoff_s: float = option(BUSY_BACKOFF_S, "the wait after a ServerBusy answer (the SDK's own: 4 s)",
+                                   low=0, high=600, unit="s")
 
 
 def cloud_connection(hub: str) -> ConnectionString | None:
@@ -89,40 +130,23 @@ class EventHubsTransport(TransportDefaults):
     """``EventHubsTransport(partitioning="key", throughput_units=1)``; see the module doc."""
 
     name: ClassVar[str] = "eventhubs"
-    OPTIONS: ClassVar[Mapping[str, Any]] = {
-        "partitioning": "id", "partitions": 4, "group_sends": False, "max_batch_events": 100,
-        "consumer_group": "$default", "throughput_units": AUTO, "max_message_bytes": MAX_PUBLICATION_BYTES,
-        "max_connections": AMQP_CONNECTIONS_PER_NAMESPACE, "retries": 3, "busy_backoff_s": BUSY_BACKOFF_S,
-        "call_timeout_s": 10.0, "hub": "telemetry", "checkpoint": "none",
-    }
+    label: ClassVar[str] = "Event Hubs over AMQP through the azure-eventhub SDK, to a local endpoint or Azure"
+    Options: ClassVar[type[HubOptions]] = EventHubsOptions
+    libraries: ClassVar[tuple[str, ...]] = ("azure-eventhub", "azure-eventhub-checkpointstoreblob-aio",
+                                            "azure-storage-blob")
     CONTRACT_VARIANTS: ClassVar[list[dict[str, Any]]] = [{"partitioning": "key"}, {"partitioning": "id"}]
 
-    def __init__(self, partitioning: str = "id", partitions: int = 4, group_sends: bool = False,
-                 max_batch_events: int = 100, consumer_group: str = "$default", throughput_units: float | str = AUTO,
-                 max_message_bytes: int = MAX_PUBLICATION_BYTES, max_connections: int = AMQP_CONNECTIONS_PER_NAMESPACE,
-                 retries: int = 3, busy_backoff_s: float = BUSY_BACKOFF_S, call_timeout_s: float = 10.0,
-                 hub: str = "telemetry", checkpoint: str = "none") -> None:
-        if checkpoint not in CHECKPOINTS:
-            raise TransportError(f"eventhubs: checkpoint {checkpoint!r} is not one of {', '.join(CHECKPOINTS)}")
-        if partitioning not in PARTITIONINGS:
-            raise TransportError(f"eventhubs: partitioning {partitioning!r} is not one of {', '.join(PARTITIONINGS)}")
-        if not isinstance(group_sends, bool):
-            raise TransportError(f"eventhubs: group_sends={group_sends!r} is not a boolean; use true or false")
-        if throughput_units != AUTO and (isinstance(throughput_units, bool) or not isinstance(throughput_units, (int, float))
-                                         or not 0 <= throughput_units <= 1000):
-            raise TransportError(f"eventhubs: throughput_units={throughput_units!r} must be \"auto\" (the cost model's "
-                                 "count for the offered rate), a number from 0 to 1000, or 0 for no limit")
-        for option, value in (("max_connections", max_connections), ("max_message_bytes", max_message_bytes)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise TransportError(f"eventhubs: {option}={value!r} must be a whole number, 0 for no limit")
-        self.partitioning, self.partitions, self.max_batch_events = partitioning, partitions, max_batch_events
-        self.group_sends = group_sends
-        self.consumer_group, self.retries, self.busy_backoff_s = consumer_group, retries, busy_backoff_s
-        self.call_timeout_s, self.hub, self.checkpoint = call_timeout_s, hub, checkpoint
+    def __init__(self, **options: Any) -> None:
+        o = EventHubsOptions(**options)
+        self.options: HubOptions = o
+        self.partitioning, self.partitions, self.max_batch_events = o.partitioning, o.partitions, o.max_batch_events
+        self.group_sends = o.group_sends
+        self.consumer_group, self.retries, self.busy_backoff_s = o.consumer_group, o.retries, o.busy_backoff_s
+        self.call_timeout_s, self.hub, self.checkpoint = o.call_timeout_s, o.hub, o.checkpoint
         self.load: Load | None = None  # the cell's offered load, from plan()
         self._storage: Any = None
         self._checkpoint_store: Any = None
-        self._limits = (throughput_units, max_message_bytes, max_connections)
+        self._limits = (o.throughput_units, o.max_message_bytes, o.max_connections)
         self._endpoint: Any = None
         self._connection: ConnectionString | None = None
         self._counters: dict[str, int] = {}

@@ -27,8 +27,9 @@ import asyncio
 import base64
 import os
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -36,14 +37,44 @@ import aiohttp
 from iotbench.transports.base import Deliver, ReceiverDefaults, TransportDefaults, TransportError, stop_task, task_failure
 from iotbench.transports.event_stream import STREAM_PATH, decode_frames
 from iotbench.transports.servers.ingest import SERVERS, Gateway, default_server, start_gateway
-from iotbench.transports.options import CONNECT_TIMEOUT_S, choice, declared, flag, number, text
+from iotbench.transports.options import CONNECT_TIMEOUT_S, TransportOptions, option
 from iotbench.transports.http.rest_client import BODY_ENCODING, RestEndpoint, RestSender
 
-__all__ = ["HttpTransport", "BODY_ENCODING"]
+__all__ = ["HttpOptions", "HttpTransport", "BODY_ENCODING"]
 
 MODES = ("keep-alive", "new-connection", "http2")
 FORMS = ("single", "batch")
 URLS = ("publisher", "hub")
+
+
+@dataclass(frozen=True)
+class HttpOptions(TransportOptions):
+    transport: ClassVar[str] = "http"
+
+    mode: str = option("keep-alive", "HTTP/1.1 on one persistent connection, a new connection per request, "
+                       "or HTTP/2 streams on one connection", choices=MODES)
+    tls: bool = option(False, "HTTPS through a local CA")
+    form: str = option("single", "the payload as the body, or wrapped in the servicebus JSON batch form",
+                       choices=FORMS)
+    url: str = option("publisher", "POST to the per-device publisher URL or to the hub URL", choices=URLS)
+    server: str = option("auto", "the gateway's server (auto: uvicorn for HTTP/1.1, granian else hypercorn "
+                         "for HTTP/2)", choices=("auto", *SERVERS))
+    auth: str = option("sas", "a SAS Authorization header on every request, as to Event Hubs, or none",
+                       choices=("sas", "none"))
+    hub: str = option("telemetry", "the hub name in the URL", nonempty=True)
+    endpoint: str = option("", "http(s)://host:port of a running gateway instead of starting one "
+                           "(or IOTBENCH_HTTP_ENDPOINT)")
+    ca_file: str = option("", "CA certificates to trust for an external https endpoint (empty: the system's)")
+    connect_timeout_s: float = option(10.0, "bound on each connect and request", low=CONNECT_TIMEOUT_S[0],
+                                      high=CONNECT_TIMEOUT_S[1], unit="s")
+
+    def check(self) -> None:
+        if urlsplit(self.endpoint).password:
+            raise TransportError("http endpoint holds a password, and specs are saved with the results; "
+                                 "give the endpoint in IOTBENCH_HTTP_ENDPOINT instead (never saved)")
+        if self.mode == "http2" and self.server == "uvicorn":
+            raise TransportError("uvicorn does not speak HTTP/2; use server='granian' or 'hypercorn' "
+                                 "(or 'auto') with mode='http2'")
 
 
 class _Receiver(ReceiverDefaults):
@@ -78,45 +109,31 @@ class HttpTransport(TransportDefaults):
     """``HttpTransport(mode="http2", tls=True)``: the ingest gateway over HTTP(S)."""
 
     name: ClassVar[str] = "http"
-    OPTIONS: ClassVar[Mapping[str, Any]] = {
-        "mode": "keep-alive", "tls": False, "form": "single", "url": "publisher", "server": "auto",
-        "auth": "sas", "hub": "telemetry", "endpoint": "", "ca_file": "", "connect_timeout_s": 10.0,
-    }
+    label: ClassVar[str] = "HTTP/1.1 or HTTP/2 (TLS optional) POSTs shaped like Event Hubs' REST API, to a gateway"
+    Options: ClassVar[type[HttpOptions]] = HttpOptions
+    libraries: ClassVar[tuple[str, ...]] = ("aiohttp", "httptools", "h2", "uvicorn", "uvloop", "granian", "hypercorn",
+                                            "trustme")
     CONTRACT_VARIANTS: ClassVar[list[dict[str, Any]]] = [
         {}, {"mode": "new-connection"}, {"mode": "http2"}, {"tls": True}, {"mode": "http2", "tls": True},
         {"form": "batch", "url": "hub"}, {"mode": "http2", "server": "hypercorn"},
     ]
 
     def __init__(self, **options: Any) -> None:
-        self.options = o = declared("http", options, self.OPTIONS)
-        # every option is checked here (no I/O), so a spec is refused when it is loaded
-        for option, allowed in (("mode", MODES), ("form", FORMS), ("url", URLS), ("auth", ("sas", "none")),
-                                ("server", ("auto", *SERVERS))):
-            choice("http", option, o[option], allowed)
-        flag("http", "tls", o["tls"])
-        number("http", "connect_timeout_s", o["connect_timeout_s"], *CONNECT_TIMEOUT_S, "s")
-        text("http", "hub", o["hub"], empty_ok=False)
-        text("http", "ca_file", o["ca_file"])
-        if urlsplit(text("http", "endpoint", o["endpoint"])).password:
-            raise TransportError("http endpoint holds a password, and specs are saved with the results; "
-                                 "give the endpoint in IOTBENCH_HTTP_ENDPOINT instead (never saved)")
-        if o["mode"] == "http2" and o["server"] == "uvicorn":
-            raise TransportError("uvicorn does not speak HTTP/2; use server='granian' or 'hypercorn' "
-                                 "(or 'auto') with mode='http2'")
+        self.options = HttpOptions(**options)
         self._gateway: Gateway | None = None
         self._endpoint: RestEndpoint | None = None
 
     async def start(self, workdir: Path) -> None:
         o = self.options
-        server = o["server"] if o["server"] != "auto" else default_server(o["mode"])
+        server = o.server if o.server != "auto" else default_server(o.mode)
         sas_key = os.environ.get("IOTBENCH_HTTP_SAS_KEY") or secrets.token_urlsafe(32)
-        external = o["endpoint"] or os.environ.get("IOTBENCH_HTTP_ENDPOINT", "")
-        ca_file = o["ca_file"] or os.environ.get("IOTBENCH_HTTP_CA_FILE") or None
+        external = o.endpoint or os.environ.get("IOTBENCH_HTTP_ENDPOINT", "")
+        ca_file = o.ca_file or os.environ.get("IOTBENCH_HTTP_CA_FILE") or None
         if not external:
-            self._gateway = await asyncio.to_thread(start_gateway, Path(workdir), server=server, tls=bool(o["tls"]))
+            self._gateway = await asyncio.to_thread(start_gateway, Path(workdir), server=server, tls=bool(o.tls))
             external, ca_file = self._gateway.url, str(self._gateway.tls.ca) if self._gateway.tls else None
-        self._endpoint = RestEndpoint(external, ca_file, o["hub"], os.environ.get("IOTBENCH_HTTP_SAS_KEY_NAME", "send"),
-                                   sas_key if o["auth"] == "sas" else None)
+        self._endpoint = RestEndpoint(external, ca_file, o.hub, os.environ.get("IOTBENCH_HTTP_SAS_KEY_NAME", "send"),
+                                   sas_key if o.auth == "sas" else None)
 
     def _running(self) -> RestEndpoint:
         if self._endpoint is None:
@@ -125,10 +142,10 @@ class HttpTransport(TransportDefaults):
 
     async def open_sender(self, index: int) -> RestSender:
         o = self.options
-        return RestSender(self._running(), o["mode"], o["form"], o["url"], float(o["connect_timeout_s"]))
+        return RestSender(self._running(), o.mode, o.form, o.url, float(o.connect_timeout_s))
 
     async def open_receiver(self, deliver: Deliver) -> _Receiver:
-        endpoint, timeout_s = self._running(), float(self.options["connect_timeout_s"])
+        endpoint, timeout_s = self._running(), float(self.options.connect_timeout_s)
         session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=endpoint.ssl_context() or False),
                                         timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeout_s))
         url = endpoint.base + STREAM_PATH
