@@ -287,7 +287,8 @@ def run_matrix(spec: Spec, out_dir: Path, progress: Progress | None = None, spec
         "spec_source": spec_source,
         "cells": [c.id for c in cells],
         "machine": machine_info(),
-        "libraries": library_versions(),
+        "libraries": library_versions(codecs={c.codec for c in cells}, transports={c.transport for c in cells},
+                                      compressions={c.compression for c in cells}),  # what this run used
     }
     (out_dir / "run.json").write_text(json.dumps(run, indent=2, default=str))
     results = []
