@@ -35,16 +35,19 @@ def need_modules(*modules: str, extra: str) -> None:
 
 
 async def start_transport(transport, folder):
-    """``await transport.start(folder)``; a server that is not installed goes through ``need_server``."""
+    """The transport deployed with its servers (``iotbench.pipeline.deploy``): stop it with
+    ``await deployment.stop()``. A server that is not installed goes through ``need_server``."""
+    from iotbench.pipeline.deploy import Deployment
     from iotbench.transports import TransportError
 
+    deployment = Deployment(transport, folder)
     try:
-        await transport.start(folder)
+        await deployment.start()
     except TransportError as exc:
         if "not installed" in str(exc):
             need_server(str(exc))
         raise
-    return transport
+    return deployment
 
 
 async def arrived(received: list[Any], count: int, timeout_s: float = 5.0) -> list[Any]:
@@ -61,7 +64,7 @@ async def send_through(transport: Any, workdir: Any, items: list[tuple[str, byte
     """Start ``transport``, send ``items`` (device, payload) on one sender, collect them at one
     receiver, close both and stop. Returns what arrived and the closed sender (for its counters)."""
     received: list[bytes] = []
-    await transport.start(workdir)
+    deployment = await start_transport(transport, workdir)
     try:
         receiver = await transport.open_receiver(received.append)
         sender = await transport.open_sender(0)
@@ -71,7 +74,7 @@ async def send_through(transport: Any, workdir: Any, items: list[tuple[str, byte
         await sender.close()
         await receiver.close()
     finally:
-        await transport.stop()
+        await deployment.stop()
     return received, sender
 
 

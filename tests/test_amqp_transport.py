@@ -25,7 +25,7 @@ def test_password_in_the_spec_is_refused_with_the_fix(tmp_path):
 def test_each_sender_is_its_own_connection(tmp_path):
     async def scenario() -> int:
         transport = AmqpTransport()
-        await start_transport(transport, tmp_path / "server")
+        deployment = await start_transport(transport, tmp_path / "server")
         try:
             received: list[bytes] = []
             receiver = await transport.open_receiver(received.append)
@@ -39,7 +39,7 @@ def test_each_sender_is_its_own_connection(tmp_path):
                 await closable.close()
             return connections
         finally:
-            await transport.stop()
+            await deployment.stop()
 
     assert asyncio.run(asyncio.wait_for(scenario(), 90)) == 3 + 1
 
@@ -48,7 +48,7 @@ def test_each_sender_is_its_own_connection(tmp_path):
 def test_tls_listener_speaks_tls_with_the_local_ca_only(tmp_path):
     async def scenario() -> tuple[str, str]:
         transport = AmqpTransport(tls=True, connect_timeout_s=3.0)
-        await start_transport(transport, tmp_path / "server")
+        deployment = await start_transport(transport, tmp_path / "server")
         try:
             port = transport.endpoint.port
             assert transport.endpoint.scheme == "amqps"
@@ -56,14 +56,14 @@ def test_tls_listener_speaks_tls_with_the_local_ca_only(tmp_path):
             errors = []
             for url in (f"amqp://127.0.0.1:{port}", f"amqps://127.0.0.1:{port}"):  # plain TCP; system CAs
                 other = AmqpTransport(url=url, connect_timeout_s=3.0)
-                await other.start(tmp_path / "unused")
+                await other.start({})
                 with pytest.raises(TransportError) as caught:
                     await other.open_sender(0)
                 errors.append(str(caught.value))
                 await other.stop()
             return errors[0], errors[1]
         finally:
-            await transport.stop()
+            await deployment.stop()
 
     plain, untrusted = asyncio.run(asyncio.wait_for(scenario(), 90))
     assert "127.0.0.1:" in plain and "protocol error" in plain  # a TLS alert where AMQP was expected

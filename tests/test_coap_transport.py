@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from support import arrived, assert_no_leftovers, need_modules
+from support import arrived, assert_no_leftovers, need_modules, start_transport
 
 need_modules("aiocoap", extra="coap")
 
@@ -19,8 +19,9 @@ from iotbench.transports.servers.process import free_port  # noqa: E402
 
 async def _batches_then_stop(workdir) -> tuple[list[bytes], int, int]:
     transport = CoapTransport()
-    await transport.start(workdir)
-    pid, port = transport._gateway.pid, transport._gateway.port
+    deployment = await start_transport(transport, workdir)
+    gateway = deployment.started[0]._process
+    pid, port = gateway.pid, gateway.port
     received: list[bytes] = []
     try:
         receiver = await transport.open_receiver(received.append)
@@ -31,7 +32,7 @@ async def _batches_then_stop(workdir) -> tuple[list[bytes], int, int]:
         await sender.close()
         await receiver.close()
     finally:
-        await transport.stop()
+        await deployment.stop()
     return received, pid, port
 
 
@@ -45,7 +46,7 @@ def test_concurrent_block_wise_batches_arrive_whole_and_stop_leaves_nothing(tmp_
 def test_a_dead_or_silent_endpoint_fails_at_once_with_the_reason(tmp_path):
     async def open_at(port: int) -> None:
         transport = CoapTransport(endpoint=f"127.0.0.1:{port}", connect_timeout_s=1.0)
-        await transport.start(tmp_path)
+        await transport.start({})
         await transport.open_receiver(lambda payload: None)
 
     dead = free_port()

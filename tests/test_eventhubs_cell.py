@@ -31,7 +31,7 @@ def test_a_new_receiver_reads_only_what_was_enqueued_after_it_opened(tmp_path):
     """A previous cell's events stay in the hub (as in Azure, for the retention): they must not arrive."""
     async def scenario():
         transport = EventHubsTransport(partitioning="id")
-        await start_transport(transport, tmp_path)
+        deployment = await start_transport(transport, tmp_path)
         try:
             async with asyncio.timeout(CALL_S):
                 sender = await transport.open_sender(0)
@@ -54,9 +54,9 @@ def test_a_new_receiver_reads_only_what_was_enqueued_after_it_opened(tmp_path):
                 await receiver.close()
                 await sender.close()
         finally:
-            await transport.stop()
+            await deployment.stop()
         assert sorted(received) == sorted(p for _, p in new), "a previous cell's events were read"
-        assert transport.counters()["server_events"] == 43
+        assert deployment.counters()["server_events"] == 43
 
     asyncio.run(scenario())
 
@@ -64,7 +64,7 @@ def test_a_new_receiver_reads_only_what_was_enqueued_after_it_opened(tmp_path):
 def test_batch_1_sends_one_event_per_publication_unless_group_sends(tmp_path):
     async def publish(group_sends: bool) -> dict[str, int]:
         transport = EventHubsTransport(group_sends=group_sends)
-        await start_transport(transport, tmp_path / str(group_sends))
+        deployment = await start_transport(transport, tmp_path / str(group_sends))
         try:
             async with asyncio.timeout(CALL_S):
                 received: list[bytes] = []
@@ -76,8 +76,8 @@ def test_batch_1_sends_one_event_per_publication_unless_group_sends(tmp_path):
                 await sender.close()
                 await receiver.close()
         finally:
-            await transport.stop()
-        return transport.counters()
+            await deployment.stop()
+        return deployment.counters()
 
     one_each = asyncio.run(publish(False))
     assert one_each["server_publications"] == one_each["server_events"] == 60, one_each
@@ -90,9 +90,9 @@ def test_limits_are_standard_tier_by_default_with_units_from_the_cost_model(tmp_
         transport = EventHubsTransport(**options)
         if plan is not None:
             transport.plan(plan)
-        await start_transport(transport, tmp_path / f"cell{len(list(tmp_path.iterdir()))}")
-        await transport.stop()
-        return {k: v for k, v in transport.counters().items() if k.startswith("limit_")}
+        deployment = await start_transport(transport, tmp_path / f"cell{len(list(tmp_path.iterdir()))}")
+        await deployment.stop()
+        return {k: v for k, v in deployment.counters().items() if k.startswith("limit_")}
 
     fabrikam = Load(events_per_s=100_000 / 60, batch=1, bytes_per_event=60.0)
     assert throughput_units(fabrikam.events_per_s, fabrikam.bytes_per_event) == 2
@@ -111,7 +111,7 @@ def test_the_default_limit_throttles_what_the_planned_units_cannot_take(tmp_path
     async def send_two(**options) -> dict[str, int]:
         transport = EventHubsTransport(retries=0, **options)
         transport.plan(Load(events_per_s=100, batch=1, bytes_per_event=100.0))
-        await start_transport(transport, tmp_path / f"cell{len(options)}")
+        deployment = await start_transport(transport, tmp_path / f"cell{len(options)}")
         failures = []
         try:
             async with asyncio.timeout(CALL_S):
@@ -123,8 +123,8 @@ def test_the_default_limit_throttles_what_the_planned_units_cannot_take(tmp_path
                         failures.append(str(exc))
                 await sender.close()
         finally:
-            await transport.stop()
-        return {**transport.counters(), "failed": len(failures)}
+            await deployment.stop()
+        return {**deployment.counters(), "failed": len(failures)}
 
     limited = asyncio.run(send_two())
     assert limited["server_throttled"] >= 1 and limited["failed"] == 1, limited
@@ -148,7 +148,7 @@ def test_prefetch_covers_the_planned_rate_per_partition():
 def test_a_deliver_that_raises_fails_the_receiver(tmp_path):
     async def scenario():
         transport = EventHubsTransport()
-        await start_transport(transport, tmp_path)
+        deployment = await start_transport(transport, tmp_path)
         try:
             async with asyncio.timeout(CALL_S):
                 def deliver(payload: bytes) -> None:
@@ -166,7 +166,7 @@ def test_a_deliver_that_raises_fails_the_receiver(tmp_path):
                 failure = receiver.failure()
                 await receiver.close()
         finally:
-            await transport.stop()
+            await deployment.stop()
         assert failure == "deliver raised ValueError: cold store full"
 
     asyncio.run(scenario())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
-from support import need_modules, need_server
+from support import need_modules, need_server, start_transport
 
 need_modules("azure.eventhub", extra="eventhubs")
 
@@ -24,16 +24,9 @@ from iotbench.transports.eventhubs.transport import EventHubsTransport  # noqa: 
 CALL_S = 15.0
 
 
-async def _started(tmp_path) -> EventHubsTransport:
-    transport = EventHubsTransport(checkpoint="blob")
-    try:
-        await transport.start(tmp_path / "server")
-    except TransportError as exc:
-        await transport.stop()
-        if "not installed" in str(exc):
-            need_server(str(exc))
-        raise
-    return transport
+async def _started(tmp_path):
+    """The deployment (``.transport``, ``.stop()``): the local endpoint, Azurite and the transport."""
+    return await start_transport(EventHubsTransport(checkpoint="blob"), tmp_path / "server")
 
 
 async def _send(transport: EventHubsTransport, bodies: list[bytes]) -> None:
@@ -60,7 +53,8 @@ async def _checkpoints(transport: EventHubsTransport, receiver) -> dict[str, int
 
 def test_checkpoints_move_only_when_the_cold_store_is_durable_and_a_restart_resumes_there(tmp_path):
     async def scenario():
-        transport = await _started(tmp_path)
+        deployment = await _started(tmp_path)
+        transport = deployment.transport
         try:
             received: list[bytes] = []
             receiver = await transport.open_receiver(received.append)
@@ -87,7 +81,7 @@ def test_checkpoints_move_only_when_the_cold_store_is_durable_and_a_restart_resu
             await second.close()
             assert sorted(again) == sorted(later)
         finally:
-            await transport.stop()
+            await deployment.stop()
 
     asyncio.run(scenario())
 

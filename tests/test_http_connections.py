@@ -53,7 +53,7 @@ async def _exercise(options: dict) -> _Counter:
     server = await asyncio.start_server(counter.serve, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     transport = HttpTransport(endpoint=f"http://127.0.0.1:{port}", **options)
-    await transport.start(None)  # an external endpoint: nothing is started
+    await transport.start({})  # an external endpoint: nothing is started
     try:
         sender = await transport.open_sender(0)
         # concurrent sends, as the publisher issues them: they share the sender's one connection

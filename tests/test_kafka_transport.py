@@ -70,14 +70,14 @@ def test_sasl_without_a_password_variable_says_how_to_give_one(tmp_path, monkeyp
     transport = KafkaTransport(bootstrap="127.0.0.1:1", security_protocol="SASL_SSL",
                                sasl_username="$ConnectionString", sasl_password_env="IOTBENCH_TEST_KAFKA_PASSWORD")
     with pytest.raises(TransportError, match="IOTBENCH_TEST_KAFKA_PASSWORD is not set"):
-        asyncio.run(transport.start(tmp_path))
+        asyncio.run(transport.start({}))
 
 
 def test_sasl_password_comes_from_the_environment_and_never_from_the_options(tmp_path, monkeypatch):
     monkeypatch.setenv("IOTBENCH_TEST_KAFKA_PASSWORD", "Endpoint=sb://x/;SharedAccessKey=secret")
     transport = KafkaTransport(bootstrap="127.0.0.1:1", security_protocol="SASL_SSL", create_topic=False,
                                sasl_username="$ConnectionString", sasl_password_env="IOTBENCH_TEST_KAFKA_PASSWORD")
-    asyncio.run(transport.start(tmp_path))
+    asyncio.run(transport.start({}))
     assert transport._settings["sasl_plain_password"].endswith("secret")
     assert "secret" not in repr(transport.options)
 
@@ -90,7 +90,7 @@ def test_sasl_password_comes_from_the_environment_and_never_from_the_options(tmp
 ])
 def test_bad_settings_fail_at_start_with_the_fix(options, message, tmp_path):
     with pytest.raises(TransportError, match=message):
-        asyncio.run(KafkaTransport(bootstrap="127.0.0.1:1", create_topic=False, **options).start(tmp_path))
+        asyncio.run(KafkaTransport(bootstrap="127.0.0.1:1", create_topic=False, **options).start({}))
 
 
 def test_fetch_wait_is_short_on_the_embedded_broker_and_kafkas_default_elsewhere():
@@ -98,6 +98,6 @@ def test_fetch_wait_is_short_on_the_embedded_broker_and_kafkas_default_elsewhere
     external = KafkaTransport(bootstrap="127.0.0.1:1")
     assert external._fetch_max_wait_ms() == 500
     embedded = KafkaTransport()
-    embedded._broker = object()  # what start() sets when it starts Tansu
+    embedded._local = True  # what start() sets when it connects to a Tansu started for the cell
     assert embedded._fetch_max_wait_ms() == 5
     assert KafkaTransport(fetch_max_wait_ms=20)._fetch_max_wait_ms() == 20

@@ -13,7 +13,8 @@ from support import arrived, start_transport
 from transport_faults import check_endpoint_from_environment, dead_port, established_to, run_with
 
 
-async def _started(transport: MqttTransport, tmp_path) -> MqttTransport:
+async def _started(transport: MqttTransport, tmp_path):
+    """The deployment (``.transport``, ``.stop()``) of ``transport`` with its broker."""
     return await start_transport(transport, tmp_path / "server")
 
 
@@ -35,12 +36,13 @@ def test_password_stays_out_of_specs_errors_and_results(tmp_path, monkeypatch):
 @pytest.mark.server
 def test_each_sender_is_its_own_connection_and_devices_have_their_own_topic(tmp_path):
     async def scenario() -> tuple[int, list[str]]:
-        transport = await _started(MqttTransport(qos=1), tmp_path)
+        deployment = await _started(MqttTransport(qos=1), tmp_path)
+        transport = deployment.transport
         try:
             seen: list[str] = []
             # a second consumer on one device's topic sees that device only
             watcher = MqttTransport(qos=1, url=f"mqtt://127.0.0.1:{transport.endpoint.port}")
-            await watcher.start(tmp_path / "unused")
+            await watcher.start({})
             conn = await watcher._connect("watcher")
             conn.client.on_message = lambda _c, _u, m: seen.append(m.topic)
             rc, mid = conn.client.subscribe("devices/dev-7/telemetry", qos=1)
@@ -56,7 +58,7 @@ def test_each_sender_is_its_own_connection_and_devices_have_their_own_topic(tmp_
             await watcher.stop()
             return connections, seen
         finally:
-            await transport.stop()
+            await deployment.stop()
 
     connections, seen = asyncio.run(asyncio.wait_for(scenario(), 60))
     assert connections == 3 + 1 + 1  # three senders, the receiver, the watcher
@@ -66,21 +68,22 @@ def test_each_sender_is_its_own_connection_and_devices_have_their_own_topic(tmp_
 @pytest.mark.server
 def test_tls_listener_speaks_tls_with_the_local_ca_only(tmp_path):
     async def scenario() -> tuple[str, str]:
-        transport = await _started(MqttTransport(qos=1, tls=True, connect_timeout_s=3.0), tmp_path)
+        deployment = await _started(MqttTransport(qos=1, tls=True, connect_timeout_s=3.0), tmp_path)
+        transport = deployment.transport
         try:
             port = transport.endpoint.port
             await transport.open_sender(0)  # trusts the local CA: connects
             errors = []
             for url in (f"mqtt://127.0.0.1:{port}", f"mqtts://127.0.0.1:{port}"):  # plain TCP; system CAs
                 other = MqttTransport(url=url, connect_timeout_s=3.0)
-                await other.start(tmp_path / "unused")
+                await other.start({})
                 with pytest.raises(TransportError) as caught:
                     await other.open_sender(0)
                 errors.append(str(caught.value))
                 await other.stop()
             return errors[0], errors[1]
         finally:
-            await transport.stop()
+            await deployment.stop()
 
     plain, untrusted = asyncio.run(asyncio.wait_for(scenario(), 60))
     assert "CONNACK" in plain or "lost" in plain
@@ -95,7 +98,8 @@ def test_environment_names_the_broker_when_the_spec_does_not(tmp_path, monkeypat
 @pytest.mark.server
 def test_websockets_listener_speaks_websockets(tmp_path):
     async def scenario() -> str:
-        transport = await _started(MqttTransport(broker="amqtt", websockets=True, connect_timeout_s=3.0), tmp_path)
+        deployment = await _started(MqttTransport(broker="amqtt", websockets=True, connect_timeout_s=3.0), tmp_path)
+        transport = deployment.transport
         try:
             received: list[bytes] = []
             await transport.open_receiver(received.append)
@@ -104,13 +108,13 @@ def test_websockets_listener_speaks_websockets(tmp_path):
             await arrived(received, 1)
             assert received == [b"over websockets"]
             plain = MqttTransport(url=f"mqtt://127.0.0.1:{transport.endpoint.port}", connect_timeout_s=2.0)
-            await plain.start(tmp_path / "unused")
+            await plain.start({})
             with pytest.raises(TransportError) as caught:  # MQTT without the WebSocket upgrade is refused
                 await plain.open_sender(0)
             await plain.stop()
             return str(caught.value)
         finally:
-            await transport.stop()
+            await deployment.stop()
 
     error = asyncio.run(asyncio.wait_for(scenario(), 60))
     assert "no CONNACK from 127.0.0.1" in error

@@ -25,19 +25,18 @@ SERVERS = [
 ]
 
 
-def _server_of(transport) -> tuple[int, int]:
-    server = getattr(transport, "_gateway", None) or getattr(transport, "_broker", None)
-    process = getattr(server, "process", server)  # a Gateway/TansuBroker wraps its ServerProcess
+def _server_of(deployment) -> tuple[int, int]:
+    process = deployment.started[0].process  # the gateway's or Tansu's ServerProcess
     return process.pid, process.port
 
 
 async def _start_then_fail(name: str, options: dict, workdir) -> tuple[int, int]:
     transport = get_transport(name)(**options)
-    await start_transport(transport, workdir)
+    deployment = await start_transport(transport, workdir)
     pid = port = 0
     opened = []
     try:
-        pid, port = _server_of(transport)
+        pid, port = _server_of(deployment)
         opened.append(await transport.open_receiver(lambda payload: None))
         opened.append(await transport.open_sender(0))
         await opened[-1].send("b0000-a001-s1", b"reading")
@@ -45,7 +44,7 @@ async def _start_then_fail(name: str, options: dict, workdir) -> tuple[int, int]
     except RuntimeError:
         pass
     finally:
-        await transport.stop()  # first, with the stream and the sender still open
+        await deployment.stop()  # first, with the stream and the sender still open
         for client in opened:
             await client.close()
     return pid, port
@@ -57,4 +56,4 @@ def test_stop_after_an_error_leaves_no_process_and_no_port(name, options, tmp_pa
     pid, port = asyncio.run(asyncio.wait_for(_start_then_fail(name, options, tmp_path), 60))
     assert pid and port
     assert_no_leftovers([pid], [port])
-    assert list(tmp_path.glob("*.log")), "the server's log stays in the run folder"
+    assert list(tmp_path.rglob("*.log")), "the server's log stays in the run folder"

@@ -32,7 +32,7 @@ def _cases():
 
 async def _exercise(transport, tmp_path) -> list[bytes]:
     received: list[bytes] = []
-    await start_transport(transport, tmp_path / "server")
+    deployment = await start_transport(transport, tmp_path / "server")
     try:
         receiver = await transport.open_receiver(received.append)
         senders = [await transport.open_sender(i) for i in range(2)]
@@ -50,7 +50,7 @@ async def _exercise(transport, tmp_path) -> list[bytes]:
             await sender.close()
         await receiver.close()
     finally:
-        await transport.stop()
+        await deployment.stop()
     return received
 
 

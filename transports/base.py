@@ -1,4 +1,4 @@
-"""The transport contract, async: a server side, senders and a receiver.
+"""The transport contract, async: senders and a receiver, connected to servers it is handed.
 
 Modelled on OpenMessaging Benchmark's driver API: a sender's ``send(key, payload)``
 returns once the server acknowledged the payload (or, for fire-and-forget modes,
@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from iotbench.transports.endpoints import Endpoint
     from iotbench.transports.options import TransportOptions
+    from iotbench.transports.servers.base import Server
 
 __all__ = ["Deliver", "Load", "Sender", "Receiver", "ReceiverDefaults", "Transport", "TransportError", "TransportDefaults", "stop_task", "task_failure"]
 
@@ -84,12 +85,16 @@ class Receiver(Protocol):
 
 @runtime_checkable
 class Transport(Protocol):
-    """A protocol stack plus the server it talks to.
+    """A protocol stack: it speaks to servers, it never starts them.
 
-    >>> transport = InProcessTransport()                    # doctest: +SKIP
-    >>> await transport.start(workdir)                      # starts or attaches the server
+    >>> transport = MqttTransport(qos=1)                    # doctest: +SKIP
+    >>> transport.servers()                                 # what a cell needs started here, by role
+    {'broker': Mosquitto(...)}
+    >>> await transport.start({"broker": endpoint})         # connect to what the harness started
     >>> receiver = await transport.open_receiver(consumer.deliver)
     >>> sender = await transport.open_sender(0)
+
+    ``iotbench.pipeline.deploy`` starts the servers and the transport together.
     """
 
     name: ClassVar[str]
@@ -106,8 +111,13 @@ class Transport(Protocol):
     def __init__(self, **options: Any) -> None:
         """Check the options (``Options(**options)``); no I/O."""
 
-    async def start(self, workdir: Path) -> None:
-        """Start (or attach to) the server; its files and logs go under ``workdir``."""
+    def servers(self) -> Mapping[str, Server]:
+        """The servers a cell needs started on this machine, by role (``{"broker": Mosquitto()}``);
+        ``{}`` when the options or the environment name outside endpoints, or none is needed."""
+
+    async def start(self, endpoints: Mapping[str, Endpoint]) -> None:
+        """Connect to the started servers' ``endpoints`` (by the roles ``servers()`` named), or
+        to the outside endpoints the options or the environment name."""
 
     async def open_sender(self, index: int) -> Sender:
         """Open connection number ``index`` (devices are spread over connections)."""
@@ -115,7 +125,7 @@ class Transport(Protocol):
     async def open_receiver(self, deliver: Deliver) -> Receiver: ...
 
     async def stop(self) -> None:
-        """Close everything and stop the server this transport started, if any."""
+        """Close every connection (the servers are stopped by whoever started them)."""
 
     def plan(self, load: Load) -> None:
         """Told the cell's offered load before ``start``; most transports ignore it."""
@@ -145,6 +155,9 @@ class TransportDefaults:
 
     def plan(self, load: Load) -> None:
         return None
+
+    def servers(self) -> Mapping[str, Server]:
+        return {}
 
     def counters(self) -> dict[str, int]:
         return {}

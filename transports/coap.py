@@ -22,18 +22,18 @@ from __future__ import annotations
 import asyncio
 import os
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Mapping
 
 import aiocoap
 
 from iotbench.transports.base import Deliver, ReceiverDefaults, TransportDefaults, TransportError, stop_task, task_failure
-from iotbench.transports.servers.coap import start_coap_gateway
+from iotbench.transports.endpoints import Endpoint
+from iotbench.transports.servers.base import Server
+from iotbench.transports.servers.coap import CoapGateway
 from iotbench.transports.event_stream import COAP_HELLO as HELLO
 from iotbench.transports.event_stream import COAP_RESOURCE as RESOURCE
 from iotbench.transports.event_stream import decode_frames
 from iotbench.transports.options import CONNECT_TIMEOUT_S, TransportOptions, option
-from iotbench.transports.servers.process import ServerProcess
 
 __all__ = ["CoapOptions", "CoapTransport"]
 
@@ -125,16 +125,23 @@ class CoapTransport(TransportDefaults):
 
     def __init__(self, **options: Any) -> None:
         self.options = CoapOptions(**options)
-        self._gateway: ServerProcess | None = None
         self._address: tuple[str, int] | None = None
 
-    async def start(self, workdir: Path) -> None:
-        endpoint = self.options.endpoint or os.environ.get("IOTBENCH_COAP_ENDPOINT", "")
-        if endpoint:
-            self._address = _address(endpoint)
+    def _external(self) -> str:
+        return self.options.endpoint or os.environ.get("IOTBENCH_COAP_ENDPOINT", "")
+
+    def servers(self) -> dict[str, Server]:
+        """The project's CoAP gateway, unless ``endpoint`` or the environment names one."""
+        return {} if self._external() else {"gateway": CoapGateway()}
+
+    async def start(self, endpoints: Mapping[str, Endpoint]) -> None:
+        started = endpoints.get("gateway")
+        if started is not None:
+            self._address = (started.host, started.port)
+        elif self._external():
+            self._address = _address(self._external())
         else:
-            self._gateway = await asyncio.to_thread(start_coap_gateway, Path(workdir))
-            self._address = ("127.0.0.1", self._gateway.port)
+            raise TransportError("coap: no gateway was started and none is named (endpoint or IOTBENCH_COAP_ENDPOINT)")
 
     def _running(self) -> tuple[str, int]:
         if self._address is None:
@@ -165,6 +172,4 @@ class CoapTransport(TransportDefaults):
         return _Receiver(reader, writer, deliver)
 
     async def stop(self) -> None:
-        gateway, self._gateway, self._address = self._gateway, None, None
-        if gateway is not None:
-            await asyncio.to_thread(gateway.stop)
+        self._address = None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import Mapping
 from urllib.parse import unquote, urlsplit
 
 from iotbench.transports.base import TransportError
@@ -21,13 +22,21 @@ __all__ = ["Endpoint", "external_endpoint"]
 
 @dataclass(frozen=True)
 class Endpoint:
-    """Where to connect; ``str(endpoint)`` is ``host:port`` (safe to log)."""
+    """Where to connect; ``str(endpoint)`` is ``host:port`` (safe to log).
+
+    A started server (``transports.servers``) hands one to its transport; an outside one
+    comes from the spec's options or the environment. ``ca_file`` is the CA a client must
+    trust for TLS (a local CA's), ``extras`` what only one protocol needs (an Event Hubs
+    connection string, a second port).
+    """
 
     scheme: str
     host: str
     port: int
     username: str | None = None
     password: str | None = field(default=None, repr=False)
+    ca_file: str | None = None
+    extras: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     def __str__(self) -> str:
         return f"{self.host}:{self.port}"

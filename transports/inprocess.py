@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 
 from iotbench.transports.base import Deliver, ReceiverDefaults, TransportDefaults, TransportError, stop_task, task_failure
 from iotbench.transports.options import TransportOptions, option
+
+if TYPE_CHECKING:
+    from iotbench.transports.endpoints import Endpoint
 
 __all__ = ["InProcessOptions", "InProcessTransport"]
 
@@ -80,8 +82,8 @@ class InProcessTransport(TransportDefaults):
         self._max_queued = self.options.max_queued
         self._broker: _Broker | None = None
 
-    async def start(self, workdir: Path) -> None:
-        self._broker = _Broker(self._max_queued)
+    async def start(self, endpoints: Mapping[str, Endpoint]) -> None:
+        self._broker = _Broker(self._max_queued)  # the broker is a queue in this process: no server
 
     def _running(self) -> _Broker:
         if self._broker is None:

@@ -25,8 +25,7 @@ import asyncio
 import os
 import ssl
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Mapping
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -34,7 +33,9 @@ from aiokafka.errors import KafkaError
 
 from iotbench.transports.base import Deliver, ReceiverDefaults, TransportDefaults, TransportError, stop_task, task_failure
 from iotbench.transports.options import CONNECT_TIMEOUT_S, TransportOptions, option
-from iotbench.transports.servers.tansu import TansuBroker, start_tansu
+from iotbench.transports.endpoints import Endpoint
+from iotbench.transports.servers.base import Server
+from iotbench.transports.servers.tansu import Tansu
 from iotbench.transports.tls import client_context
 
 __all__ = ["KafkaOptions", "KafkaTransport"]
@@ -140,7 +141,7 @@ class KafkaTransport(TransportDefaults):
 
     def __init__(self, **options: Any) -> None:
         self.options = KafkaOptions(**options)
-        self._broker: TansuBroker | None = None
+        self._local = False  # connected to a Tansu started for the cell (see fetch_max_wait_ms)
         self._settings: dict[str, Any] | None = None
 
     # -- connection settings ---------------------------------------------------------
@@ -186,15 +187,21 @@ class KafkaTransport(TransportDefaults):
 
     # -- the Transport contract --------------------------------------------------------
 
-    async def start(self, workdir: Path) -> None:
-        o = self.options
-        bootstrap = o.bootstrap or os.environ.get("IOTBENCH_KAFKA_BOOTSTRAP", "")
-        ca_file = o.ca_file or None
+    def _bootstrap(self) -> str:
+        return self.options.bootstrap or os.environ.get("IOTBENCH_KAFKA_BOOTSTRAP", "")
+
+    def servers(self) -> dict[str, Server]:
+        """Tansu (Kafka-compatible, memory storage), unless ``bootstrap`` or the environment names a broker."""
+        return {} if self._bootstrap() else {"broker": Tansu()}
+
+    async def start(self, endpoints: Mapping[str, Endpoint]) -> None:
+        started = endpoints.get("broker")
+        self._local = started is not None
+        bootstrap = f"{started.host}:{started.port}" if started else self._bootstrap()
         if not bootstrap:
-            self._broker = await asyncio.to_thread(start_tansu, Path(workdir))
-            bootstrap = self._broker.bootstrap
-        self._settings = self._connection(bootstrap, ca_file)
-        if o.create_topic:
+            raise TransportError("kafka: no broker was started and none is named (bootstrap or IOTBENCH_KAFKA_BOOTSTRAP)")
+        self._settings = self._connection(bootstrap, self.options.ca_file or None)
+        if self.options.create_topic:
             await self._create_topic()
 
     async def _create_topic(self) -> None:
@@ -254,10 +261,8 @@ class KafkaTransport(TransportDefaults):
         """
         value = self.options.fetch_max_wait_ms
         if value == "auto":
-            return 5 if self._broker is not None else 500
+            return 5 if self._local else 500
         return int(value)  # checked when constructed
 
     async def stop(self) -> None:
-        broker, self._broker, self._settings = self._broker, None, None
-        if broker is not None:
-            await asyncio.to_thread(broker.stop)
+        self._settings = None

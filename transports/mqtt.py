@@ -21,8 +21,7 @@ import asyncio
 import itertools
 import ssl
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar, Mapping
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
@@ -30,7 +29,10 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from iotbench.transports.base import Deliver, ReceiverDefaults, TransportDefaults, TransportError
 from iotbench.transports.endpoints import Endpoint, external_endpoint
 from iotbench.transports.options import CONNECT_TIMEOUT_S, TransportOptions, option
-from iotbench.transports.servers.process import LOOPBACK, ServerProcess
+from iotbench.transports.servers.amqtt import Amqtt
+from iotbench.transports.servers.base import Server
+from iotbench.transports.servers.mosquitto import Mosquitto
+from iotbench.transports.tls import client_context
 
 __all__ = ["MqttOptions", "MqttTransport"]
 
@@ -276,41 +278,37 @@ class MqttTransport(TransportDefaults):
         self.ssl_context: ssl.SSLContext | None = None
         self.endpoint: Endpoint | None = None
         self._url = url
-        self._server: ServerProcess | None = None
         self._connections: list[_Connection] = []
 
-    def _check(self) -> None:
+    def _check(self, external: bool) -> None:
         """What depends on the endpoint, which the environment may name (``IOTBENCH_MQTT_URL``):
-        checked in ``start``, so it fails the cell and the matrix goes on."""
-        if self.websockets and self.endpoint is None and self.broker != "amqtt":
+        checked when the cell starts, so it fails the cell and the matrix goes on."""
+        if self.websockets and not external and self.broker != "amqtt":
             raise TransportError("websockets: mosquitto 2.0.11's websockets listener does not start here "
                                  "(\"Unable to start any listening sockets\"); use broker=\"amqtt\"")
-        if self.broker == "amqtt" and self.endpoint is None and (self.protocol == "5" or self.subscription == "shared"
-                                                                 or self.tls):
+        if self.broker == "amqtt" and not external and (self.protocol == "5" or self.subscription == "shared"
+                                                        or self.tls):
             raise TransportError("amqtt here speaks MQTT 3.1.1 without TLS or shared subscriptions; "
                                  "use broker=\"mosquitto\"")
 
-    async def start(self, workdir: Path) -> None:
-        self.endpoint = external_endpoint(self._url, "mqtt", SCHEMES)
-        self._check()
-        loop = asyncio.get_running_loop()
-        if self.endpoint is not None:
-            if self.tls or self.endpoint.scheme == "mqtts":
-                self.ssl_context = ssl.create_default_context()  # an external broker: the system's CAs
-            return
-        start_server = _BROKERS[self.broker]()
-        if self.tls:
-            from iotbench.transports.servers.tls import local_ca
+    def servers(self) -> dict[str, Server]:
+        """The broker to start here: none when the spec or ``IOTBENCH_MQTT_URL`` names one."""
+        external = external_endpoint(self._url, "mqtt", SCHEMES) is not None
+        self._check(external)
+        if external:
+            return {}
+        if self.broker == "amqtt":
+            return {"broker": Amqtt(websockets=self.websockets)}
+        return {"broker": Mosquitto(tls=self.tls)}
 
-            ca = await loop.run_in_executor(None, local_ca, Path(workdir) / "tls")
-            self.ssl_context = ca.client_context()
-            files = {"certfile": str(ca.cert), "keyfile": str(ca.key)}
-            self._server = await loop.run_in_executor(None, lambda: start_server(Path(workdir), tls=files))
-        elif self.websockets:
-            self._server = await loop.run_in_executor(None, lambda: start_server(Path(workdir), websockets=True))
-        else:
-            self._server = await loop.run_in_executor(None, start_server, Path(workdir))
-        self.endpoint = Endpoint("mqtt", LOOPBACK, self._server.port)
+    async def start(self, endpoints: Mapping[str, Endpoint]) -> None:
+        self.endpoint = endpoints.get("broker") or external_endpoint(self._url, "mqtt", SCHEMES)
+        if self.endpoint is None:
+            raise TransportError("mqtt: no broker was started and none is named (url option or IOTBENCH_MQTT_URL)")
+        if self.endpoint.ca_file:
+            self.ssl_context = client_context(self.endpoint.ca_file)  # a started broker's local CA
+        elif self.tls or self.endpoint.scheme == "mqtts":
+            self.ssl_context = ssl.create_default_context()  # an external broker: the system's CAs
 
     async def _connect(self, role: str) -> _Connection:
         if self.endpoint is None:
@@ -333,21 +331,3 @@ class MqttTransport(TransportDefaults):
         for conn in self._connections:
             await conn.close()
         self._connections.clear()
-        server, self._server = self._server, None
-        if server is not None:
-            await asyncio.get_running_loop().run_in_executor(None, server.stop)
-
-
-def _mosquitto() -> Callable[[Path], ServerProcess]:
-    from iotbench.transports.servers.mosquitto import start_mosquitto
-
-    return start_mosquitto
-
-
-def _amqtt() -> Callable[[Path], ServerProcess]:
-    from iotbench.transports.servers.amqtt import start_amqtt
-
-    return start_amqtt
-
-
-_BROKERS: dict[str, Callable[[], Callable[[Path], ServerProcess]]] = {"amqtt": _amqtt, "mosquitto": _mosquitto}

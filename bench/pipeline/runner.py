@@ -29,6 +29,7 @@ from iotbench.pipeline.coldstore import JsonLinesColdStore
 from iotbench.compression import get_compression
 from iotbench.pipeline.consumer import Consumer, Window
 from iotbench.pipeline.deadletter import DeadLetter
+from iotbench.pipeline.deploy import Deployment
 from iotbench.pipeline.fleet import Fleet, FleetConfig
 from iotbench.machine import library_versions, machine_info
 from iotbench.pipeline.metrics import Latency
@@ -97,6 +98,7 @@ async def run_cell(spec: Spec, cell: Cell, folder: Path, progress: Progress | No
     fleet_config = FleetConfig(cell.devices, cell.interval_s, spec.jitter, spec.start_spread_s, spec.seed + cell.repeat,
                                id_prefix=f"{run_id}-")
     publisher: Publisher | None = None
+    deployment: Deployment | None = None
     fleet: Fleet | None = None
     receiver = None
     senders: list = []
@@ -107,8 +109,9 @@ async def run_cell(spec: Spec, cell: Cell, folder: Path, progress: Progress | No
         except (TypeError, ValueError) as exc:  # a bad option value fails this cell, not the matrix
             raise TransportError(f"bad options {dict(cell.transport_options)}: {exc}") from None
         transport.plan(_load(cell, codec, compression, fleet_config))
+        deployment = Deployment(transport, folder / "server")
         async with asyncio.timeout(START_TIMEOUT_S):
-            await transport.start(folder / "server")
+            await deployment.start()
             receiver = await transport.open_receiver(consumer.deliver)
             consumer.checkpointers.append(receiver)  # its checkpoints (if any) follow the cold store
             senders = [await transport.open_sender(i) for i in range(cell.connections)]
@@ -136,14 +139,14 @@ async def run_cell(spec: Spec, cell: Cell, folder: Path, progress: Progress | No
         for closable in [*senders, receiver]:
             if closable is not None:
                 await _bounded(closable.close())
-        if transport is not None:
-            await _bounded(transport.stop())
+        if deployment is not None:
+            await _bounded(deployment.stop())
         consumer.close()
         if publisher is not None:  # what was sent, for an independent check of the cold store
             (folder / "sent-ledger.json.gz").write_bytes(gzip.compress(msgspec.json.encode(publisher.sent.to_ranges()), 1))
     sending = publisher.snapshot(fleet.scheduled if fleet else 0) if publisher else None
     return _result(spec, cell, folder, sending, consumer.snapshot(), started_at, time.perf_counter() - t0, error,
-                   dict(transport.counters()) if transport is not None else {}, run_id)
+                   deployment.counters() if deployment is not None else {}, run_id)
 
 
 def _load(cell: Cell, codec: Any, compression: Any, fleet_config: FleetConfig) -> Load:

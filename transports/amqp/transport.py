@@ -20,14 +20,15 @@ import asyncio
 import os
 import ssl
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Mapping
 
 from iotbench.transports.amqp.engine import AmqpConnection, ReceiverConnection, SenderConnection
 from iotbench.transports.base import Deliver, TransportDefaults, TransportError
 from iotbench.transports.endpoints import Endpoint, external_endpoint
 from iotbench.transports.options import CONNECT_TIMEOUT_S, TransportOptions, option
-from iotbench.transports.servers.process import LOOPBACK
+from iotbench.transports.servers.base import Server
+from iotbench.transports.servers.rabbitmq import RabbitMQServer
+from iotbench.transports.tls import client_context
 
 __all__ = ["AmqpOptions", "AmqpTransport"]
 
@@ -71,28 +72,22 @@ class AmqpTransport(TransportDefaults):
         self.ssl_context: ssl.SSLContext | None = None
         self.endpoint: Endpoint | None = None
         self._url = url
-        self._server: Any = None
         self._connections: list[AmqpConnection] = []
 
-    async def start(self, workdir: Path) -> None:
-        self.endpoint = external_endpoint(self._url, "amqp", SCHEMES)
-        if self.endpoint is not None:
-            if self.tls or self.endpoint.scheme == "amqps":
-                self.ssl_context = ssl.create_default_context()  # an external broker: the system's CAs
-            return
-        from iotbench.transports.servers.rabbitmq import start_rabbitmq
+    def servers(self) -> dict[str, Server]:
+        """RabbitMQ with its AMQP 1.0 plugin, unless the spec or ``IOTBENCH_AMQP_URL`` names a broker."""
+        if external_endpoint(self._url, "amqp", SCHEMES) is not None:
+            return {}
+        return {"broker": RabbitMQServer(tls=self.tls)}
 
-        loop = asyncio.get_running_loop()
-        files = None
-        if self.tls:
-            from iotbench.transports.servers.tls import local_ca
-
-            ca = await loop.run_in_executor(None, local_ca, Path(workdir) / "tls")
-            self.ssl_context = ca.client_context()
-            files = {"certfile": str(ca.cert), "keyfile": str(ca.key)}
-        self._server = await loop.run_in_executor(None, lambda: start_rabbitmq(Path(workdir), tls=files))
-        port = self._server.tls_port if self.tls else self._server.port
-        self.endpoint = Endpoint("amqps" if self.tls else "amqp", LOOPBACK, port, "guest", "guest")
+    async def start(self, endpoints: Mapping[str, Endpoint]) -> None:
+        self.endpoint = endpoints.get("broker") or external_endpoint(self._url, "amqp", SCHEMES)
+        if self.endpoint is None:
+            raise TransportError("amqp: no broker was started and none is named (url option or IOTBENCH_AMQP_URL)")
+        if self.endpoint.ca_file:
+            self.ssl_context = client_context(self.endpoint.ca_file)  # a started broker's local CA
+        elif self.tls or self.endpoint.scheme == "amqps":
+            self.ssl_context = ssl.create_default_context()  # an external broker: the system's CAs
 
     async def _open(self, connection: AmqpConnection) -> None:
         where, timeout = connection.where, self.connect_timeout_s
@@ -136,6 +131,3 @@ class AmqpTransport(TransportDefaults):
         for connection in self._connections:
             await connection.close()
         self._connections.clear()
-        server, self._server = self._server, None
-        if server is not None:
-            await asyncio.get_running_loop().run_in_executor(None, server.stop)

@@ -66,8 +66,8 @@ class EventHubsHttpsTransport(EventHubsTransport):
         return True
 
     def _rest_base(self) -> str:
-        if self._endpoint is not None:
-            return str(self._endpoint.rest_endpoint)
+        if self._rest is not None:
+            return self._rest  # the local endpoint's REST send API
         return f"https://{self.connection.host}"  # the namespace's REST API (cloud)
 
     async def open_sender(self, index: int) -> Any:

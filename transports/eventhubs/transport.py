@@ -38,17 +38,21 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Mapping
 
 from iotbench.model import cost
 from iotbench.model.cost import AMQP_CONNECTIONS_PER_NAMESPACE, MAX_PUBLICATION_BYTES
 from iotbench.model.limits import MAX_BATCH
 from iotbench.transports.base import Deliver, Load, TransportDefaults, TransportError
+from iotbench.transports.endpoints import Endpoint
+from iotbench.transports.eventhubs.checkpoints import checkpoint_store, storage_from_env
 from iotbench.transports.eventhubs.consumer import HubReceiver
 from iotbench.transports.eventhubs.producer import HubSender
 from iotbench.transports.options import CONNECT_TIMEOUT_S, TransportOptions, option
 from iotbench.transports.sas import ConnectionString, SasError, redact
+from iotbench.transports.servers.azurite import Azurite
+from iotbench.transports.servers.base import Server
+from iotbench.transports.servers.eventhubs import EndpointSettings, EventHubsServer
 
 __all__ = ["EventHubsOptions", "EventHubsTransport", "HubOptions", "CONNECTION_STRING_ENV", "cloud_connection",
            "kafka_options"]
@@ -144,10 +148,9 @@ class EventHubsTransport(TransportDefaults):
         self.consumer_group, self.retries, self.busy_backoff_s = o.consumer_group, o.retries, o.busy_backoff_s
         self.call_timeout_s, self.hub, self.checkpoint = o.call_timeout_s, o.hub, o.checkpoint
         self.load: Load | None = None  # the cell's offered load, from plan()
-        self._storage: Any = None
         self._checkpoint_store: Any = None
         self._limits = (o.throughput_units, o.max_message_bytes, o.max_connections)
-        self._endpoint: Any = None
+        self._rest: str | None = None  # the local endpoint's REST base URL (eventhubs-https)
         self._connection: ConnectionString | None = None
         self._counters: dict[str, int] = {}
         self._notes: set[str] = set()
@@ -167,24 +170,36 @@ class EventHubsTransport(TransportDefaults):
         load = self.load
         return float(cost.throughput_units(load.events_per_s, load.bytes_per_event) if load else cost.throughput_units(0, 0))
 
-    async def start(self, workdir: Path) -> None:
-        self._counters = {}
-        if self.checkpoint == "blob":
-            await self._start_checkpoint_store(Path(workdir))
-        self._connection = cloud_connection(self.hub)
-        if self._connection is not None:
-            return
-        from iotbench.transports.servers.eventhubs import EndpointSettings, LocalEventHubs
+    def servers(self) -> dict[str, Server]:
+        """The local endpoint (Standard-tier limits by default), and Azurite for blob checkpoints;
+        neither when the environment names a namespace or a storage account."""
+        out: dict[str, Server] = {}
+        if cloud_connection(self.hub) is None:
+            _, max_bytes, max_conns = self._limits
+            settings = EndpointSettings(self.hub, self.partitions, self.throughput_units(), max_bytes, max_conns,
+                                        rest=self.wants_rest())
+            out["hub"] = EventHubsServer(settings)
+        if self.checkpoint == "blob" and storage_from_env() is None:
+            out["storage"] = Azurite()
+        return out
 
-        _, max_bytes, max_conns = self._limits
-        tu = self.throughput_units()
-        settings = EndpointSettings(self.hub, self.partitions, tu, max_bytes, max_conns, rest=self.wants_rest())
-        # the limits in effect, in the results: a throttled cell says what throttled it
-        self._counters.update(limit_throughput_units=int(tu) if tu == int(tu) else tu,  # type: ignore[dict-item]
-                              limit_max_connections=max_conns, limit_max_message_bytes=max_bytes)
-        self._endpoint = LocalEventHubs(workdir, settings)
-        await asyncio.to_thread(self._endpoint.start)
-        self._connection = self._endpoint.connection
+    async def start(self, endpoints: Mapping[str, Endpoint]) -> None:
+        self._counters = {}
+        hub = endpoints.get("hub")
+        if hub is not None:
+            self._connection = ConnectionString.parse(hub.extras["connection_string"])
+            self._rest = hub.extras.get("rest") or None
+            tu, (_, max_bytes, max_conns) = self.throughput_units(), self._limits
+            # the limits in effect, in the results: a throttled cell says what throttled it
+            self._counters.update(limit_throughput_units=int(tu) if tu == int(tu) else tu,  # type: ignore[dict-item]
+                                  limit_max_connections=max_conns, limit_max_message_bytes=max_bytes)
+        else:
+            self._connection = cloud_connection(self.hub)
+            if self._connection is None:
+                raise TransportError(f"{self.name}: no local endpoint was started and {CONNECTION_STRING_ENV} is not set")
+        if self.checkpoint == "blob":
+            storage = endpoints.get("storage")
+            await self._open_checkpoint_store(storage.extras["connection_string"] if storage else storage_from_env())
 
     def wants_rest(self) -> bool:
         return False
@@ -204,15 +219,9 @@ class EventHubsTransport(TransportDefaults):
     async def open_receiver(self, deliver: Deliver) -> HubReceiver:
         return await HubReceiver(self, deliver).open()
 
-    async def _start_checkpoint_store(self, workdir: Path) -> None:
-        from iotbench.transports.eventhubs.checkpoints import checkpoint_store, storage_from_env
-        from iotbench.transports.servers.azurite import LocalAzurite
-
-        storage = storage_from_env()
+    async def _open_checkpoint_store(self, storage: str | None) -> None:
         if storage is None:
-            self._storage = LocalAzurite(workdir / "azurite")
-            await asyncio.to_thread(self._storage.start)
-            storage = self._storage.connection_string
+            raise TransportError(f"{self.name}: checkpoint = \"blob\" needs a storage account (none was started)")
         # a container per cell: no ownership or checkpoint of an earlier cell is picked up
         container = f"iotbench-{self.consumer_group.strip('$').lower() or 'default'}-{int(time.time() * 1000)}"
         self._checkpoint_store = await checkpoint_store(storage, container, self.call_timeout_s)
@@ -225,15 +234,6 @@ class EventHubsTransport(TransportDefaults):
             except Exception:  # noqa: BLE001 - closing is best effort
                 pass
             self._checkpoint_store = None
-        if self._storage is not None:
-            await asyncio.to_thread(self._storage.stop)
-            self._storage = None
-        if self._endpoint is not None:
-            await asyncio.to_thread(self._endpoint.stop)
-            for name, value in self._endpoint.stats().items():
-                if name in ("publications", "events", "throttled", "refused_connections", "oversize"):
-                    self._counters[f"server_{name}"] = value
-            self._endpoint = None
 
     # -- hooks for the consumer side and the results -------------------------------
 
@@ -255,5 +255,5 @@ class EventHubsTransport(TransportDefaults):
 
     def counters(self) -> dict[str, int]:
         """What the transport saw that the runner cannot (throttled sends, retries, refusals), the local
-        endpoint's limits (``limit_*``) and what it counted (``server_*``: publications, events, ...)."""
+        endpoint's limits (``limit_*``); what the endpoint counted comes from its server (``server_*``)."""
         return dict(self._counters)

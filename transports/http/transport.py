@@ -28,15 +28,16 @@ import base64
 import os
 import secrets
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Mapping
 from urllib.parse import urlsplit
 
 import aiohttp
 
 from iotbench.transports.base import Deliver, ReceiverDefaults, TransportDefaults, TransportError, stop_task, task_failure
 from iotbench.transports.event_stream import STREAM_PATH, decode_frames
-from iotbench.transports.servers.ingest import SERVERS, Gateway, default_server, start_gateway
+from iotbench.transports.endpoints import Endpoint
+from iotbench.transports.servers.base import Server
+from iotbench.transports.servers.ingest import SERVERS, IngestGateway, default_server
 from iotbench.transports.options import CONNECT_TIMEOUT_S, TransportOptions, option
 from iotbench.transports.http.rest_client import BODY_ENCODING, RestEndpoint, RestSender
 
@@ -120,20 +121,30 @@ class HttpTransport(TransportDefaults):
 
     def __init__(self, **options: Any) -> None:
         self.options = HttpOptions(**options)
-        self._gateway: Gateway | None = None
         self._endpoint: RestEndpoint | None = None
 
-    async def start(self, workdir: Path) -> None:
+    def _external(self) -> str:
+        return self.options.endpoint or os.environ.get("IOTBENCH_HTTP_ENDPOINT", "")
+
+    def servers(self) -> dict[str, Server]:
+        """The ingest gateway on the HTTP server the options pick, unless an endpoint is named."""
+        if self._external():
+            return {}
         o = self.options
-        server = o.server if o.server != "auto" else default_server(o.mode)
+        return {"gateway": IngestGateway(o.server if o.server != "auto" else default_server(o.mode), tls=bool(o.tls))}
+
+    async def start(self, endpoints: Mapping[str, Endpoint]) -> None:
+        o = self.options
+        started = endpoints.get("gateway")
+        if started is not None:
+            url, ca_file = f"{started.scheme}://{started.host}:{started.port}", started.ca_file
+        else:
+            url, ca_file = self._external(), o.ca_file or os.environ.get("IOTBENCH_HTTP_CA_FILE") or None
+        if not url:
+            raise TransportError("http: no gateway was started and none is named (endpoint or IOTBENCH_HTTP_ENDPOINT)")
         sas_key = os.environ.get("IOTBENCH_HTTP_SAS_KEY") or secrets.token_urlsafe(32)
-        external = o.endpoint or os.environ.get("IOTBENCH_HTTP_ENDPOINT", "")
-        ca_file = o.ca_file or os.environ.get("IOTBENCH_HTTP_CA_FILE") or None
-        if not external:
-            self._gateway = await asyncio.to_thread(start_gateway, Path(workdir), server=server, tls=bool(o.tls))
-            external, ca_file = self._gateway.url, str(self._gateway.tls.ca) if self._gateway.tls else None
-        self._endpoint = RestEndpoint(external, ca_file, o.hub, os.environ.get("IOTBENCH_HTTP_SAS_KEY_NAME", "send"),
-                                   sas_key if o.auth == "sas" else None)
+        self._endpoint = RestEndpoint(url, ca_file, o.hub, os.environ.get("IOTBENCH_HTTP_SAS_KEY_NAME", "send"),
+                                      sas_key if o.auth == "sas" else None)
 
     def _running(self) -> RestEndpoint:
         if self._endpoint is None:
@@ -167,6 +178,4 @@ class HttpTransport(TransportDefaults):
         return _Receiver(session, response, deliver)
 
     async def stop(self) -> None:
-        gateway, self._gateway, self._endpoint = self._gateway, None, None
-        if gateway is not None:
-            await asyncio.to_thread(gateway.stop)
+        self._endpoint = None

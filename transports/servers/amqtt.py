@@ -13,9 +13,11 @@ import sys
 from pathlib import Path
 
 from iotbench.transports.base import TransportError
+from iotbench.transports.endpoints import Endpoint
+from iotbench.transports.servers.base import ServerDefaults
 from iotbench.transports.servers.process import LOOPBACK, ServerProcess, free_port
 
-__all__ = ["start_amqtt"]
+__all__ = ["start_amqtt", "Amqtt"]
 
 INSTALL_HINT = "pip install 'iotbench[mqtt]'"
 
@@ -45,3 +47,21 @@ def start_amqtt(workdir: Path, *, websockets: bool = False, ready_timeout: float
     conf.write_text(_config(port, websockets))
     argv = [sys.executable, "-m", "amqtt.scripts.broker_script", "-c", str(conf)]
     return ServerProcess("amqtt", argv, workdir=workdir, port=port, ready_timeout=ready_timeout).start()
+
+
+class Amqtt(ServerDefaults):
+    """``Amqtt(websockets=True).start(workdir)`` -> its Endpoint (``ws`` when over WebSockets)."""
+
+    name = "amqtt"
+
+    def __init__(self, *, websockets: bool = False) -> None:
+        self.websockets = websockets
+        self._process: ServerProcess | None = None
+
+    def start(self, workdir: Path) -> Endpoint:
+        self._process = start_amqtt(workdir, websockets=self.websockets)
+        return Endpoint("ws" if self.websockets else "mqtt", LOOPBACK, self._process.port)
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.stop()

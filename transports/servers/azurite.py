@@ -11,9 +11,11 @@ import shutil
 from pathlib import Path
 
 from iotbench.transports.base import TransportError
+from iotbench.transports.endpoints import Endpoint
+from iotbench.transports.servers.base import ServerDefaults
 from iotbench.transports.servers.process import LOOPBACK, ServerProcess, free_port
 
-__all__ = ["LocalAzurite"]
+__all__ = ["Azurite", "LocalAzurite"]
 
 INSTALL = "run scripts/setup (npm install --prefix .tools azurite@3.35.0)"
 # Azurite's fixed development account: public, documented, and accepted by nothing but the emulator
@@ -59,3 +61,22 @@ class LocalAzurite:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class Azurite(ServerDefaults):
+    """``Azurite().start(workdir)`` -> the blob service's Endpoint; ``extras["connection_string"]``
+    is the emulator's well-known development account."""
+
+    name = "azurite"
+
+    def __init__(self) -> None:
+        self.local: LocalAzurite | None = None
+
+    def start(self, workdir: Path) -> Endpoint:
+        self.local = LocalAzurite(workdir).start()
+        return Endpoint("http", LOOPBACK, self.local.port, DEV_ACCOUNT, DEV_KEY,
+                        extras={"connection_string": self.local.connection_string})
+
+    def stop(self) -> None:
+        if self.local is not None:
+            self.local.stop()

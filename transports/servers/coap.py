@@ -15,9 +15,11 @@ import sys
 from pathlib import Path
 
 from iotbench.transports.base import TransportError
-from iotbench.transports.servers.process import ServerProcess, free_port
+from iotbench.transports.endpoints import Endpoint
+from iotbench.transports.servers.base import ServerDefaults
+from iotbench.transports.servers.process import LOOPBACK, ServerProcess, free_port
 
-__all__ = ["start_coap_gateway"]
+__all__ = ["start_coap_gateway", "CoapGateway"]
 
 
 def start_coap_gateway(workdir: Path, *, ready_timeout: float = 30.0) -> ServerProcess:
@@ -27,3 +29,20 @@ def start_coap_gateway(workdir: Path, *, ready_timeout: float = 30.0) -> ServerP
     process = ServerProcess("coap-gateway", [sys.executable, "-m", "iotbench.transports.emulators.coap_gateway", str(port)],
                             workdir=Path(workdir).resolve(), port=port, ready_timeout=ready_timeout)
     return process.start()
+
+
+class CoapGateway(ServerDefaults):
+    """``CoapGateway().start(workdir)`` -> its Endpoint (CoAP on UDP, the event stream on TCP, one port)."""
+
+    name = "coap-gateway"
+
+    def __init__(self) -> None:
+        self._process: ServerProcess | None = None
+
+    def start(self, workdir: Path) -> Endpoint:
+        self._process = start_coap_gateway(workdir)
+        return Endpoint("coap", LOOPBACK, self._process.port)
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.stop()

@@ -25,9 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from iotbench.transports.sas import ConnectionString
+from iotbench.transports.endpoints import Endpoint
+from iotbench.transports.servers.base import ServerDefaults
 from iotbench.transports.servers.process import LOOPBACK, ServerProcess, free_port
 
-__all__ = ["LocalEventHubs", "EndpointSettings", "main"]
+__all__ = ["EndpointSettings", "EventHubsServer", "LocalEventHubs", "main"]
 
 KEY_ENV = "IOTBENCH_EVENTHUBS_KEY"
 KEY_NAME = "RootManageSharedAccessKey"
@@ -100,6 +102,33 @@ class LocalEventHubs:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class EventHubsServer(ServerDefaults):
+    """``EventHubsServer(settings).start(workdir)`` -> the local endpoint's Endpoint: AMQP on
+    ``port``; ``extras``: ``connection_string`` (the SDK's, holding the key) and ``rest`` (the
+    REST send API's base URL, when ``settings.rest``)."""
+
+    name = "eventhubs"
+    COUNTED = ("publications", "events", "throttled", "refused_connections", "oversize")
+
+    def __init__(self, settings: EndpointSettings) -> None:
+        self.settings = settings
+        self.local: LocalEventHubs | None = None
+
+    def start(self, workdir: Path) -> Endpoint:
+        self.local = LocalEventHubs(workdir, self.settings).start()
+        return Endpoint("amqp", LOOPBACK, self.local.port, KEY_NAME, self.local.connection.key,
+                        extras={"connection_string": self.local.connection_string,
+                                "rest": self.local.rest_endpoint or ""})
+
+    def stop(self) -> None:
+        if self.local is not None:
+            self.local.stop()
+
+    def counters(self) -> dict[str, int]:
+        stats = self.local.stats() if self.local is not None else {}
+        return {name: value for name, value in stats.items() if name in self.COUNTED}
 
 
 # ---- the server process -------------------------------------------------------------

@@ -21,10 +21,12 @@ from pathlib import Path
 from typing import Mapping
 
 from iotbench.transports.base import TransportError
+from iotbench.transports.endpoints import Endpoint
+from iotbench.transports.servers.base import ServerDefaults
 from iotbench.transports.servers.process import LOOPBACK, ServerProcess, free_port
 from iotbench.transports.servers.tls import LocalCA, local_ca
 
-__all__ = ["Gateway", "SERVERS", "default_server", "start_gateway"]
+__all__ = ["Gateway", "SERVERS", "default_server", "start_gateway", "IngestGateway"]
 
 SERVERS = ("granian", "hypercorn", "uvicorn")
 APP_FACTORY = "iotbench.transports.emulators.ingest_gateway:app_from_env"
@@ -116,3 +118,26 @@ def start_gateway(workdir: Path, *, server: str = "uvicorn", tls: bool = False,
                             ready_timeout=ready_timeout)
     process.start()
     return Gateway(url=f"{'https' if tls else 'http'}://{LOOPBACK}:{port}", process=process, tls=files)
+
+
+class IngestGateway(ServerDefaults):
+    """``IngestGateway("granian", tls=True).start(workdir)`` -> its Endpoint (``https`` with a local CA)."""
+
+    name = "gateway"
+
+    def __init__(self, server: str = "uvicorn", *, tls: bool = False) -> None:
+        self.server, self.tls = server, tls
+        self._gateway: Gateway | None = None
+
+    def start(self, workdir: Path) -> Endpoint:
+        self._gateway = start_gateway(workdir, server=self.server, tls=self.tls)
+        ca = str(self._gateway.tls.ca) if self._gateway.tls else None
+        return Endpoint("https" if self.tls else "http", LOOPBACK, self._gateway.process.port, ca_file=ca)
+
+    @property
+    def process(self) -> ServerProcess | None:
+        return self._gateway.process if self._gateway else None
+
+    def stop(self) -> None:
+        if self._gateway is not None:
+            self._gateway.stop()

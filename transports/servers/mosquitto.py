@@ -16,9 +16,12 @@ import socket
 import ssl
 from pathlib import Path
 
+from iotbench.transports.endpoints import Endpoint
+from iotbench.transports.servers.base import ServerDefaults
+from iotbench.transports.servers.tls import local_ca
 from iotbench.transports.servers.process import LOOPBACK, ServerProcess, free_port, require_binary
 
-__all__ = ["start_mosquitto", "answers_mqtt"]
+__all__ = ["start_mosquitto", "answers_mqtt", "Mosquitto"]
 
 # CONNECT (MQTT 3.1.1, clean session, keep-alive 60 s, empty client id) and DISCONNECT
 _CONNECT = b"\x10\x0c\x00\x04MQTT\x04\x02\x00\x3c\x00\x00"
@@ -81,3 +84,24 @@ def start_mosquitto(workdir: Path, *, tls: dict[str, str] | None = None, ready_t
     conf.write_text(_config(port, tls))
     return ServerProcess("mosquitto", [binary, "-c", str(conf)], workdir=workdir, port=port,
                          ready=lambda: answers_mqtt(port, tls=bool(tls)), ready_timeout=ready_timeout).start()
+
+
+class Mosquitto(ServerDefaults):
+    """``Mosquitto(tls=True).start(workdir)`` -> its Endpoint (``mqtts``, trusting a fresh local CA)."""
+
+    name = "mosquitto"
+
+    def __init__(self, *, tls: bool = False) -> None:
+        self.tls = tls
+        self._process: ServerProcess | None = None
+
+    def start(self, workdir: Path) -> Endpoint:
+        workdir = Path(workdir).resolve()
+        ca = local_ca(workdir / "tls") if self.tls else None
+        files = {"certfile": str(ca.cert), "keyfile": str(ca.key)} if ca else None
+        self._process = start_mosquitto(workdir, tls=files)
+        return Endpoint("mqtts" if ca else "mqtt", LOOPBACK, self._process.port, ca_file=str(ca.ca) if ca else None)
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.stop()

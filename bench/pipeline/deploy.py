@@ -1,0 +1,66 @@
+"""A transport with the servers it needs: start them, hand it their endpoints, stop it all.
+
+The harness, not the transport, deploys: ``transport.servers()`` names what a cell needs on
+this machine (nothing when the spec or the environment names an outside endpoint, Azure
+included), each is started in its own folder under ``workdir`` (``workdir/<server.name>``),
+and the transport connects to the endpoints they return.
+
+>>> async with Deployment(MqttTransport(qos=1), folder / "server") as transport:  # doctest: +SKIP
+...     receiver = await transport.open_receiver(deliver)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from iotbench.transports.base import Transport
+
+__all__ = ["Deployment"]
+
+
+class Deployment:
+    """``await Deployment(transport, workdir).start()``; ``stop()`` closes the transport, then its servers."""
+
+    def __init__(self, transport: Transport, workdir: Path) -> None:
+        self.transport = transport
+        self.workdir = Path(workdir).resolve()
+        self.started: list[Any] = []  # the servers running, in start order
+        self._stopped: list[Any] = []  # their counters are read after they stop
+
+    async def start(self) -> Transport:
+        """Start every server the transport names, then the transport; a failure stops what started."""
+        try:
+            endpoints = {}
+            for role, server in self.transport.servers().items():
+                self.started.append(server)
+                endpoints[role] = await asyncio.to_thread(server.start, self.workdir / server.name)
+            await self.transport.start(endpoints)
+        except BaseException:
+            await self.stop()
+            raise
+        return self.transport
+
+    async def stop(self) -> None:
+        """Close the transport's connections, then stop the servers (each by pid, bounded by its launcher)."""
+        try:
+            await self.transport.stop()
+        finally:
+            servers, self.started = self.started, []
+            for server in reversed(servers):
+                await asyncio.to_thread(server.stop)
+                self._stopped.append(server)
+
+    def counters(self) -> dict[str, int]:
+        """The transport's counters and every stopped server's, the latter as ``server_<name>``."""
+        out = dict(self.transport.counters())
+        for server in self._stopped:
+            out.update({f"server_{name}": value for name, value in server.counters().items()})
+        return out
+
+    async def __aenter__(self) -> Transport:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
