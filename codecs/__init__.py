@@ -1,13 +1,14 @@
-"""Codec plugins. Adding a codec is adding a ``*_codec.py`` module and one line here."""
+"""Codec plugins. Adding a codec is adding a ``*_codec.py`` module and one line here
+(or, from another package, an entry point in the ``iotbench.codecs`` group)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from iotbench.codecs.base import Codec, CodecError
-from iotbench.registry import Plugin, Registry
+from iotbench.codecs.base import Codec, CodecError, LoadedCodec
+from iotbench.registry import Plugin, PluginUnavailable, Registry
 
-__all__ = ["CODECS", "Codec", "CodecError", "get_codec"]
+__all__ = ["CODECS", "Codec", "CodecError", "LoadedCodec", "get_codec"]
 
 _CORE = "included in iotbench's core dependencies"
 
@@ -16,7 +17,27 @@ def _extra(name: str) -> str:
     return f"pip install 'iotbench[{name}]'"
 
 
-CODECS = Registry(
+class CodecRegistry(Registry):
+    """The plugin registry whose ``load`` returns a :class:`LoadedCodec` (the contract's defaults applied,
+    decoding refusing with ``CodecError`` only), whichever way the codec was registered."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._codecs: dict[str, LoadedCodec] = {}
+
+    def load(self, name: str) -> LoadedCodec:
+        plugin = super().load(name)
+        loaded = self._codecs.get(name)
+        if loaded is None or loaded.plugin is not plugin:  # first use, or registered anew
+            try:
+                loaded = LoadedCodec(plugin)
+            except TypeError as exc:  # shown by `iotbench list` and a spec naming it, like a missing library
+                raise PluginUnavailable(f"codec {name!r}: {exc}") from exc
+            self._codecs[name] = loaded
+        return loaded
+
+
+CODECS = CodecRegistry(
     "codec",
     {
         # keep sorted
@@ -35,6 +56,6 @@ CODECS = Registry(
 )
 
 
-def get_codec(name: str) -> Any:
-    """The codec module (or object) registered as ``name``: ``get_codec('json').encode(r)``."""
+def get_codec(name: str) -> LoadedCodec:
+    """The codec registered as ``name``: ``get_codec('json').encode(r)``; its decoders raise only CodecError."""
     return CODECS.load(name)

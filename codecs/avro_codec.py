@@ -16,10 +16,12 @@ from typing import Any, Sequence
 
 import fastavro
 import msgspec
+from fastavro.read import SchemaResolutionError
+from fastavro.schema import SchemaParseException
 from msgspec.structs import asdict
 
 from iotbench.codecs import avro_framing as framing
-from iotbench.codecs.base import CodecError, CodecFunctions, decode_failure
+from iotbench.codecs.base import CodecError, CodecFunctions
 from iotbench.codecs.schema import avro_schema
 from iotbench.model.telemetry import Reading
 
@@ -27,6 +29,9 @@ name = "avro"
 label = "Avro (fastavro)"
 binary = True
 library = "fastavro"
+# and, from a container header's schema: KeyError (no avro.schema), SchemaParseException; from
+# reading one version with the other: SchemaResolutionError (a reader field without a default)
+errors = (*framing.ERRORS, KeyError, SchemaParseException, SchemaResolutionError)
 
 _PARSED = {m: fastavro.parse_schema(avro_schema(m)) for m in framing.MODELS}
 
@@ -53,29 +58,19 @@ def for_model(model: type) -> CodecFunctions:
         writer = framing.model_of_header(name, payload)
         stream = BytesIO(payload)
         stream.seek(framing.HEADER_SIZE)
-        try:
-            datum = read_datum(stream, _PARSED[writer], None if writer is model else own)
-            if stream.tell() != len(payload):
-                raise CodecError(f"{name}: {len(payload) - stream.tell()} bytes after the datum")
-            return convert(datum, model)
-        except CodecError:
-            raise
-        except Exception as exc:  # fastavro raises many kinds on hostile bytes
-            raise decode_failure(name, exc) from None
+        datum = read_datum(stream, _PARSED[writer], None if writer is model else own)
+        if stream.tell() != len(payload):
+            raise CodecError(f"{name}: {len(payload) - stream.tell()} bytes after the datum")
+        return convert(datum, model)
 
     def decode_batch(payload: bytes) -> list[Any]:
-        try:
-            records = fastavro.reader(BytesIO(payload))
-            writer = framing.model_of_schema_text(name, records.metadata.get("avro.schema"))
-            if records.codec != "null":
-                raise CodecError(f"{name}: container codec {records.codec!r}: compression is the runner's job")
-            if writer is not model:  # resolve the other version through our reader schema
-                records = fastavro.reader(BytesIO(payload), reader_schema=own)
-            return convert(list(records), many)
-        except CodecError:
-            raise
-        except Exception as exc:
-            raise decode_failure(name, exc) from None
+        records = fastavro.reader(BytesIO(payload))
+        writer = framing.model_of_schema_text(name, records.metadata.get("avro.schema"))
+        if records.codec != "null":
+            raise CodecError(f"{name}: container codec {records.codec!r}: compression is the runner's job")
+        if writer is not model:  # resolve the other version through our reader schema
+            records = fastavro.reader(BytesIO(payload), reader_schema=own)
+        return convert(list(records), many)
 
     return CodecFunctions(encode, decode, encode_batch, decode_batch)
 

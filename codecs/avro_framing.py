@@ -29,11 +29,15 @@ from iotbench.codecs.base import CodecError
 from iotbench.codecs.schema import ReadingV2, avro_schema
 from iotbench.model.telemetry import Reading
 
-__all__ = ["MAGIC", "HEADER_SIZE", "MODELS", "header_of", "model_of_header", "model_of_schema_text"]
+__all__ = ["ERRORS", "MAGIC", "HEADER_SIZE", "MODELS", "header_of", "model_of_header", "model_of_schema_text"]
 
 MAGIC = b"\xc3\x01"
 HEADER_SIZE = 10
 MODELS: tuple[type, ...] = (Reading, ReadingV2)
+# What an Avro reader raises on hostile bytes: EOFError (cut short), ValueError (a string that is
+# not UTF-8, a bad length; msgspec's ValidationError for a datum that is not a reading), IndexError
+# (a union branch or enum symbol out of range), OverflowError (a timestamp past year 9999)
+ERRORS: tuple[type[BaseException], ...] = (EOFError, ValueError, IndexError, OverflowError)
 
 
 def _fingerprint(schema: Any) -> bytes:

@@ -21,7 +21,7 @@ import msgspec
 from msgspec.structs import asdict
 
 from iotbench.codecs import avro_framing as framing
-from iotbench.codecs.base import CodecError, CodecFunctions, decode_failure
+from iotbench.codecs.base import CodecError, CodecFunctions
 from iotbench.codecs.schema import avro_schema
 from iotbench.model.telemetry import Reading
 
@@ -29,6 +29,7 @@ name = "avro-official"
 label = "Avro (official avro, reference)"
 binary = True
 library = "avro"
+errors = (*framing.ERRORS, avro.errors.AvroException)
 
 _PARSED = {m: avro.schema.parse(json.dumps(avro_schema(m))) for m in framing.MODELS}
 
@@ -59,31 +60,21 @@ def for_model(model: type) -> CodecFunctions:
         reader = readers[framing.model_of_header(name, payload)]
         stream = BytesIO(payload)
         stream.seek(framing.HEADER_SIZE)
-        try:
-            datum = reader.read(avro.io.BinaryDecoder(stream))
-            if stream.tell() != len(payload):
-                raise CodecError(f"{name}: {len(payload) - stream.tell()} bytes after the datum")
-            return convert(datum, model)
-        except CodecError:
-            raise
-        except Exception as exc:  # the library raises many kinds on hostile bytes
-            raise decode_failure(name, exc) from None
+        datum = reader.read(avro.io.BinaryDecoder(stream))
+        if stream.tell() != len(payload):
+            raise CodecError(f"{name}: {len(payload) - stream.tell()} bytes after the datum")
+        return convert(datum, model)
 
     def decode_batch(payload: bytes) -> list[Any]:
-        try:
-            with warnings.catch_warnings():
-                # a hostile header's schema would otherwise warn (IgnoredLogicalType) on every payload
-                warnings.simplefilter("ignore", avro.errors.IgnoredLogicalType)
-                records = avro.datafile.DataFileReader(BytesIO(payload), avro.io.DatumReader(None, own))
-            framing.model_of_schema_text(name, records.get_meta("avro.schema"))
-            codec = records.get_meta("avro.codec") or b"null"
-            if codec != b"null":
-                raise CodecError(f"{name}: container codec {codec!r}: compression is the runner's job")
-            return convert(list(records), many)
-        except CodecError:
-            raise
-        except Exception as exc:
-            raise decode_failure(name, exc) from None
+        with warnings.catch_warnings():
+            # a hostile header's schema would otherwise warn (IgnoredLogicalType) on every payload
+            warnings.simplefilter("ignore", avro.errors.IgnoredLogicalType)
+            records = avro.datafile.DataFileReader(BytesIO(payload), avro.io.DatumReader(None, own))
+        framing.model_of_schema_text(name, records.get_meta("avro.schema"))
+        codec = records.get_meta("avro.codec") or b"null"
+        if codec != b"null":
+            raise CodecError(f"{name}: container codec {codec!r}: compression is the runner's job")
+        return convert(list(records), many)
 
     return CodecFunctions(encode, decode, encode_batch, decode_batch)
 

@@ -13,9 +13,10 @@ from functools import partial
 from typing import Any, Sequence
 
 import cbor2
+import msgspec
 from msgspec.structs import asdict
 
-from iotbench.codecs.base import CodecFunctions
+from iotbench.codecs.base import CodecError, CodecFunctions
 from iotbench.codecs.msgspec_support import converting_functions
 from iotbench.model.telemetry import Reading
 
@@ -23,6 +24,7 @@ name = "cbor"
 label = "CBOR (cbor2)"
 binary = True
 library = "cbor2"
+errors = (cbor2.CBORDecodeError, msgspec.ValidationError)
 
 _dumps = partial(cbor2.dumps, datetime_as_timestamp=True)
 
@@ -34,7 +36,7 @@ def _loads(payload: bytes) -> Any:
     stream = io.BytesIO(payload)
     value = cbor2.CBORDecoder(stream).decode()
     if stream.tell() != len(payload):
-        raise ValueError(f"{len(payload) - stream.tell()} bytes after the CBOR item")
+        raise CodecError(f"{name}: {len(payload) - stream.tell()} bytes after the CBOR item")
     return value
 
 
@@ -47,7 +49,7 @@ def for_model(model: type) -> CodecFunctions:
     def encode_batch(readings: Sequence[Any]) -> bytes:
         return _dumps([asdict(r) for r in readings])
 
-    return converting_functions(name, model, encode, encode_batch, _loads)
+    return converting_functions(model, encode, encode_batch, _loads)
 
 
 encode, decode, encode_batch, decode_batch = for_model(Reading)

@@ -11,13 +11,14 @@ from functools import partial
 
 import msgspec
 
-from iotbench.codecs.msgspec_support import typed_functions
+from iotbench.codecs.msgspec_support import MSGSPEC_ERRORS, typed_functions
 from iotbench.model.telemetry import Reading
 
 name = "json"
 label = "JSON (msgspec)"
 binary = False
 library = "msgspec"
+errors = MSGSPEC_ERRORS
 
-for_model = partial(typed_functions, msgspec.json, name)
+for_model = partial(typed_functions, msgspec.json)
 encode, decode, encode_batch, decode_batch = for_model(Reading)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import orjson
 from msgspec.structs import asdict
 
@@ -19,6 +20,7 @@ name = "json-orjson"
 label = "JSON (orjson)"
 binary = False
 library = "orjson"
+errors = (orjson.JSONDecodeError, msgspec.ValidationError)
 
 
 def for_model(model: type) -> CodecFunctions:
@@ -29,7 +31,7 @@ def for_model(model: type) -> CodecFunctions:
     def encode(reading: Any) -> bytes:
         return dumps(reading, default=asdict)
 
-    return converting_functions(name, model, encode, encode, orjson.loads)
+    return converting_functions(model, encode, encode, orjson.loads)
 
 
 encode, decode, encode_batch, decode_batch = for_model(Reading)

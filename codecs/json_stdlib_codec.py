@@ -12,6 +12,7 @@ from datetime import datetime
 from functools import partial
 from typing import Sequence
 
+import msgspec
 from msgspec.structs import asdict
 
 from iotbench.codecs.base import CodecFunctions
@@ -22,6 +23,8 @@ name = "json-stdlib"
 label = "JSON (stdlib json, reference)"
 binary = False
 library = "json"
+# json.loads: JSONDecodeError, UnicodeDecodeError (bytes that are not UTF-8), RecursionError (deep nesting)
+errors = (ValueError, RecursionError, msgspec.ValidationError)
 
 
 def _iso(value: datetime) -> str:
@@ -38,7 +41,7 @@ def for_model(model: type) -> CodecFunctions:
     def encode_batch(readings: Sequence[Reading]) -> bytes:
         return dumps([asdict(r) for r in readings]).encode()
 
-    return converting_functions(name, model, encode, encode_batch, json.loads)
+    return converting_functions(model, encode, encode_batch, json.loads)
 
 
 encode, decode, encode_batch, decode_batch = for_model(Reading)

@@ -8,7 +8,10 @@ bytes through msgspec; ``msgpack-array`` drops the field names.
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgpack
+import msgspec
 from msgspec.structs import asdict
 
 from iotbench.codecs.base import CodecFunctions
@@ -19,6 +22,8 @@ name = "msgpack"
 label = "MessagePack (msgpack)"
 binary = True
 library = "msgpack"
+# unpackb: ExtraData, FormatError, StackError (all ValueError) and ValueError itself
+errors = (ValueError, msgspec.ValidationError)
 
 
 def for_model(model: type) -> CodecFunctions:
@@ -26,9 +31,13 @@ def for_model(model: type) -> CodecFunctions:
     # A Packer is reused (about twice as fast as packb); it is not thread-safe, and
     # the publisher encodes on one thread.
     packer = msgpack.Packer(datetime=True, default=asdict)
+    return converting_functions(model, packer.pack, packer.pack, _loads)
+
+
+def _loads(payload: bytes) -> Any:
     # unpackb bounds every container and string by the payload's length (msgpack >= 1.0);
     # timestamp=3 gives aware UTC datetimes
-    return converting_functions(name, model, packer.pack, packer.pack, msgpack.unpackb, timestamp=3)
+    return msgpack.unpackb(payload, timestamp=3)
 
 
 encode, decode, encode_batch, decode_batch = for_model(Reading)

@@ -11,13 +11,14 @@ from functools import partial
 
 import msgspec
 
-from iotbench.codecs.msgspec_support import typed_functions
+from iotbench.codecs.msgspec_support import MSGSPEC_ERRORS, typed_functions
 from iotbench.model.telemetry import Reading
 
 name = "msgpack-msgspec"
 label = "MessagePack (msgspec)"
 binary = True
 library = "msgspec"
+errors = MSGSPEC_ERRORS
 
-for_model = partial(typed_functions, msgspec.msgpack, name)
+for_model = partial(typed_functions, msgspec.msgpack)
 encode, decode, encode_batch, decode_batch = for_model(Reading)

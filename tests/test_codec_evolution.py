@@ -81,9 +81,14 @@ def test_the_table_is_plain_data_for_the_report():
 def test_unknown_and_unsupported_codecs_get_rows_not_crashes(monkeypatch):
     import types
 
+    from iotbench.codecs import LoadedCodec, get_codec
     from iotbench.registry import PluginUnavailable
 
-    fake = types.SimpleNamespace(name="fake")
+    json_codec = get_codec("json")
+    # a codec that leaves out the optional for_model
+    fake = LoadedCodec(types.SimpleNamespace(name="fake", label="Fake", binary=False, encode=json_codec.encode,
+                                             decode=json_codec.decode, encode_batch=json_codec.encode_batch,
+                                             decode_batch=json_codec.decode_batch))
 
     def load(name):
         if name == "missing":

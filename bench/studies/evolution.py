@@ -13,7 +13,7 @@ own ``for_model``. Each answer is one of:
 - ``wrong``: read, but a shared field differs (positions shifted).
 - ``error``: refused with a CodecError (the detail says why) -- the loud failure.
 - ``unavailable``: the codec's library is not installed here; ``unsupported``: the
-  codec has no ``for_model``.
+  codec declares no ``for_model`` (an optional part of the contract: ``iotbench.codecs.base.OPTIONAL``).
 
 ``evolution_table()`` returns the rows as data; ``iotbench codecs --evolution``
 prints them and the report renders them.
@@ -23,12 +23,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import msgspec
 
 from iotbench.codecs import CODECS
-from iotbench.codecs.base import CodecError
+from iotbench.codecs.base import CodecError, CodecFunctions
 from iotbench.codecs.schema import ADDED, REMOVED, ReadingV2
 from iotbench.registry import PluginUnavailable
 from iotbench.model.telemetry import Reading
@@ -52,7 +52,7 @@ class EvolutionRow:
 def sample_readings() -> tuple[Reading, ReadingV2]:
     """The same observation as a v1 and as a v2 reading."""
     observed = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
-    common = dict(device_id="b0042-a017-s1", seq=7, observed_at=observed, temperature_c=21.37,
+    common: dict[str, Any] = dict(device_id="b0042-a017-s1", seq=7, observed_at=observed, temperature_c=21.37,
                   humidity_pct=43.2, smoke_alarm=False, water_leak=True)
     return Reading(**common, battery_pct=81.5), ReadingV2(**common, firmware="fw-2.1.0")
 
@@ -77,8 +77,9 @@ def judge(written: Any, read: Any) -> tuple[str, str]:
     return "ok", "; ".join(parts) or "identical"
 
 
-def _one(codec: Any, framing: str, writer_model: type, reader_model: type, written: Any) -> tuple[str, str]:
-    writer, reader = codec.for_model(writer_model), codec.for_model(reader_model)
+def _one(for_model: Callable[[type], CodecFunctions], framing: str, writer_model: type, reader_model: type,
+         written: Any) -> tuple[str, str]:
+    writer, reader = for_model(writer_model), for_model(reader_model)
     try:
         if framing == "single":
             read = reader.decode(writer.encode(written))
@@ -103,13 +104,14 @@ def evolution_table(codecs: Iterable[str] | None = None) -> list[EvolutionRow]:
         except PluginUnavailable as exc:
             rows += [EvolutionRow(name, d, f, "unavailable", str(exc)) for d in DIRECTIONS for f in FRAMINGS]
             continue
-        if not hasattr(codec, "for_model"):
-            rows += [EvolutionRow(name, d, f, "unsupported", "the codec has no for_model(model)")
+        for_model = codec.for_model
+        if for_model is None:
+            rows += [EvolutionRow(name, d, f, "unsupported", "the codec declares no for_model(model)")
                      for d in DIRECTIONS for f in FRAMINGS]
             continue
         for direction, (reader_model, writer_model, written) in cases.items():
             for framing in FRAMINGS:
-                outcome, detail = _one(codec, framing, writer_model, reader_model, written)
+                outcome, detail = _one(for_model, framing, writer_model, reader_model, written)
                 rows.append(EvolutionRow(name, direction, framing, outcome, detail))
     return rows
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import pytest
 
+from iotbench.studies.codec_overhead import BAR, GATED, OPS, RECIPES, overhead_rows
 from iotbench.studies.codec_table import library_version, payload_sizes
 from iotbench.studies.samples import BATCH, sample_readings
 from iotbench.codecs import CODECS, get_codec
@@ -72,3 +73,26 @@ def test_codec(benchmark, sample, name, compression, op, framing):
     benchmark.pedantic(work, args=(arg,), rounds=ROUNDS, iterations=iterations, warmup_rounds=1)
     if benchmark.stats is not None:  # None under --benchmark-disable (CI runs each benchmark once, as a test)
         benchmark.extra_info["median_us_per_event"] = benchmark.stats.stats.median * 1e6 / events
+
+
+@pytest.mark.parametrize("name", CODEC_NAMES)
+def test_plugin_overhead(benchmark, name):
+    """The plugin against its direct recipe (iotbench.studies.codec_overhead): >= 0.9 of the direct speed
+    in a batch of 100; the single-event ratios are recorded in ``extra_info``, not gated.
+
+    Under ``--benchmark-disable`` (CI) the batch operations are timed with fewer pairs; the
+    full study (``python -m iotbench.studies.codec_overhead``) is what docs/codecs.md records.
+    """
+    if name not in RECIPES:
+        pytest.skip(f"{name}: no direct recipe in iotbench.studies.codec_overhead (an outside codec is not measured)")
+    if not CODECS.status(name)[0]:
+        pytest.skip(CODECS.status(name)[1])
+    quick = benchmark.disabled
+    ops = GATED if quick else OPS
+    rows = benchmark.pedantic(overhead_rows, args=([name],), kwargs={"repeats": 9 if quick else 31, "ops": ops},
+                              rounds=1, iterations=1)
+    ratios = {row.op: row.ratio for row in rows}
+    benchmark.group = "plugin overhead"
+    benchmark.extra_info.update(codec=name, **{f"ratio_{op}": round(ratio, 3) for op, ratio in ratios.items()})
+    slow = {op: round(ratios[op], 3) for op in GATED if ratios[op] < BAR}
+    assert not slow, f"{name}: plugin speed / direct library call under {BAR} at batch {BATCH}: {slow}"
