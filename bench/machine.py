@@ -25,10 +25,8 @@ HARNESS_LIBRARIES = ("iotbench", "msgspec", "hdrhistogram", "isal", "pandas", "m
 
 
 def _codec_libraries(codec: Any) -> tuple[str, ...]:
-    # codecs/base.py does not declare ``libraries`` yet: until it does, a codec module's
-    # ``library`` (which tests/test_codec_contract.py requires) stands in for it
-    declared = getattr(codec, "libraries", None)
-    return tuple(declared) if declared is not None else (codec.library,) if codec.library else ()
+    """A codec declares its one library (``codecs/base.py``: ``library``, "" for the standard library)."""
+    return (codec.library,) if codec.library else ()
 
 
 def plugin_libraries(codecs: Iterable[str] | None = None, transports: Iterable[str] | None = None,
