@@ -9,7 +9,7 @@ Avro object container with one block: its header embeds the writer schema in ful
 Both Avro codecs share this module. Fingerprints come from fastavro's canonical
 form, which follows the spec; the official ``avro`` 1.12 library leaves a logical
 type as ``{"type":"long"}`` in its canonical form and so computes a different
-fingerprint for any schema with a logical type (checked in tests/test_codec_avro.py).
+fingerprint for any schema with a logical type (checked in tests/unit/test_codec_avro.py).
 
 The known writer schemas are the reading's versions (``iotbench.codecs.schema``):
 what a schema registry would hold. A payload naming any other schema is refused

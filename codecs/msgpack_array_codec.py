@@ -69,7 +69,7 @@ def for_model(model: type) -> CodecFunctions:
 # Reading, the model every cell decodes, is copied with its keyword arguments written out, once for
 # one row and once in the batch's loop: 111 ns a reading here, against 224 ns for msgspec.convert(rows,
 # list[Reading], from_attributes=True), 424 ns for Reading(**asdict(x)) (the other versions' copy), and
-# 131 ns through one function call a reading -- 7 % of a batch decode. tests/test_codec_contract.py
+# 131 ns through one function call a reading -- 7 % of a batch decode. tests/contract/test_codec_contract.py
 # checks that neither leaves a field out.
 def _reading(x: Any) -> Reading:
     return Reading(device_id=x.device_id, seq=x.seq, observed_at=x.observed_at, temperature_c=x.temperature_c,

@@ -20,7 +20,7 @@ __all__ = ["MSGSPEC_ERRORS", "converting_functions", "typed_functions"]
 
 # msgspec raises DecodeError (ValidationError is one) for bad input, except for invalid
 # UTF-8 inside a JSON string: that surfaces as UnicodeDecodeError (found by
-# tests/test_codec_fuzz.py; msgspec/msgspec#714)
+# tests/unit/test_codec_fuzz.py; msgspec/msgspec#714)
 MSGSPEC_ERRORS = (msgspec.DecodeError, UnicodeDecodeError)
 
 

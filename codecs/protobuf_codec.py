@@ -98,7 +98,7 @@ def _readings(messages: Sequence[Any]) -> list[Reading]:
     # Reading, the model every cell decodes, from v1 messages: _observed_at and the keyword arguments
     # written out in the loop. A generic copy costs ~900 ns more a reading (attrgetter into a dict: 2,250
     # against 1,375 ns a decoded reading), and even one function call a reading 8 % of a batch decode.
-    # tests/test_codec_contract.py checks that no field is left out.
+    # tests/contract/test_codec_contract.py checks that no field is left out.
     out: list[Reading] = []
     for m in messages:
         ts = m.observed_at

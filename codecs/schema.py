@@ -1,7 +1,7 @@
 """The one schema source: the reading's versions and the schema files that describe them.
 
 ``telemetry.avsc`` and ``telemetry.proto`` sit beside this module and describe
-``iotbench.model.telemetry.Reading`` (tests/test_codec_schema.py checks that all three
+``iotbench.model.telemetry.Reading`` (tests/unit/test_codec_schema.py checks that all three
 agree). ``ReadingV2`` is the next version of the reading, used by the
 schema-evolution check: one field removed (``battery_pct``: mains-powered sensors)
 and one added with a default (``firmware``). Its Avro schema is derived here from

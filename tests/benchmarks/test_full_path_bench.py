@@ -4,6 +4,9 @@
    on one core, batched: the highest sustained events/s (target >= 100,000, 60x
    the contract rate, so the harness is never the bottleneck of a comparison).
 2. Fabrikam's contract rate, 100,000 devices at 60 s: the send delay p99 (target < 10 ms).
+
+Run as plain tests (``--benchmark-disable``, what CI does) they keep their assertions on
+short cells: the figures come only from ``--benchmark-only`` runs.
 """
 
 from __future__ import annotations
@@ -28,9 +31,10 @@ def one_core():
 
 
 def test_inprocess_full_path_sustained_rate(benchmark, tmp_path, one_core):
-    spec = parse_spec({"codecs": ["msgpack"], "transports": ["inprocess"], "batch": [100], "duration_s": 8,
-                       "warmup_s": 2, "linger_ms": 20})
-    rates = [60_000, 80_000, 100_000, 110_000, 120_000, 135_000, 150_000]
+    measuring = not benchmark.disabled
+    spec = parse_spec({"codecs": ["msgpack"], "transports": ["inprocess"], "batch": [100],
+                       "duration_s": 8 if measuring else 2, "warmup_s": 2 if measuring else 0.5, "linger_ms": 20})
+    rates = [60_000, 80_000, 100_000, 110_000, 120_000, 135_000, 150_000] if measuring else [20_000]
     best, results = benchmark.pedantic(lambda: search_rate(spec, spec.cells()[0], rates, tmp_path), rounds=1,
                                        iterations=1)
     benchmark.extra_info["sustained_eps"] = best
@@ -46,8 +50,9 @@ def test_inprocess_full_path_sustained_rate(benchmark, tmp_path, one_core):
 
 @pytest.mark.parametrize("batch", [1, 100])
 def test_contract_rate_send_delay(benchmark, tmp_path, one_core, batch):
+    measuring = not benchmark.disabled
     spec = parse_spec({"codecs": ["msgpack"], "transports": ["inprocess"], "batch": [batch], "devices": 100_000,
-                       "interval_s": 60, "duration_s": 30, "warmup_s": 5})
+                       "interval_s": 60, "duration_s": 30 if measuring else 3, "warmup_s": 5 if measuring else 1})
     result = benchmark.pedantic(lambda: asyncio.run(run_cell(spec, spec.cells()[0], tmp_path / "cell")), rounds=1,
                                 iterations=1)
     delay = result.latency_ms["send_delay"]

@@ -17,6 +17,8 @@ from iotbench.pipeline.runner import run_cell
 from iotbench.model.spec import parse_spec
 from support import need_server
 
+pytestmark = pytest.mark.server  # every test here starts a server
+
 FAMILIES = {
     "coap": {},
     "inprocess": {},

@@ -23,6 +23,8 @@ from azure.eventhub.exceptions import AuthenticationError, EventHubError  # noqa
 from iotbench.transports.sas import ConnectionString  # noqa: E402
 from iotbench.transports.servers.eventhubs import EndpointSettings, LocalEventHubs  # noqa: E402
 
+pytestmark = pytest.mark.server  # every test here starts a server
+
 CALL_S = 15.0
 
 

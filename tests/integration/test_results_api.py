@@ -11,6 +11,8 @@ from report_support import small_run  # noqa: F401 - a fixture
 import iotbench
 from iotbench.results_api import RESULT_COLUMNS, load_results, variant_label
 
+pytestmark = pytest.mark.server  # every test here starts a server
+
 
 def test_public_api_exports_load_results() -> None:
     assert "load_results" in iotbench.__all__
@@ -40,7 +42,7 @@ def test_every_column_is_documented(small_run: Path) -> None:
     for col in df.columns:
         assert col in RESULT_COLUMNS or col.startswith("option_") or any(col.startswith(k + "_") for k in nested), \
             f"column {col!r} is neither in RESULT_COLUMNS nor a flattened object of the record"
-    doc = (Path(__file__).parent.parent / "docs" / "results.md").read_text()
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "results.md").read_text()
     missing = [k for k in RESULT_COLUMNS if f"`{k}`" not in doc]
     assert not missing, f"docs/results.md does not document {missing}"
 

@@ -23,6 +23,8 @@ from azure.eventhub.aio import EventHubConsumerClient, EventHubProducerClient  #
 from iotbench.transports.sas import ConnectionString, sign  # noqa: E402
 from iotbench.transports.servers.eventhubs import EndpointSettings, LocalEventHubs  # noqa: E402
 
+pytestmark = pytest.mark.server  # every test here starts a server
+
 CALL_S = 15.0
 BATCH = "application/vnd.microsoft.servicebus.json"
 

@@ -17,6 +17,8 @@ BENCH = '''
 from iotbench.codecs import get_codec
 from iotbench.studies.samples import sample_readings
 
+pytestmark = pytest.mark.server  # every test here starts a server
+
 READING = sample_readings(1)[0]
 
 

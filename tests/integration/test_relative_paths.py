@@ -18,6 +18,8 @@ import pytest
 
 from support import IN_CI, need_server
 
+pytestmark = pytest.mark.server  # every test here starts a server
+
 # one cell per launched server: mosquitto, amqtt, RabbitMQ, Tansu, uvicorn, granian, hypercorn,
 # the CoAP gateway, the Event Hubs endpoint (AMQP and REST) and Azurite (the consumer's checkpoint store)
 SPEC = """

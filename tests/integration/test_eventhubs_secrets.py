@@ -23,6 +23,8 @@ from iotbench.transports.sas import ConnectionString  # noqa: E402
 from iotbench.transports.servers.eventhubs import EndpointSettings, LocalEventHubs  # noqa: E402
 from iotbench.transports.eventhubs.transport import CONNECTION_STRING_ENV  # noqa: E402
 
+pytestmark = pytest.mark.server  # every test here starts a server
+
 KEY = "Zm9vYmFyLXNlY3JldC1rZXktZm9yLXRoZS10ZXN0"  # looks like a real key; must appear nowhere
 
 

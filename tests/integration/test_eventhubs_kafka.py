@@ -19,6 +19,8 @@ from iotbench.transports.kafka import KafkaTransport  # noqa: E402
 from iotbench.transports.base import TransportError  # noqa: E402
 from iotbench.transports.eventhubs.transport import CONNECTION_STRING_ENV, kafka_options  # noqa: E402
 
+pytestmark = pytest.mark.server  # every test here starts a server
+
 KEY = "c2VjcmV0LWtleS1vZi10aGUtbmFtZXNwYWNl"
 CONN = f"Endpoint=sb://fabrikam.servicebus.windows.net/;SharedAccessKeyName=send;SharedAccessKey={KEY};EntityPath=devices"
 

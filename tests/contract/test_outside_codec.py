@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NAME = "tiny-json"
 DISTRIBUTION = "iotbench-tiny-codec"
 
@@ -119,8 +119,8 @@ def test_a_spec_runs_the_outside_codec_end_to_end(installed, tmp_path):
 @pytest.mark.slow
 def test_the_outside_codec_passes_the_contract_tests(installed):
     # the contract, and hostile input: its declared errors reach the consumer as CodecError only
-    ran = _run(sys.executable, "-m", "pytest", "tests/test_codec_contract.py", "tests/test_codec_bad_input.py",
-               "tests/test_codec_fuzz.py", "-k", NAME, "-q", "-p", "no:cacheprovider", "-o", "addopts=")
+    ran = _run(sys.executable, "-m", "pytest", "tests/contract/test_codec_contract.py", "tests/unit/test_codec_bad_input.py",
+               "tests/unit/test_codec_fuzz.py", "-k", NAME, "-q", "-p", "no:cacheprovider", "-o", "addopts=")
     summary = ran.stdout.strip().splitlines()[-1] if ran.stdout.strip() else ""
     assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-2000:]
     passed = re.search(r"(\d+) passed", summary)

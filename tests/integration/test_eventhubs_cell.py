@@ -20,6 +20,8 @@ from iotbench.transports.base import Load, TransportError  # noqa: E402
 from iotbench.transports.eventhubs.consumer import PREFETCH_MIN, prefetch  # noqa: E402
 from iotbench.transports.eventhubs.transport import EventHubsTransport  # noqa: E402
 
+pytestmark = pytest.mark.server  # every test here starts a server
+
 CALL_S = 30.0
 
 

@@ -21,6 +21,10 @@ from iotbench.model.spec import parse_spec  # noqa: E402
 from iotbench.transports.base import TransportError  # noqa: E402
 from iotbench.transports.eventhubs.transport import EventHubsTransport  # noqa: E402
 
+import pytest
+
+pytestmark = pytest.mark.server  # every test here starts a server
+
 CALL_S = 15.0
 
 

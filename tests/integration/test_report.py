@@ -20,6 +20,8 @@ from support import need_server
 
 from iotbench.cli import main
 
+pytestmark = pytest.mark.server  # every test here starts a server
+
 AGG = {"median": statistics.median, "mean": statistics.fmean, "sum": sum, "min": min, "max": max, "count": len}
 
 

@@ -9,6 +9,8 @@ import pytest
 
 from iotbench.report.wire import _layers, wire_table
 
+pytestmark = pytest.mark.server  # every test here starts a server
+
 
 def test_mqtt_qos1_single_reading() -> None:
     # 100 B payload + (37 B PUBLISH framing + 4 B PUBACK) + 2 segments x 40 B TCP/IP = 221 B

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 from report_support import small_run  # noqa: F401 - a fixture
 
-NOTEBOOKS = Path(__file__).parent.parent / "notebooks"
+pytestmark = pytest.mark.server  # every test here starts a server
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 CELL_TIMEOUT_S = 120
 
 

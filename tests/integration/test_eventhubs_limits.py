@@ -19,6 +19,8 @@ need_modules("azure.eventhub", extra="eventhubs")
 from iotbench.pipeline.runner import run_cell  # noqa: E402
 from iotbench.model.spec import parse_spec  # noqa: E402
 
+pytestmark = pytest.mark.server  # every test here starts a server
+
 
 def _run(tmp_path, *, devices: int, batch: int = 1, connections: int = 2, duration_s: float = 3.0, **options):
     spec = parse_spec({

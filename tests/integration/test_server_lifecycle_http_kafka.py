@@ -2,7 +2,7 @@
 
 Starting and stopping the gateway (uvicorn, granian with TLS, hypercorn) and Tansu leaves no
 process and no listening port, also when the cell errs with the event stream still
-open. Dead and silent endpoints: tests/test_transport_unreachable.py.
+open. Dead and silent endpoints: tests/integration/test_transport_unreachable.py.
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ from iotbench.transports.base import TransportError
 from iotbench.transports.servers.tls import local_ca
 from iotbench.transports.tls import client_context
 
+pytestmark = pytest.mark.server  # every test here starts a server
+
 need_modules("trustme", extra="http")
 
 
