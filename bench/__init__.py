@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from iotbench.codecs import CODECS, get_codec
 from iotbench.model.results import SCHEMA_VERSION, CellResult, read_results
-from iotbench.results_api import load_results
-from iotbench.pipeline.runner import run_cell, run_matrix
 from iotbench.model.spec import Cell, Spec, SpecError, default_spec, load_spec, parse_spec
 from iotbench.model.telemetry import Reading
+from iotbench.pipeline.runner import run_cell, run_matrix
+from iotbench.results_api import load_results
 from iotbench.transports import TRANSPORTS, get_transport
 
 __version__ = "0.1.0"

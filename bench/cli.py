@@ -9,9 +9,9 @@ import argparse
 import signal
 import sys
 import threading
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Sequence
 
 __all__ = ["main"]
 
@@ -19,14 +19,19 @@ EXIT_USAGE = 2
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="iotbench", description="Protocol and serialization benchmarks for IoT ingest.")
+    parser = argparse.ArgumentParser(
+        prog="iotbench", description="Protocol and serialization benchmarks for IoT ingest."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a spec's matrix (the built-in default when no SPEC is given)")
     run.add_argument("spec", nargs="?", help="a TOML spec file")
     run.add_argument("--out", help="results folder (default: reports/run-YYYYmmdd-HHMMSS)")
     run.add_argument("--no-report", action="store_true", help="skip the HTML report at the end")
-    sub.add_parser("list", help="list codecs, compressions and transports (each option: type, default, range), "
-                                "and whether they are usable here")
+    sub.add_parser(
+        "list",
+        help="list codecs, compressions and transports (each option: type, default, range), "
+        "and whether they are usable here",
+    )
     codecs = sub.add_parser("codecs", help="codec table: bytes per event and encode/decode microseconds")
     codecs.add_argument("names", nargs="*", help="codecs to show (default: every registered codec)")
     codecs.add_argument("--compression", default="zstd", help="compression for the compressed-bytes columns")
@@ -42,9 +47,9 @@ def _parser() -> argparse.ArgumentParser:
 def _cmd_run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from iotbench.progress import RichProgress, summary_table
-    from iotbench.pipeline.runner import run_matrix
     from iotbench.model.spec import default_spec, load_spec
+    from iotbench.pipeline.runner import run_matrix
+    from iotbench.progress import RichProgress, summary_table
 
     spec = load_spec(args.spec) if args.spec else default_spec()  # every check runs here: nothing is written before
     # absolute from here on: what is printed is where the files are, whichever folder the user is in
@@ -66,8 +71,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if r.events_lost or r.events_failed or r.events_late:  # a measurement, not a crash: said plainly
             stored = f", {r.events_failed_stored} of them stored all the same" if r.events_failed_stored else ""
             late = f", {r.events_late} stored only after the drain (late)" if r.events_late else ""
-            console.print(f"[yellow]cell {r.cell}: {r.events_lost} events lost, {r.events_failed} events in failed "
-                          f"sends{stored}{late} (see {r.dead_letter or 'the results'})[/yellow]")
+            console.print(
+                f"[yellow]cell {r.cell}: {r.events_lost} events lost, {r.events_failed} events in failed "
+                f"sends{stored}{late} (see {r.dead_letter or 'the results'})[/yellow]"
+            )
     return 0 if all(r.status == "ok" for r in results) else 1
 
 
@@ -85,13 +92,18 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     folder = Path(args.dir)
     if not (folder / "results.jsonl").is_file():
-        print(f"iotbench: error: {folder}: no results.jsonl there; give the folder `iotbench run --out DIR` wrote",
-              file=sys.stderr)
+        print(
+            f"iotbench: error: {folder}: no results.jsonl there; give the folder `iotbench run --out DIR` wrote",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     benchmarks = Path(args.benchmarks) if args.benchmarks else None
     if benchmarks is not None and not benchmarks.is_file():
-        print(f"iotbench: error: --benchmarks {benchmarks}: no such file; make it with "
-              "`pytest tests/benchmarks --benchmark-only --benchmark-json FILE`", file=sys.stderr)
+        print(
+            f"iotbench: error: --benchmarks {benchmarks}: no such file; make it with "
+            "`pytest tests/benchmarks --benchmark-only --benchmark-json FILE`",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     try:
         path = write_report(folder, benchmarks)
@@ -126,16 +138,19 @@ def _cmd_list(args: argparse.Namespace) -> int:
         print(f"  {name:<18} {transport.label}")
         for option in transport.Options.declared():
             allowed = option.allowed()
-            print(f"      {option.name:<18} {option.kind:<12} {shown(option.default):<18} "
-                  f"{allowed + ' -- ' if allowed else ''}{option.option.help}")
+            print(
+                f"      {option.name:<18} {option.kind:<12} {shown(option.default):<18} "
+                f"{allowed + ' -- ' if allowed else ''}{option.option.help}"
+            )
     return 0
 
 
 def _cmd_codecs(args: argparse.Namespace) -> int:
     from iotbench.studies.codec_table import command
 
-    return command(args.names, compression=args.compression, evolution=args.evolution, overhead=args.overhead,
-                   as_json=args.json)
+    return command(
+        args.names, compression=args.compression, evolution=args.evolution, overhead=args.overhead, as_json=args.json
+    )
 
 
 def _terminate(signum: int, frame: object) -> None:

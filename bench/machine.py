@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+from collections.abc import Callable, Iterable
 from importlib import metadata
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from iotbench.codecs import CODECS
 from iotbench.compression import COMPRESSIONS
@@ -29,8 +30,11 @@ def _codec_libraries(codec: Any) -> tuple[str, ...]:
     return (codec.library,) if codec.library else ()
 
 
-def plugin_libraries(codecs: Iterable[str] | None = None, transports: Iterable[str] | None = None,
-                     compressions: Iterable[str] | None = None) -> list[str]:
+def plugin_libraries(
+    codecs: Iterable[str] | None = None,
+    transports: Iterable[str] | None = None,
+    compressions: Iterable[str] | None = None,
+) -> list[str]:
     """The distributions the named plugins declare (None: every registered one usable here), in order, once each."""
     kinds: list[tuple[Registry, Iterable[str] | None, Callable[[Any], tuple[str, ...]]]] = [
         (CODECS, codecs, _codec_libraries),
@@ -48,8 +52,11 @@ def plugin_libraries(codecs: Iterable[str] | None = None, transports: Iterable[s
     return list(dict.fromkeys(out))
 
 
-def library_versions(codecs: Iterable[str] | None = None, transports: Iterable[str] | None = None,
-                     compressions: Iterable[str] | None = None) -> dict[str, str]:
+def library_versions(
+    codecs: Iterable[str] | None = None,
+    transports: Iterable[str] | None = None,
+    compressions: Iterable[str] | None = None,
+) -> dict[str, str]:
     """Installed versions of the harness's libraries and the plugins' (every registered plugin by default;
     name the run's to record only what it used): ``{"msgspec": "0.19.0", "paho-mqtt": "2.1.0", ...}``."""
     out = {}

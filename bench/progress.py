@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -19,13 +19,17 @@ class RichProgress:
     def __init__(self, cells: int, console: Console | None = None) -> None:
         self.console = console or Console(stderr=True)
         self._bar = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=self.console, transient=False,
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=self.console,
+            transient=False,
         )
         self._cells = self._bar.add_task("cells", total=cells)
         self._events = self._bar.add_task("events stored", total=1, visible=False)
 
-    def __enter__(self) -> "RichProgress":
+    def __enter__(self) -> RichProgress:
         self._bar.start()
         return self
 
@@ -33,8 +37,9 @@ class RichProgress:
         self._bar.stop()
 
     def start_cell(self, cell: Cell, expected_events: int) -> None:
-        self._bar.reset(self._events, total=max(1, expected_events), visible=True,
-                        description=f"{cell.id} r{cell.repeat}")
+        self._bar.reset(
+            self._events, total=max(1, expected_events), visible=True, description=f"{cell.id} r{cell.repeat}"
+        )
 
     def update(self, sent: int, stored: int) -> None:
         self._bar.update(self._events, completed=stored)
@@ -51,15 +56,35 @@ def _ms(value: float | None) -> str:
 
 def summary_table(results: Sequence[CellResult]) -> Table:
     table = Table(title="iotbench results", caption=RULE)
-    for name in ("cell", "status", "sent", "stored", "lost", "dup", "rejected", "events/s", "B/event",
-                 "send delay p99 ms", "e2e p99 ms", "kept up"):
+    for name in (
+        "cell",
+        "status",
+        "sent",
+        "stored",
+        "lost",
+        "dup",
+        "rejected",
+        "events/s",
+        "B/event",
+        "send delay p99 ms",
+        "e2e p99 ms",
+        "kept up",
+    ):
         table.add_column(name, justify="left" if name in ("cell", "status", "kept up") else "right")
     for r in results:
         short = shortfall(r.to_dict())
         table.add_row(
-            r.cell, r.status, f"{r.events_sent:,}", f"{r.events_stored:,}", f"{r.events_lost:,}",
-            f"{r.events_duplicated:,}", f"{r.events_rejected:,}", f"{r.throughput_eps:,.0f}",
-            _ms(r.payload_bytes.get("mean")), _ms(r.latency_ms["send_delay"].get("p99")),
-            _ms(r.latency_ms["e2e_received"].get("p99")), "yes" if short is None else f"no: {short}",
+            r.cell,
+            r.status,
+            f"{r.events_sent:,}",
+            f"{r.events_stored:,}",
+            f"{r.events_lost:,}",
+            f"{r.events_duplicated:,}",
+            f"{r.events_rejected:,}",
+            f"{r.throughput_eps:,.0f}",
+            _ms(r.payload_bytes.get("mean")),
+            _ms(r.latency_ms["send_delay"].get("p99")),
+            _ms(r.latency_ms["e2e_received"].get("p99")),
+            "yes" if short is None else f"no: {short}",
         )
     return table

@@ -27,7 +27,7 @@ PERCENTILES = ("p50", "p90", "p99", "p999", "max")
 
 RESULT_COLUMNS: dict[str, str] = {
     "cell": "the cell's id: codec/transport[options]/batch/compression/connections/devices@interval "
-            "(the same for every repeat of a configuration)",
+    "(the same for every repeat of a configuration)",
     "repeat": "0-based repeat of the cell",
     "codec": "codec registry name, e.g. 'msgpack'",
     "compression": "compression of each send: none, gzip, zstd, lz4",
@@ -45,31 +45,46 @@ RESULT_COLUMNS: dict[str, str] = {
     "warmup_s": "warm-up before the measured window, seconds",
     "status": "'ok', or 'failed' with `error` saying why",
     "error": "why the cell failed (None when ok)",
-    **{f"events_{k}": v for k, v in {
-        "scheduled": "readings the fleet's schedule held for the cell (warm-up included)",
-        "sent": "readings handed to a sender", "acked": "readings whose send was acknowledged",
-        "failed": "readings whose send raised or timed out (kept in the dead-letter file)",
-        "failed_stored": "of events_failed, stored all the same: the send's acknowledgement, not the "
-                         "reading, was lost (a retry would have made a duplicate)",
-        "stored": "distinct (device, seq) readings the cold store holds",
-        "lost": "sent, never stored (exact per-(device, seq) accounting, iotbench.pipeline.accounting)",
-        "duplicated": "copies stored beyond the first", "rejected": "failed decode or validation (dead-lettered)",
-        "unexpected": "stored but never sent",
-        "late": "stored only after the drain gave up waiting: not lost, but not in time either"}.items()},
+    **{
+        f"events_{k}": v
+        for k, v in {
+            "scheduled": "readings the fleet's schedule held for the cell (warm-up included)",
+            "sent": "readings handed to a sender",
+            "acked": "readings whose send was acknowledged",
+            "failed": "readings whose send raised or timed out (kept in the dead-letter file)",
+            "failed_stored": "of events_failed, stored all the same: the send's acknowledgement, not the "
+            "reading, was lost (a retry would have made a duplicate)",
+            "stored": "distinct (device, seq) readings the cold store holds",
+            "lost": "sent, never stored (exact per-(device, seq) accounting, iotbench.pipeline.accounting)",
+            "duplicated": "copies stored beyond the first",
+            "rejected": "failed decode or validation (dead-lettered)",
+            "unexpected": "stored but never sent",
+            "late": "stored only after the drain gave up waiting: not lost, but not in time either",
+        }.items()
+    },
     "run_id": "the run's id, the prefix of its device ids (unique per run)",
     "sends": "payloads sent (one event or one batch each)",
     "events_per_send": "events_sent / sends",
     "throughput_eps": "distinct readings meant to be sent in the measured window and stored, per second of the window",
     "sustained": "throughput_eps / target_eps (1.0 = stored as many as offered)",
     "kept_up": "the one rule of iotbench.model.sustain: ran, stored >= 95 % of offered, nothing lost or late, "
-               "send delay p99 within bound",
+    "send delay p99 within bound",
     "shortfall": "why the cell did not keep up, in words (None when it did)",
-    **{f"latency_{kind}_{pct}_ms": f"{kind} latency, {pct}, milliseconds (from the cell's HdrHistogram)"
-       for kind in LATENCY_KINDS for pct in PERCENTILES},
-    **{f"{group}_{stat}": f"{stat} {what}" for group, what in (("payload_bytes", "encoded (and compressed) bytes "
-       "per event"), ("send_bytes", "bytes per send (one payload)")) for stat in ("mean", "min", "max")},
+    **{
+        f"latency_{kind}_{pct}_ms": f"{kind} latency, {pct}, milliseconds (from the cell's HdrHistogram)"
+        for kind in LATENCY_KINDS
+        for pct in PERCENTILES
+    },
+    **{
+        f"{group}_{stat}": f"{stat} {what}"
+        for group, what in (
+            ("payload_bytes", "encoded (and compressed) bytes per event"),
+            ("send_bytes", "bytes per send (one payload)"),
+        )
+        for stat in ("mean", "min", "max")
+    },
     "<key>_<sub>": "any other object of numbers in the record, flattened the same way "
-                   "(e.g. transport_counters_retries)",
+    "(e.g. transport_counters_retries)",
     "dead_letter": "the cell's dead-letter file, relative to the results folder (None when nothing failed)",
     "cold_store": "the cell's cold-store folder, relative to the results folder",
     "cold_store_bytes": "bytes of the cell's published cold-store files on disk (NaN when gone)",
@@ -149,8 +164,10 @@ def _records(path: Path) -> list[dict[str, Any]]:
             try:
                 records.append(json.loads(line))
             except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{number}: not a JSON object ({exc.msg}); "
-                                 "the run was cut off mid-line? delete that line and load again") from None
+                raise ValueError(
+                    f"{path}:{number}: not a JSON object ({exc.msg}); "
+                    "the run was cut off mid-line? delete that line and load again"
+                ) from None
     return records
 
 
@@ -167,10 +184,13 @@ def load_results(folder: str | Path) -> Any:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no results here; give the folder `iotbench run --out DIR` wrote")
     records = _records(path)
-    newer = {r.get("schema_version") for r in records if (r.get("schema_version") or 0) > SCHEMA_VERSION}
+    newer = {int(r["schema_version"]) for r in records if (r.get("schema_version") or 0) > SCHEMA_VERSION}
     if newer:
-        warnings.warn(f"{path}: schema_version {sorted(newer)} is newer than {SCHEMA_VERSION}; "
-                      "upgrade iotbench to read every column", stacklevel=2)
+        warnings.warn(
+            f"{path}: schema_version {sorted(newer)} is newer than {SCHEMA_VERSION}; "
+            "upgrade iotbench to read every column",
+            stacklevel=2,
+        )
     base = path.parent
     frame = pd.DataFrame([_row(r, base) for r in records])
     if frame.empty:

@@ -11,8 +11,9 @@ schema, the way Avro promises (see ``iotbench.studies.evolution``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from io import BytesIO
-from typing import Any, Sequence
+from typing import Any
 
 import fastavro
 import msgspec

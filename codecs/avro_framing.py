@@ -61,9 +61,13 @@ def model_of_header(codec: str, payload: bytes) -> type:
     if model is not None:
         return model
     if payload[:2] != MAGIC:
-        raise CodecError(f"{codec}: not Avro single-object encoding (starts {payload[:2].hex() or 'empty'}, expected c301)")
-    raise CodecError(f"{codec}: unknown writer schema fingerprint {payload[2:HEADER_SIZE].hex()}: "
-                     "register the schema before sending data written with it")
+        raise CodecError(
+            f"{codec}: not Avro single-object encoding (starts {payload[:2].hex() or 'empty'}, expected c301)"
+        )
+    raise CodecError(
+        f"{codec}: unknown writer schema fingerprint {payload[2:HEADER_SIZE].hex()}: "
+        "register the schema before sending data written with it"
+    )
 
 
 @functools.lru_cache(maxsize=8)  # bounded: hostile payloads cannot grow it

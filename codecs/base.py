@@ -14,7 +14,8 @@ module is the library calls alone and an outside codec gets the same promise.
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Protocol, Sequence, runtime_checkable
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from iotbench.model.telemetry import Reading
 
@@ -123,17 +124,32 @@ class LoadedCodec:
     CodecError: json: cannot decode payload: DecodeError: Input data was truncated
     """
 
-    __slots__ = ("plugin", "name", "label", "binary", "library", "errors",
-                 "encode", "decode", "encode_batch", "decode_batch", "for_model")
+    __slots__ = (
+        "plugin",
+        "name",
+        "label",
+        "binary",
+        "library",
+        "errors",
+        "encode",
+        "decode",
+        "encode_batch",
+        "decode_batch",
+        "for_model",
+    )
 
     def __init__(self, plugin: Any) -> None:
         """Raises TypeError naming what is missing or malformed when ``plugin`` is not a codec."""
         missing = [part for part in _REQUIRED if not hasattr(plugin, part)]
         if missing:
-            raise TypeError(f"{_where(plugin)} is not a codec: it lacks {', '.join(missing)} (iotbench.codecs.base.Codec)")
+            raise TypeError(
+                f"{_where(plugin)} is not a codec: it lacks {', '.join(missing)} (iotbench.codecs.base.Codec)"
+            )
         declared = {part: getattr(plugin, part, default) for part, default in OPTIONAL.items()}
         errors = declared["errors"]
-        if not (isinstance(errors, tuple) and all(isinstance(e, type) and issubclass(e, BaseException) for e in errors)):
+        if not (
+            isinstance(errors, tuple) and all(isinstance(e, type) and issubclass(e, BaseException) for e in errors)
+        ):
             raise TypeError(f"{_where(plugin)}: errors must be a tuple of exception classes, not {errors!r}")
         self.plugin = plugin
         self.name: str = plugin.name
@@ -154,8 +170,9 @@ class LoadedCodec:
         def for_model(model: type) -> CodecFunctions:
             """The codec's functions for ``model``, decoding with the same promise."""
             encode, decode, encode_batch, decode_batch = build(model)
-            return CodecFunctions(encode, refusing(name, errors, decode), encode_batch,
-                                  refusing(name, errors, decode_batch))
+            return CodecFunctions(
+                encode, refusing(name, errors, decode), encode_batch, refusing(name, errors, decode_batch)
+            )
 
         return for_model
 

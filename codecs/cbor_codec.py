@@ -9,8 +9,9 @@ is a CBOR array of maps.
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from functools import partial
-from typing import Any, Sequence
+from typing import Any
 
 import cbor2
 import msgspec

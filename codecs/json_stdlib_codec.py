@@ -8,9 +8,9 @@ fast path (``json``) is measured against it.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from functools import partial
-from typing import Sequence
 
 import msgspec
 from msgspec.structs import asdict

@@ -8,7 +8,8 @@ the schema-evolution table: a removed field shifts every later position.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import msgspec
 from msgspec.structs import asdict, astuple
@@ -72,15 +73,34 @@ def for_model(model: type) -> CodecFunctions:
 # 131 ns through one function call a reading -- 7 % of a batch decode. tests/contract/test_codec_contract.py
 # checks that neither leaves a field out.
 def _reading(x: Any) -> Reading:
-    return Reading(device_id=x.device_id, seq=x.seq, observed_at=x.observed_at, temperature_c=x.temperature_c,
-                   humidity_pct=x.humidity_pct, smoke_alarm=x.smoke_alarm, water_leak=x.water_leak,
-                   battery_pct=x.battery_pct, schema_version=x.schema_version)
+    return Reading(
+        device_id=x.device_id,
+        seq=x.seq,
+        observed_at=x.observed_at,
+        temperature_c=x.temperature_c,
+        humidity_pct=x.humidity_pct,
+        smoke_alarm=x.smoke_alarm,
+        water_leak=x.water_leak,
+        battery_pct=x.battery_pct,
+        schema_version=x.schema_version,
+    )
 
 
 def _readings(rows: Sequence[Any]) -> list[Reading]:
-    return [Reading(device_id=x.device_id, seq=x.seq, observed_at=x.observed_at, temperature_c=x.temperature_c,
-                    humidity_pct=x.humidity_pct, smoke_alarm=x.smoke_alarm, water_leak=x.water_leak,
-                    battery_pct=x.battery_pct, schema_version=x.schema_version) for x in rows]
+    return [
+        Reading(
+            device_id=x.device_id,
+            seq=x.seq,
+            observed_at=x.observed_at,
+            temperature_c=x.temperature_c,
+            humidity_pct=x.humidity_pct,
+            smoke_alarm=x.smoke_alarm,
+            water_leak=x.water_leak,
+            battery_pct=x.battery_pct,
+            schema_version=x.schema_version,
+        )
+        for x in rows
+    ]
 
 
 encode, decode, encode_batch, decode_batch = for_model(Reading)

@@ -9,8 +9,9 @@ and the registry converts them (``iotbench.codecs.base.refusing``).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from types import ModuleType
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import msgspec
 
@@ -34,8 +35,12 @@ def typed_functions(protocol: ModuleType, model: type) -> CodecFunctions:
     return CodecFunctions(encoder.encode, protocol.Decoder(model).decode, encoder.encode, protocol.Decoder(many).decode)
 
 
-def converting_functions(model: type, encode: Callable[[Any], bytes], encode_batch: Callable[[Sequence[Any]], bytes],
-                         loads: Callable[[bytes], Any]) -> CodecFunctions:
+def converting_functions(
+    model: type,
+    encode: Callable[[Any], bytes],
+    encode_batch: Callable[[Sequence[Any]], bytes],
+    loads: Callable[[bytes], Any],
+) -> CodecFunctions:
     """Codec functions for a library whose ``loads`` returns plain dicts and lists.
 
     ``msgspec.convert`` turns them into ``model`` (or a list of them) in C, checking every

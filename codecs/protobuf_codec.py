@@ -15,8 +15,9 @@ readings (``b""`` parses as an empty ReadingBatch).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-from typing import Any, Sequence
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import msgspec
 from google.protobuf.message import DecodeError
@@ -34,7 +35,7 @@ library = "protobuf"
 # seconds past year 9999
 errors = (DecodeError, OverflowError)
 
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
 NO_TIMESTAMP = f"{name}: no observed_at: not a telemetry reading (empty or foreign message)"
 
@@ -61,8 +62,14 @@ def for_model(model: type) -> CodecFunctions:
     optional = [f for f in shared if by_name[f].has_presence]
 
     def copied(messages: Sequence[Any]) -> list[Any]:
-        return [model(observed_at=_observed_at(m), **{f: getattr(m, f) for f in always},
-                      **{f: getattr(m, f) for f in optional if m.HasField(f)}) for m in messages]
+        return [
+            model(
+                observed_at=_observed_at(m),
+                **{f: getattr(m, f) for f in always},
+                **{f: getattr(m, f) for f in optional if m.HasField(f)},
+            )
+            for m in messages
+        ]
 
     from_messages = _readings if model is Reading else copied
 
@@ -105,9 +112,19 @@ def _readings(messages: Sequence[Any]) -> list[Reading]:
         seconds, nanos = ts.seconds, ts.nanos
         if not (seconds or nanos) and not m.HasField("observed_at"):
             raise CodecError(NO_TIMESTAMP)
-        out.append(Reading(device_id=m.device_id, seq=m.seq, observed_at=EPOCH + timedelta(0, seconds, nanos // 1000),
-                           temperature_c=m.temperature_c, humidity_pct=m.humidity_pct, smoke_alarm=m.smoke_alarm,
-                           water_leak=m.water_leak, battery_pct=m.battery_pct, schema_version=m.schema_version))
+        out.append(
+            Reading(
+                device_id=m.device_id,
+                seq=m.seq,
+                observed_at=EPOCH + timedelta(0, seconds, nanos // 1000),
+                temperature_c=m.temperature_c,
+                humidity_pct=m.humidity_pct,
+                smoke_alarm=m.smoke_alarm,
+                water_leak=m.water_leak,
+                battery_pct=m.battery_pct,
+                schema_version=m.schema_version,
+            )
+        )
     return out
 
 

@@ -96,8 +96,16 @@ def _proto_pool() -> Any:
     include = str(importlib.resources.files("grpc_tools") / "_proto")
     with tempfile.TemporaryDirectory(prefix="iotbench-proto-") as tmp:
         out = Path(tmp) / "telemetry.pb"
-        code = protoc.main(["protoc", f"-I{SCHEMA_DIR}", f"-I{include}", "--include_imports",
-                            f"--descriptor_set_out={out}", str(PROTO)])
+        code = protoc.main(
+            [
+                "protoc",
+                f"-I{SCHEMA_DIR}",
+                f"-I{include}",
+                "--include_imports",
+                f"--descriptor_set_out={out}",
+                str(PROTO),
+            ]
+        )
         if code != 0:
             raise RuntimeError(f"protoc could not compile {PROTO} (exit {code}); its errors are on stderr")
         files = descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes()).file
@@ -117,5 +125,8 @@ def proto_messages(model: type) -> tuple[type, type, type]:
     def cls(full_name: str) -> type:
         return message_factory.GetMessageClass(pool.FindMessageTypeByName(full_name))
 
-    return (cls(f"iotbench.telemetry.Reading{suffix}"), cls(f"iotbench.telemetry.Reading{suffix}Batch"),
-            cls("google.protobuf.Timestamp"))
+    return (
+        cls(f"iotbench.telemetry.Reading{suffix}"),
+        cls(f"iotbench.telemetry.Reading{suffix}Batch"),
+        cls("google.protobuf.Timestamp"),
+    )

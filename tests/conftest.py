@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from iotbench.pipeline.fleet import Fleet, FleetConfig
 from iotbench.model.telemetry import Reading
+from iotbench.pipeline.fleet import Fleet, FleetConfig
 
 
 def fleet_readings(devices: int = 50, interval_s: float = 1.0, seconds: float = 10.0, seed: int = 3) -> list[Reading]:

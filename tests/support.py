@@ -59,8 +59,9 @@ async def arrived(received: list[Any], count: int, timeout_s: float = 5.0) -> li
     return received
 
 
-async def send_through(transport: Any, workdir: Any, items: list[tuple[str, bytes]],
-                       timeout_s: float = 5.0) -> tuple[list[bytes], Any]:
+async def send_through(
+    transport: Any, workdir: Any, items: list[tuple[str, bytes]], timeout_s: float = 5.0
+) -> tuple[list[bytes], Any]:
     """Start ``transport``, send ``items`` (device, payload) on one sender, collect them at one
     receiver, close both and stop. Returns what arrived and the closed sender (for its counters)."""
     received: list[bytes] = []

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-from iotbench.pipeline.runner import run_matrix
 from iotbench.model.spec import parse_spec
+from iotbench.pipeline.runner import run_matrix
 from iotbench.transports.servers.process import LOOPBACK, free_port
 
 
@@ -27,10 +28,18 @@ def dead_port() -> int:
 
 def run_with(transport: str, options: dict[str, Any], out: Path) -> list[Any]:
     """A tiny matrix: the transport's cells, then an in-process cell that must still run."""
-    spec = parse_spec({
-        "codecs": ["json"], "transports": [transport, "inprocess"], "devices": 20, "interval_s": 1.0,
-        "duration_s": 1.0, "warmup_s": 0.0, "drain_timeout_s": 2.0, "transport_options": {transport: options},
-    })
+    spec = parse_spec(
+        {
+            "codecs": ["json"],
+            "transports": [transport, "inprocess"],
+            "devices": 20,
+            "interval_s": 1.0,
+            "duration_s": 1.0,
+            "warmup_s": 0.0,
+            "drain_timeout_s": 2.0,
+            "transport_options": {transport: options},
+        }
+    )
     return run_matrix(spec, out)
 
 

@@ -15,10 +15,12 @@ TRANSPORTS = Registry(
         # keep sorted
         "amqp": Plugin("iotbench.transports.amqp.transport:AmqpTransport", "pip install 'iotbench[amqp]'"),
         "coap": Plugin("iotbench.transports.coap:CoapTransport", "pip install 'iotbench[coap]'"),
-        "eventhubs": Plugin("iotbench.transports.eventhubs.transport:EventHubsTransport",
-                            "pip install 'iotbench[eventhubs]'"),
-        "eventhubs-https": Plugin("iotbench.transports.eventhubs.https:EventHubsHttpsTransport",
-                                  "pip install 'iotbench[eventhubs,http]'"),
+        "eventhubs": Plugin(
+            "iotbench.transports.eventhubs.transport:EventHubsTransport", "pip install 'iotbench[eventhubs]'"
+        ),
+        "eventhubs-https": Plugin(
+            "iotbench.transports.eventhubs.https:EventHubsHttpsTransport", "pip install 'iotbench[eventhubs,http]'"
+        ),
         "http": Plugin("iotbench.transports.http.transport:HttpTransport", "pip install 'iotbench[http]'"),
         "inprocess": Plugin("iotbench.transports.inprocess:InProcessTransport", "built in"),
         "kafka": Plugin("iotbench.transports.kafka:KafkaTransport", "pip install 'iotbench[kafka]'"),

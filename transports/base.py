@@ -17,15 +17,27 @@ starts or is written, and ``iotbench list`` shows the declarations.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from iotbench.transports.endpoints import Endpoint
     from iotbench.transports.options import TransportOptions
     from iotbench.transports.servers.base import Server
 
-__all__ = ["Deliver", "Load", "Sender", "Receiver", "ReceiverDefaults", "Transport", "TransportError", "TransportDefaults", "stop_task", "task_failure"]
+__all__ = [
+    "Deliver",
+    "Load",
+    "Sender",
+    "Receiver",
+    "ReceiverDefaults",
+    "Transport",
+    "TransportError",
+    "TransportDefaults",
+    "stop_task",
+    "task_failure",
+]
 
 Deliver = Callable[[bytes], None]
 """Called in the event loop's thread with each payload, in the order received."""
@@ -163,7 +175,7 @@ class TransportDefaults:
         return {}
 
 
-def task_failure(task: "asyncio.Task[object]", error: str | None = None) -> str | None:
+def task_failure(task: asyncio.Task[object], error: str | None = None) -> str | None:
     """A receiver's ``failure()`` from its background task: the error it recorded, or how the task died."""
     if error is not None:
         return error
@@ -175,7 +187,7 @@ def task_failure(task: "asyncio.Task[object]", error: str | None = None) -> str 
     return None
 
 
-async def stop_task(task: "asyncio.Task[object]") -> None:
+async def stop_task(task: asyncio.Task[object]) -> None:
     """Cancel a receiver's background task and wait until it has really ended."""
     task.cancel()
     try:

@@ -21,19 +21,27 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 import aiocoap
 
-from iotbench.transports.base import Deliver, ReceiverDefaults, TransportDefaults, TransportError, stop_task, task_failure
+from iotbench.transports.base import (
+    Deliver,
+    ReceiverDefaults,
+    TransportDefaults,
+    TransportError,
+    stop_task,
+    task_failure,
+)
 from iotbench.transports.endpoints import Endpoint
-from iotbench.transports.servers.base import Server
-from iotbench.transports.servers.coap import CoapGateway
 from iotbench.transports.event_stream import COAP_HELLO as HELLO
 from iotbench.transports.event_stream import COAP_RESOURCE as RESOURCE
 from iotbench.transports.event_stream import decode_frames
 from iotbench.transports.options import CONNECT_TIMEOUT_S, TransportOptions, option
+from iotbench.transports.servers.base import Server
+from iotbench.transports.servers.coap import CoapGateway
 
 __all__ = ["CoapOptions", "CoapTransport"]
 
@@ -102,12 +110,19 @@ def _address(endpoint: str) -> tuple[str, int]:
 class CoapOptions(TransportOptions):
     transport: ClassVar[str] = "coap"
 
-    confirmable: bool = option(True, "confirmable POSTs (acknowledged and retransmitted by the message layer); "
-                               "false: non-confirmable")
-    endpoint: str = option("", "host:port of a running CoAP gateway instead of starting one "
-                           "(or IOTBENCH_COAP_ENDPOINT)")
-    connect_timeout_s: float = option(10.0, "bound on the connect to the gateway's event stream",
-                                      low=CONNECT_TIMEOUT_S[0], high=CONNECT_TIMEOUT_S[1], unit="s")
+    confirmable: bool = option(
+        True, "confirmable POSTs (acknowledged and retransmitted by the message layer); false: non-confirmable"
+    )
+    endpoint: str = option(
+        "", "host:port of a running CoAP gateway instead of starting one (or IOTBENCH_COAP_ENDPOINT)"
+    )
+    connect_timeout_s: float = option(
+        10.0,
+        "bound on the connect to the gateway's event stream",
+        low=CONNECT_TIMEOUT_S[0],
+        high=CONNECT_TIMEOUT_S[1],
+        unit="s",
+    )
 
     def check(self) -> None:
         if self.endpoint:
@@ -161,11 +176,14 @@ class CoapTransport(TransportDefaults):
                 reader, writer = await asyncio.open_connection(host, port)
                 hello = await reader.readexactly(len(HELLO))
         except TimeoutError:
-            raise TransportError(f"the CoAP gateway at {host}:{port} did not answer within {timeout_s:g} s "
-                                 "(connect_timeout_s); is it an iotbench CoAP gateway?") from None
+            raise TransportError(
+                f"the CoAP gateway at {host}:{port} did not answer within {timeout_s:g} s "
+                "(connect_timeout_s); is it an iotbench CoAP gateway?"
+            ) from None
         except (OSError, asyncio.IncompleteReadError) as exc:
-            raise TransportError(f"cannot reach the CoAP gateway's stream at {host}:{port}: {exc}; "
-                                 "is it running?") from None
+            raise TransportError(
+                f"cannot reach the CoAP gateway's stream at {host}:{port}: {exc}; is it running?"
+            ) from None
         if hello != HELLO:
             writer.close()
             raise TransportError(f"{host}:{port} is not an iotbench CoAP gateway (it sent {hello!r})")

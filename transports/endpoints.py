@@ -11,8 +11,8 @@ name host and port only.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 from urllib.parse import unquote, urlsplit
 
 from iotbench.transports.base import TransportError
@@ -56,16 +56,17 @@ def external_endpoint(url: str, protocol: str, schemes: dict[str, int]) -> Endpo
     where = f"the {protocol} 'url' option" if from_spec else f"{prefix}_URL"
     parts = urlsplit(url)
     if from_spec and parts.password:
-        raise TransportError(f"{where} holds a password, and specs are saved with the results; "
-                             f"remove it and set {prefix}_PASSWORD, or give the whole url in {prefix}_URL "
-                             "(the environment is never saved)")
+        raise TransportError(
+            f"{where} holds a password, and specs are saved with the results; "
+            f"remove it and set {prefix}_PASSWORD, or give the whole url in {prefix}_URL "
+            "(the environment is never saved)"
+        )
     try:
         port = parts.port or schemes.get(parts.scheme, 0)
     except ValueError:
         port = 0
     if parts.scheme not in schemes or not parts.hostname or not port:
         shapes = " or ".join(f"{s}://[user@]host:port" for s in schemes)
-        raise TransportError(f"{where} must look like {shapes} "
-                             f"(got scheme {parts.scheme!r}, host {parts.hostname!r})")
+        raise TransportError(f"{where} must look like {shapes} (got scheme {parts.scheme!r}, host {parts.hostname!r})")
     password = unquote(parts.password) if parts.password else os.environ.get(f"{prefix}_PASSWORD")
     return Endpoint(parts.scheme, parts.hostname, port, unquote(parts.username) if parts.username else None, password)

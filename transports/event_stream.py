@@ -10,12 +10,22 @@ imports a server.
 from __future__ import annotations
 
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import msgspec
 
-__all__ = ["BATCH_CONTENT_TYPE", "COAP_HELLO", "COAP_RESOURCE", "MAX_PUBLICATION", "STREAM_PATH", "Event", "decode_frames", "encode_frame"]
+__all__ = [
+    "BATCH_CONTENT_TYPE",
+    "COAP_HELLO",
+    "COAP_RESOURCE",
+    "MAX_PUBLICATION",
+    "STREAM_PATH",
+    "Event",
+    "decode_frames",
+    "encode_frame",
+]
 
 BATCH_CONTENT_TYPE = "application/vnd.microsoft.servicebus.json"
 STREAM_PATH = "/$stream"
@@ -52,8 +62,8 @@ def decode_frames(buffer: bytearray) -> list[tuple[bytes, dict[str, Any]]]:
         if stop > end:
             break
         start = pos + head
-        props = msgspec.json.decode(view[start:start + props_len]) if props_len else {}
-        out.append((bytes(view[start + props_len:stop]), props))
+        props = msgspec.json.decode(view[start : start + props_len]) if props_len else {}
+        out.append((bytes(view[start + props_len : stop]), props))
         pos = stop
     view.release()
     del buffer[:pos]

@@ -8,10 +8,18 @@ the broker's queue; the receiver drains the queue in order.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from iotbench.transports.base import Deliver, ReceiverDefaults, TransportDefaults, TransportError, stop_task, task_failure
+from iotbench.transports.base import (
+    Deliver,
+    ReceiverDefaults,
+    TransportDefaults,
+    TransportError,
+    stop_task,
+    task_failure,
+)
 from iotbench.transports.options import TransportOptions, option
 
 if TYPE_CHECKING:
@@ -25,8 +33,13 @@ class InProcessOptions(TransportOptions):
     transport: ClassVar[str] = "inprocess"
 
     # all in memory: a batch-100 JSON payload is ~25 KB, so a million of them is already 25 GB
-    max_queued: int = option(100_000, "payloads the receiver has not taken yet; senders wait when it is full",
-                             low=1, high=1_000_000, unit="payloads")
+    max_queued: int = option(
+        100_000,
+        "payloads the receiver has not taken yet; senders wait when it is full",
+        low=1,
+        high=1_000_000,
+        unit="payloads",
+    )
 
 
 class _Broker:

@@ -24,16 +24,24 @@ from __future__ import annotations
 import asyncio
 import os
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
-from iotbench.transports.base import Deliver, ReceiverDefaults, TransportDefaults, TransportError, stop_task, task_failure
-from iotbench.transports.options import CONNECT_TIMEOUT_S, TransportOptions, option
+from iotbench.transports.base import (
+    Deliver,
+    ReceiverDefaults,
+    TransportDefaults,
+    TransportError,
+    stop_task,
+    task_failure,
+)
 from iotbench.transports.endpoints import Endpoint
+from iotbench.transports.options import CONNECT_TIMEOUT_S, TransportOptions, option
 from iotbench.transports.servers.base import Server
 from iotbench.transports.servers.tansu import Tansu
 from iotbench.transports.tls import client_context
@@ -51,33 +59,54 @@ MAX_REQUEST_BYTES = 1_048_576  # aiokafka's max_request_size, and Event Hubs' li
 class KafkaOptions(TransportOptions):
     transport: ClassVar[str] = "kafka"
 
-    acks: int | str = option(1, "1: the leader wrote it; \"all\": every in-sync replica; 0: none (send returns "
-                             "once written)", choices=tuple(ACKS))
+    acks: int | str = option(
+        1,
+        '1: the leader wrote it; "all": every in-sync replica; 0: none (send returns once written)',
+        choices=tuple(ACKS),
+    )
     topic: str = option("telemetry", "the topic devices send to", nonempty=True)
-    partitions: int = option(4, "the topic's partitions, when it is created here", low=1, high=1024,
-                             unit="(Event Hubs Dedicated's most; Standard takes 32)")
+    partitions: int = option(
+        4,
+        "the topic's partitions, when it is created here",
+        low=1,
+        high=1024,
+        unit="(Event Hubs Dedicated's most; Standard takes 32)",
+    )
     linger_ms: int = option(5, "how long a producer waits to fill a batch", low=0, high=60_000, unit="milliseconds")
-    fetch_max_wait_ms: int | str = option("auto", "how long the broker may hold an empty fetch (auto: 5 on the "
-                                          "embedded Tansu, 500 elsewhere)", low=0, high=60_000,
-                                          unit="milliseconds", also=("auto",))
-    max_batch_size: int = option(262_144, "a producer's batch per partition (Kafka's batch.size)", low=1024,
-                                 high=MAX_REQUEST_BYTES, unit="bytes (one produce request; Event Hubs takes 1 MB)")
-    bootstrap: str = option("", "host:port of an external broker instead of starting Tansu "
-                            "(or IOTBENCH_KAFKA_BOOTSTRAP)")
-    security_protocol: str = option("", "empty: PLAINTEXT, or SSL with a ca_file",
-                                    choices=("", *PROTOCOLS))
+    fetch_max_wait_ms: int | str = option(
+        "auto",
+        "how long the broker may hold an empty fetch (auto: 5 on the embedded Tansu, 500 elsewhere)",
+        low=0,
+        high=60_000,
+        unit="milliseconds",
+        also=("auto",),
+    )
+    max_batch_size: int = option(
+        262_144,
+        "a producer's batch per partition (Kafka's batch.size)",
+        low=1024,
+        high=MAX_REQUEST_BYTES,
+        unit="bytes (one produce request; Event Hubs takes 1 MB)",
+    )
+    bootstrap: str = option(
+        "", "host:port of an external broker instead of starting Tansu (or IOTBENCH_KAFKA_BOOTSTRAP)"
+    )
+    security_protocol: str = option("", "empty: PLAINTEXT, or SSL with a ca_file", choices=("", *PROTOCOLS))
     sasl_mechanism: str = option("PLAIN", "SASL mechanism (a user name and a password)", choices=SASL_MECHANISMS)
     sasl_username: str = option("", "SASL user name (Event Hubs: $ConnectionString)")
     sasl_password_env: str = option("", "the environment variable holding the SASL password (never the password)")
     ca_file: str = option("", "CA certificates to trust for SSL (empty: the system's)")
     create_topic: bool = option(True, "create the topic at start (false: it must exist)")
-    connect_timeout_s: float = option(10.0, "bound on each connect and request", low=CONNECT_TIMEOUT_S[0],
-                                      high=CONNECT_TIMEOUT_S[1], unit="s")
+    connect_timeout_s: float = option(
+        10.0, "bound on each connect and request", low=CONNECT_TIMEOUT_S[0], high=CONNECT_TIMEOUT_S[1], unit="s"
+    )
 
     def check(self) -> None:
         if "@" in self.bootstrap:
-            raise TransportError("kafka bootstrap holds credentials, and specs are saved with the results; give "
-                                 "host:port, sasl_username, and the password in the variable sasl_password_env names")
+            raise TransportError(
+                "kafka bootstrap holds credentials, and specs are saved with the results; give "
+                "host:port, sasl_username, and the password in the variable sasl_password_env names"
+            )
 
 
 async def _stop_client(client: AIOKafkaProducer | AIOKafkaConsumer | AIOKafkaAdminClient) -> None:
@@ -150,8 +179,11 @@ class KafkaTransport(TransportDefaults):
         """What every client gets: bootstrap, security, SASL (the password read from the environment)."""
         o = self.options
         protocol = (o.security_protocol or ("SSL" if ca_file else "PLAINTEXT")).upper()  # checked when constructed
-        settings: dict[str, Any] = {"bootstrap_servers": bootstrap, "security_protocol": protocol,
-                                    "request_timeout_ms": int(max(float(o.connect_timeout_s), 1.0) * 3000)}
+        settings: dict[str, Any] = {
+            "bootstrap_servers": bootstrap,
+            "security_protocol": protocol,
+            "request_timeout_ms": int(max(float(o.connect_timeout_s), 1.0) * 3000),
+        }
         if protocol in ("SSL", "SASL_SSL"):
             settings["ssl_context"] = (lambda: client_context(ca_file)) if ca_file else ssl.create_default_context
         if protocol.startswith("SASL"):
@@ -159,10 +191,13 @@ class KafkaTransport(TransportDefaults):
             password = os.environ.get(variable) if variable else None
             if not password:
                 missing = f" ({variable} is not set)" if variable else ""
-                raise TransportError(f"kafka {protocol} needs a password: set sasl_password_env to the name of an "
-                                     f"environment variable that holds it{missing}")
-            settings.update(sasl_mechanism=o.sasl_mechanism, sasl_plain_username=o.sasl_username,
-                            sasl_plain_password=password)
+                raise TransportError(
+                    f"kafka {protocol} needs a password: set sasl_password_env to the name of an "
+                    f"environment variable that holds it{missing}"
+                )
+            settings.update(
+                sasl_mechanism=o.sasl_mechanism, sasl_plain_username=o.sasl_username, sasl_plain_password=password
+            )
         return settings
 
     def _client_kwargs(self) -> dict[str, Any]:
@@ -180,8 +215,10 @@ class KafkaTransport(TransportDefaults):
             async with asyncio.timeout(timeout_s):
                 return await coro
         except TimeoutError:
-            raise TransportError(f"kafka broker {bootstrap} did not answer {what} within {timeout_s:g} s "
-                                 "(connect_timeout_s); is it a Kafka endpoint?") from None
+            raise TransportError(
+                f"kafka broker {bootstrap} did not answer {what} within {timeout_s:g} s "
+                "(connect_timeout_s); is it a Kafka endpoint?"
+            ) from None
         except KafkaError as exc:
             raise TransportError(f"kafka broker {bootstrap}: {what} failed: {exc}") from None
 
@@ -199,7 +236,9 @@ class KafkaTransport(TransportDefaults):
         self._local = started is not None
         bootstrap = f"{started.host}:{started.port}" if started else self._bootstrap()
         if not bootstrap:
-            raise TransportError("kafka: no broker was started and none is named (bootstrap or IOTBENCH_KAFKA_BOOTSTRAP)")
+            raise TransportError(
+                "kafka: no broker was started and none is named (bootstrap or IOTBENCH_KAFKA_BOOTSTRAP)"
+            )
         self._settings = self._connection(bootstrap, self.options.ca_file or None)
         if self.options.create_topic:
             await self._create_topic()
@@ -218,9 +257,13 @@ class KafkaTransport(TransportDefaults):
             await _stop_client(admin)
 
     async def open_sender(self, index: int) -> _Sender:
-        producer = AIOKafkaProducer(**self._client_kwargs(), acks=ACKS[self.options.acks],
-                                    linger_ms=int(self.options.linger_ms), client_id=f"iotbench-sender-{index}",
-                                    max_batch_size=self.options.max_batch_size)
+        producer = AIOKafkaProducer(
+            **self._client_kwargs(),
+            acks=ACKS[self.options.acks],
+            linger_ms=int(self.options.linger_ms),
+            client_id=f"iotbench-sender-{index}",
+            max_batch_size=self.options.max_batch_size,
+        )
         try:
             await self._bounded("a producer connect", producer.start())
         except TransportError:
@@ -230,9 +273,14 @@ class KafkaTransport(TransportDefaults):
 
     async def open_receiver(self, deliver: Deliver) -> _Receiver:
         topic = self.options.topic
-        consumer = AIOKafkaConsumer(**self._client_kwargs(), group_id=None, enable_auto_commit=False,
-                                    auto_offset_reset="earliest", client_id="iotbench-receiver",
-                                    fetch_max_wait_ms=self._fetch_max_wait_ms())
+        consumer = AIOKafkaConsumer(
+            **self._client_kwargs(),
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            client_id="iotbench-receiver",
+            fetch_max_wait_ms=self._fetch_max_wait_ms(),
+        )
         try:
             await self._bounded("a consumer connect", consumer.start())
             await self._bounded("a metadata request", consumer.topics())

@@ -20,8 +20,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
@@ -50,16 +51,22 @@ class MqttOptions(TransportOptions):
 
     qos: int = option(1, "0: at most once; 1: at least once (send returns on PUBACK)", choices=(0, 1))
     protocol: str = option("3.1.1", "MQTT version", choices=("3.1.1", "5"))
-    broker: str = option("mosquitto", "the broker started here (amqtt: pure Python, MQTT 3.1.1 only)",
-                         choices=("mosquitto", "amqtt"))
-    subscription: str = option("wildcard", "the receiver's subscription: devices/+/telemetry, or shared "
-                               "($share/iotbench/...)", choices=("wildcard", "shared"))
+    broker: str = option(
+        "mosquitto", "the broker started here (amqtt: pure Python, MQTT 3.1.1 only)", choices=("mosquitto", "amqtt")
+    )
+    subscription: str = option(
+        "wildcard",
+        "the receiver's subscription: devices/+/telemetry, or shared ($share/iotbench/...)",
+        choices=("wildcard", "shared"),
+    )
     tls: bool = option(False, "MQTT over TLS (mosquitto with a local CA's certificate; mqtts:// for a url)")
     websockets: bool = option(False, "MQTT over WebSockets (amqtt: mosquitto 2.0.11's ws listener fails here)")
-    url: str = option("", "mqtt://[user@]host:port of an external broker instead of starting one "
-                      "(password: IOTBENCH_MQTT_PASSWORD)")
-    connect_timeout_s: float = option(10.0, "bound on each connect and subscribe", low=CONNECT_TIMEOUT_S[0],
-                                      high=CONNECT_TIMEOUT_S[1], unit="s")
+    url: str = option(
+        "", "mqtt://[user@]host:port of an external broker instead of starting one (password: IOTBENCH_MQTT_PASSWORD)"
+    )
+    connect_timeout_s: float = option(
+        10.0, "bound on each connect and subscribe", low=CONNECT_TIMEOUT_S[0], high=CONNECT_TIMEOUT_S[1], unit="s"
+    )
 
     def check(self) -> None:
         if self.url:
@@ -69,7 +76,7 @@ class MqttOptions(TransportOptions):
 class _Connection:
     """One paho client whose socket the running event loop watches."""
 
-    def __init__(self, transport: "MqttTransport", role: str) -> None:
+    def __init__(self, transport: MqttTransport, role: str) -> None:
         endpoint = transport.endpoint
         assert endpoint is not None
         self.endpoint, self._host, self._port = str(endpoint), endpoint.host, endpoint.port
@@ -77,8 +84,12 @@ class _Connection:
         self.tls = transport.ssl_context is not None
         protocol = paho.MQTTv5 if transport.protocol == "5" else paho.MQTTv311
         client_id = f"iotbench-{role}-{next(_client_ids)}"
-        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol,
-                                  transport="websockets" if transport.websockets else "tcp")
+        self.client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=protocol,
+            transport="websockets" if transport.websockets else "tcp",
+        )
         # paho's own in-flight limit rescans every queued message on each PUBACK (quadratic
         # in the backlog): it is off; the publisher's max_inflight bounds what is in flight
         self.client.max_inflight_messages_set(0)
@@ -113,8 +124,9 @@ class _Connection:
                 await self._connected
         except TimeoutError:
             await self.close()
-            raise TransportError(f"no CONNACK from {self.endpoint} within {self.timeout:g} s "
-                                 "(is it an MQTT broker?)") from None
+            raise TransportError(
+                f"no CONNACK from {self.endpoint} within {self.timeout:g} s (is it an MQTT broker?)"
+            ) from None
         except TransportError:
             await self.close()
             raise
@@ -124,7 +136,7 @@ class _Connection:
         self._sock = c.socket()
         loop.add_reader(self._sock, self._read)
         c.on_socket_register_write = lambda _c, _u, sock: loop.add_writer(sock, self._write)
-        c.on_socket_unregister_write = lambda _c, _u, sock: loop.remove_writer(sock)
+        c.on_socket_unregister_write = lambda _c, _u, sock: loop.remove_writer(sock)  # type: ignore[assignment]
         c.on_socket_close = lambda _c, _u, sock: self._unwatch()
         if c.want_write():
             loop.add_writer(self._sock, self._write)
@@ -247,7 +259,7 @@ class _Receiver(ReceiverDefaults):
             raise TransportError(f"subscribe failed: {paho.error_string(rc)}")
         try:
             async with asyncio.timeout(conn.timeout):
-                await conn.expect(mid)
+                await conn.expect(mid)  # type: ignore[arg-type]  # paho returns a mid when rc is success
         except TimeoutError:
             raise TransportError(f"no SUBACK from {conn.endpoint} within {conn.timeout:g} s") from None
 
@@ -284,12 +296,18 @@ class MqttTransport(TransportDefaults):
         """What depends on the endpoint, which the environment may name (``IOTBENCH_MQTT_URL``):
         checked when the cell starts, so it fails the cell and the matrix goes on."""
         if self.websockets and not external and self.broker != "amqtt":
-            raise TransportError("websockets: mosquitto 2.0.11's websockets listener does not start here "
-                                 "(\"Unable to start any listening sockets\"); use broker=\"amqtt\"")
-        if self.broker == "amqtt" and not external and (self.protocol == "5" or self.subscription == "shared"
-                                                        or self.tls):
-            raise TransportError("amqtt here speaks MQTT 3.1.1 without TLS or shared subscriptions; "
-                                 "use broker=\"mosquitto\"")
+            raise TransportError(
+                "websockets: mosquitto 2.0.11's websockets listener does not start here "
+                '("Unable to start any listening sockets"); use broker="amqtt"'
+            )
+        if (
+            self.broker == "amqtt"
+            and not external
+            and (self.protocol == "5" or self.subscription == "shared" or self.tls)
+        ):
+            raise TransportError(
+                'amqtt here speaks MQTT 3.1.1 without TLS or shared subscriptions; use broker="mosquitto"'
+            )
 
     def servers(self) -> dict[str, Server]:
         """The broker to start here: none when the spec or ``IOTBENCH_MQTT_URL`` names one."""

@@ -51,8 +51,17 @@ class Option:
     nonempty: bool = False  # text that may not be ""
 
 
-def option(default: Any, help: str, *, choices: tuple[Any, ...] = (), low: float | None = None,
-           high: float | None = None, unit: str = "", also: tuple[Any, ...] = (), nonempty: bool = False) -> Any:
+def option(
+    default: Any,
+    help: str,
+    *,
+    choices: tuple[Any, ...] = (),
+    low: float | None = None,
+    high: float | None = None,
+    unit: str = "",
+    also: tuple[Any, ...] = (),
+    nonempty: bool = False,
+) -> Any:
     """A dataclass field for one option: ``qos: int = option(1, "0: at most once", choices=(0, 1))``."""
     return field(default=default, metadata={_KEY: Option(help, tuple(choices), low, high, unit, tuple(also), nonempty)})
 
@@ -128,8 +137,11 @@ class Declared:
             if not isinstance(value, str) or (o.nonempty and not value):
                 raise TransportError(f"{said} must be {'non-empty text' if o.nonempty else 'text'}")
             return
-        if isinstance(value, bool) or not ok or (o.low is not None and o.high is not None
-                                                 and not o.low <= value <= o.high):
+        if (
+            isinstance(value, bool)
+            or not ok
+            or (o.low is not None and o.high is not None and not o.low <= value <= o.high)
+        ):
             bounds = f" from {self._range()}" if self._range() else ""
             alternatives = f", or {_listed(o.also)}" if o.also else ""
             raise TransportError(f"{said} must be {what}{bounds}{alternatives}")
@@ -160,8 +172,9 @@ class TransportOptions:
     def declared(cls) -> list[Declared]:
         """Every option, in declaration order."""
         hints = typing.get_type_hints(cls)
-        return [Declared(f.name, _types(hints[f.name]), f.default, f.metadata.get(_KEY, Option("")))
-                for f in fields(cls)]
+        return [
+            Declared(f.name, _types(hints[f.name]), f.default, f.metadata.get(_KEY, Option(""))) for f in fields(cls)
+        ]
 
     @classmethod
     def names(cls) -> list[str]:

@@ -39,27 +39,36 @@ class ConnectionString:
     emulator: bool = False
 
     @classmethod
-    def parse(cls, text: str) -> "ConnectionString":
+    def parse(cls, text: str) -> ConnectionString:
         parts: dict[str, str] = {}
         for item in text.strip().strip(";").split(";"):
             name, sep, value = item.partition("=")
             if not sep:
-                raise SasError("connection string: a part has no '=': expected Endpoint=...;SharedAccessKeyName=...;"
-                               "SharedAccessKey=...[;EntityPath=...]")
+                raise SasError(
+                    "connection string: a part has no '=': expected Endpoint=...;SharedAccessKeyName=...;"
+                    "SharedAccessKey=...[;EntityPath=...]"
+                )
             parts[name.strip().lower()] = value.strip()
         missing = [k for k in ("endpoint", "sharedaccesskeyname", "sharedaccesskey") if not parts.get(k)]
         if missing:
-            raise SasError(f"connection string: missing {', '.join(missing)}; copy it from the namespace's "
-                           "'Shared access policies' page")
-        return cls(parts["endpoint"], parts["sharedaccesskeyname"], parts["sharedaccesskey"],
-                   parts.get("entitypath") or None, parts.get("usedevelopmentemulator", "").lower() == "true")
+            raise SasError(
+                f"connection string: missing {', '.join(missing)}; copy it from the namespace's "
+                "'Shared access policies' page"
+            )
+        return cls(
+            parts["endpoint"],
+            parts["sharedaccesskeyname"],
+            parts["sharedaccesskey"],
+            parts.get("entitypath") or None,
+            parts.get("usedevelopmentemulator", "").lower() == "true",
+        )
 
     @property
     def host(self) -> str:
         """``ns.servicebus.windows.net`` (with ``:port`` for a local endpoint)."""
         return urlparse(self.endpoint).netloc
 
-    def with_entity(self, entity: str) -> "ConnectionString":
+    def with_entity(self, entity: str) -> ConnectionString:
         return ConnectionString(self.endpoint, self.key_name, self.key, entity, self.emulator)
 
     def render(self) -> str:
@@ -76,15 +85,16 @@ def sign(uri: str, key_name: str, key: str, ttl_s: float = 3600.0, now: float | 
     """A token for resource ``uri``, valid ``ttl_s`` seconds: the ``Authorization`` header value."""
     expiry = int((time.time() if now is None else now) + ttl_s)
     digest = hmac.new(key.encode(), f"{quote_plus(uri)}\n{expiry}".encode(), hashlib.sha256).digest()
-    return _PREFIX + urlencode({"sr": uri, "sig": base64.b64encode(digest).decode(), "se": str(expiry),
-                                "skn": key_name})
+    return _PREFIX + urlencode(
+        {"sr": uri, "sig": base64.b64encode(digest).decode(), "se": str(expiry), "skn": key_name}
+    )
 
 
 def verify(token: str, key_name: str, key: str, now: float | None = None) -> str:
     """The resource URI ``token`` grants, or ``SasError`` saying why it is refused."""
     if not token.startswith(_PREFIX):
         raise SasError("not a SharedAccessSignature token")
-    fields = {k: v[0] for k, v in parse_qs(token[len(_PREFIX):], keep_blank_values=True).items()}
+    fields = {k: v[0] for k, v in parse_qs(token[len(_PREFIX) :], keep_blank_values=True).items()}
     for name in ("sr", "sig", "se", "skn"):
         if name not in fields:
             raise SasError(f"token has no '{name}' field")

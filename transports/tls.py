@@ -19,5 +19,6 @@ def client_context(ca_file: Path | str) -> ssl.SSLContext:
     try:
         return ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca_file))
     except (OSError, ssl.SSLError) as exc:
-        raise TransportError(f"cannot load the CA file {ca_file} ({exc}); "
-                             "give the PEM file of the server's CA") from None
+        raise TransportError(
+            f"cannot load the CA file {ca_file} ({exc}); give the PEM file of the server's CA"
+        ) from None

@@ -27,9 +27,18 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 __all__ = [
-    "BILLING_UNIT_BYTES", "DEFAULT_PRICES", "MAX_PUBLICATION_BYTES", "TU_INGRESS_BYTES_PER_S",
-    "TU_INGRESS_EVENTS_PER_S", "CostEstimate", "Prices", "Scenario", "billed_ingress_units", "estimate",
-    "parse_prices", "throughput_units",
+    "BILLING_UNIT_BYTES",
+    "DEFAULT_PRICES",
+    "MAX_PUBLICATION_BYTES",
+    "TU_INGRESS_BYTES_PER_S",
+    "TU_INGRESS_EVENTS_PER_S",
+    "CostEstimate",
+    "Prices",
+    "Scenario",
+    "billed_ingress_units",
+    "estimate",
+    "parse_prices",
+    "throughput_units",
 ]
 
 TU_INGRESS_EVENTS_PER_S = 1_000
@@ -119,8 +128,9 @@ def billed_ingress_units(events: int, bytes_per_event: float, batch: int = 1) ->
     if batch < 1:
         raise ValueError(f"batch {batch}: give 1 or more events per send")
     if batch * bytes_per_event > MAX_PUBLICATION_BYTES:
-        raise ValueError(f"a batch of {batch} x {bytes_per_event:g} B is over Event Hubs' 1 MB per publication; "
-                         "use a smaller batch")
+        raise ValueError(
+            f"a batch of {batch} x {bytes_per_event:g} B is over Event Hubs' 1 MB per publication; use a smaller batch"
+        )
     full, rest = divmod(events, batch)
     units = full * _units(batch * bytes_per_event)
     return units + (_units(rest * bytes_per_event) if rest else 0)
@@ -151,8 +161,12 @@ class CostEstimate:
         return {**asdict(self), "eventhubs_cost": self.eventhubs_cost}
 
 
-def estimate(scenario: Scenario, prices: Prices = DEFAULT_PRICES, stored_bytes_per_event: float | None = None,
-             storage_tier: str = "hot") -> CostEstimate:
+def estimate(
+    scenario: Scenario,
+    prices: Prices = DEFAULT_PRICES,
+    stored_bytes_per_event: float | None = None,
+    storage_tier: str = "hot",
+) -> CostEstimate:
     """The month's bill for ``scenario``; storage holds one month of events at ``stored_bytes_per_event``.
 
     Device bandwidth is payload only: protocol framing and TLS come on top (see

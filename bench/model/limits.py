@@ -23,10 +23,27 @@ from iotbench.model.telemetry import MAX_SEQ
 if TYPE_CHECKING:
     from iotbench.model.spec import Cell, Spec
 
-__all__ = ["BYTES_PER_DEVICE", "BYTES_PER_IN_FLIGHT_READING", "LEDGER_BYTES_PER_READING", "MAX_BATCH",
-           "MAX_CELL_ID_BYTES", "MAX_CELL_RUNS", "MAX_CONNECTIONS", "MAX_MATRIX_S", "MAX_OFFERED_EPS", "RANGES",
-           "Range", "Refusal", "cell_memory", "connection_limit", "machine_memory", "memory_budget", "number_ranges",
-           "refusal", "shown_number"]
+__all__ = [
+    "BYTES_PER_DEVICE",
+    "BYTES_PER_IN_FLIGHT_READING",
+    "LEDGER_BYTES_PER_READING",
+    "MAX_BATCH",
+    "MAX_CELL_ID_BYTES",
+    "MAX_CELL_RUNS",
+    "MAX_CONNECTIONS",
+    "MAX_MATRIX_S",
+    "MAX_OFFERED_EPS",
+    "RANGES",
+    "Range",
+    "Refusal",
+    "cell_memory",
+    "connection_limit",
+    "machine_memory",
+    "memory_budget",
+    "number_ranges",
+    "refusal",
+    "shown_number",
+]
 
 # Per simulated device, for the whole cell: its DeviceState (222 B), phase and place in the
 # fleet's calendar queue (499 B with them), an entry in the sent and the stored ledger
@@ -89,8 +106,18 @@ def connection_limit() -> int:
     return max(1, min(MAX_CONNECTIONS, (soft - RESERVED_FILES) // SOCKETS_PER_CONNECTION))
 
 
-def cell_memory(*, devices: int, interval_s: float, batch: int, connections: int, warmup_s: float,
-                duration_s: float, max_inflight: int, send_timeout_s: float, linger_ms: float) -> dict[str, int]:
+def cell_memory(
+    *,
+    devices: int,
+    interval_s: float,
+    batch: int,
+    connections: int,
+    warmup_s: float,
+    duration_s: float,
+    max_inflight: int,
+    send_timeout_s: float,
+    linger_ms: float,
+) -> dict[str, int]:
     """Bytes a cell holds at its peak, by the spec key that drives each part."""
     rate = devices / interval_s
     readings_per_device = math.ceil((warmup_s + duration_s) / interval_s) + 1
@@ -107,6 +134,7 @@ def cell_memory(*, devices: int, interval_s: float, batch: int, connections: int
 
 # ---- the range of every number in a spec --------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Range:
     """The values a number key may take, and why those (the sign is checked before: "is negative")."""
@@ -119,42 +147,69 @@ class Range:
 # Every number a spec holds, declared once: its range and the reason for it. ``devices`` and
 # ``connections`` follow from this machine (``number_ranges``).
 RANGES: dict[str, Range] = {
-    "batch": Range(1, MAX_BATCH, "a batch is one publication, and the 1 MB Event Hubs or a Kafka request "
-                                 "takes holds ~100,000 readings at the ~10 B each the best compression gives"),
+    "batch": Range(
+        1,
+        MAX_BATCH,
+        "a batch is one publication, and the 1 MB Event Hubs or a Kafka request "
+        "takes holds ~100,000 readings at the ~10 B each the best compression gives",
+    ),
     "interval_s": Range(0.001, DAY_S, "the fleet schedules readings in 1 ms slots; a cell measures at most a day"),
     "start_spread_s": Range(0, DAY_S, "a cell measures at most a day"),
     "duration_s": Range(0, DAY_S, "a cell measures at most a day; repeats make longer runs"),
     "warmup_s": Range(0, DAY_S, "a cell runs at most a day"),
     "repeats": Range(1, 1_000, "repeats run one after another, each a whole cell"),
-    "seed": Range(0, 2**53 - 1, "run.json keeps it and JSON readers hold integers exactly up to 2**53; "
-                                "a negative seed would repeat the positive one's readings"),
-    "linger_ms": Range(0, 60_000, "a batch waits at most this long for more readings: a minute is past any "
-                                  "ingest latency target (Kafka waits 5 ms by default)"),
+    "seed": Range(
+        0,
+        2**53 - 1,
+        "run.json keeps it and JSON readers hold integers exactly up to 2**53; "
+        "a negative seed would repeat the positive one's readings",
+    ),
+    "linger_ms": Range(
+        0,
+        60_000,
+        "a batch waits at most this long for more readings: a minute is past any "
+        "ingest latency target (Kafka waits 5 ms by default)",
+    ),
     "max_inflight": Range(1, 1_000_000, "each unacknowledged send is a task holding its readings, ~2 KB each"),
     "send_timeout_s": Range(0, HOUR_S, "latencies are recorded up to 1 h, the HdrHistograms' top"),
     "drain_timeout_s": Range(0, HOUR_S, "the wait for the last readings is bounded like a send"),
-    "cold_store.roll_bytes": Range(65_536, 1 << 30, "each file costs two fsyncs (~1 ms here): at the ~27 MB/s of "
-                                                    "JSON lines one process stores, smaller files are hundreds a "
-                                                    "second; larger ones only wait longer to be durable"),
-    "cold_store.roll_s": Range(0.01, HOUR_S, "each file costs two fsyncs (~1 ms here), and the consumer's "
-                                             "checkpoint moves only when a file is durable"),
+    "cold_store.roll_bytes": Range(
+        65_536,
+        1 << 30,
+        "each file costs two fsyncs (~1 ms here): at the ~27 MB/s of "
+        "JSON lines one process stores, smaller files are hundreds a "
+        "second; larger ones only wait longer to be durable",
+    ),
+    "cold_store.roll_s": Range(
+        0.01,
+        HOUR_S,
+        "each file costs two fsyncs (~1 ms here), and the consumer's checkpoint moves only when a file is durable",
+    ),
 }
 
 
 def number_ranges() -> dict[str, Range]:
     """``RANGES`` plus the two that follow from this machine: devices (its memory), connections (its file limit)."""
     budget, total = memory_budget(), machine_memory()
-    memory = (f"one process may take {budget / 1e9:.1f} GB, half of this machine's {total / 1e9:.1f} GB"
-              if total else "this machine's memory is unknown")
+    memory = (
+        f"one process may take {budget / 1e9:.1f} GB, half of this machine's {total / 1e9:.1f} GB"
+        if total
+        else "this machine's memory is unknown"
+    )
     return {
         **RANGES,
-        "devices": Range(1, min(budget // BYTES_PER_DEVICE, 10**12),
-                         f"each simulated device takes ~1 KB for the whole cell, in the fleet and both ledgers; "
-                         f"{memory}"),
-        "connections": Range(1, connection_limit(),
-                             f"each connection is a client with up to 2 sockets in this process (its open-file "
-                             f"limit, `ulimit -n`, allows it), and at most {MAX_CONNECTIONS:,}: twice Event Hubs "
-                             "Standard's 5,000 per namespace"),
+        "devices": Range(
+            1,
+            min(budget // BYTES_PER_DEVICE, 10**12),
+            f"each simulated device takes ~1 KB for the whole cell, in the fleet and both ledgers; {memory}",
+        ),
+        "connections": Range(
+            1,
+            connection_limit(),
+            f"each connection is a client with up to 2 sockets in this process (its open-file "
+            f"limit, `ulimit -n`, allows it), and at most {MAX_CONNECTIONS:,}: twice Event Hubs "
+            "Standard's 5,000 per namespace",
+        ),
     }
 
 
@@ -178,22 +233,36 @@ def refusal(spec: Spec) -> Refusal | None:
     cell whose rate, memory or folder name is beyond this machine. None when it can."""
     runs = _cell_runs(spec)
     if runs > MAX_CELL_RUNS:
-        return Refusal("repeats" if spec.repeats > 1 else "codecs",
-                       f"the matrix makes {runs:,} cell runs, above {MAX_CELL_RUNS:,} (cells run one after another, "
-                       "each with a server start and a drain)", "compare fewer values in one spec, or split it")
+        return Refusal(
+            "repeats" if spec.repeats > 1 else "codecs",
+            f"the matrix makes {runs:,} cell runs, above {MAX_CELL_RUNS:,} (cells run one after another, "
+            "each with a server start and a drain)",
+            "compare fewer values in one spec, or split it",
+        )
     cells = spec.cells()
     if not cells:
-        return Refusal("exclude", f"the rules remove every cell of the matrix ({runs // spec.repeats:,} before them), "
-                       "so nothing would run", "drop or narrow a rule, or add values to the dimensions")
+        return Refusal(
+            "exclude",
+            f"the rules remove every cell of the matrix ({runs // spec.repeats:,} before them), so nothing would run",
+            "drop or narrow a rule, or add values to the dimensions",
+        )
     measuring = len(cells) * (spec.warmup_s + spec.duration_s)
     if measuring > MAX_MATRIX_S:
-        return Refusal("duration_s", f"{len(cells):,} cell runs x (warmup_s + duration_s) = "
-                       f"{measuring / HOUR_S:,.0f} h, above {MAX_MATRIX_S / HOUR_S:,.0f} h (cells run one after "
-                       "another in this process)", "shorten duration_s or run fewer cells per spec")
-    for devices, interval_s, batch, connections in sorted({(c.devices, c.interval_s, c.batch, c.connections)
-                                                           for c in cells}):
-        refused = (_rate(devices, interval_s) or _readings(spec, interval_s)
-                   or _memory(spec, devices, interval_s, batch, connections))
+        return Refusal(
+            "duration_s",
+            f"{len(cells):,} cell runs x (warmup_s + duration_s) = "
+            f"{measuring / HOUR_S:,.0f} h, above {MAX_MATRIX_S / HOUR_S:,.0f} h (cells run one after "
+            "another in this process)",
+            "shorten duration_s or run fewer cells per spec",
+        )
+    for devices, interval_s, batch, connections in sorted(
+        {(c.devices, c.interval_s, c.batch, c.connections) for c in cells}
+    ):
+        refused = (
+            _rate(devices, interval_s)
+            or _readings(spec, interval_s)
+            or _memory(spec, devices, interval_s, batch, connections)
+        )
         if refused:
             return refused
     return next(filter(None, map(_folder_name, cells)), None)
@@ -203,8 +272,10 @@ def _cell_runs(spec: Spec) -> int:
     """How many cell runs the matrix makes before exclusions, counted without listing them."""
     if spec.parts:
         return sum(_cell_runs(part) for part in spec.parts)
-    variants = sum(math.prod(len(v) if isinstance(v, list) else 1 for v in spec.transport_options.get(t, {}).values())
-                   for t in spec.transports)
+    variants = sum(
+        math.prod(len(v) if isinstance(v, list) else 1 for v in spec.transport_options.get(t, {}).values())
+        for t in spec.transports
+    )
     others = (spec.codecs, spec.batch, spec.compression, spec.connections, spec.devices, spec.interval_s)
     return math.prod(len(d) for d in others) * variants * spec.repeats
 
@@ -213,11 +284,13 @@ def _rate(devices: int, interval_s: float) -> Refusal | None:
     rate = devices / interval_s
     if rate <= MAX_OFFERED_EPS:
         return None
-    return Refusal("interval_s", f"{shown_number(interval_s)} s for {devices:,} devices offers {rate:,.0f} events/s, "
-                   f"above {MAX_OFFERED_EPS:,} (one process drives ~110,000 events/s: README, 'The harness "
-                   "itself'; beyond that a cell measures the harness falling behind)",
-                   f"use interval_s >= {shown_number(devices / MAX_OFFERED_EPS)} for {devices:,} devices, "
-                   "or fewer devices")
+    return Refusal(
+        "interval_s",
+        f"{shown_number(interval_s)} s for {devices:,} devices offers {rate:,.0f} events/s, "
+        f"above {MAX_OFFERED_EPS:,} (one process drives ~110,000 events/s: README, 'The harness "
+        "itself'; beyond that a cell measures the harness falling behind)",
+        f"use interval_s >= {shown_number(devices / MAX_OFFERED_EPS)} for {devices:,} devices, or fewer devices",
+    )
 
 
 def _readings(spec: Spec, interval_s: float) -> Refusal | None:
@@ -225,16 +298,27 @@ def _readings(spec: Spec, interval_s: float) -> Refusal | None:
     readings = math.ceil((spec.warmup_s + spec.duration_s) / interval_s) + 2
     if readings <= MAX_SEQ:
         return None
-    return Refusal("duration_s", f"(warmup_s + duration_s) / interval_s = {readings:,} readings per device, above "
-                   f"{MAX_SEQ:,} (the highest seq the ledgers take: one reading a second for 194 days)",
-                   f"shorten warmup_s + duration_s to at most {shown_number(int((MAX_SEQ - 2) * interval_s))} s, "
-                   "or lengthen interval_s")
+    return Refusal(
+        "duration_s",
+        f"(warmup_s + duration_s) / interval_s = {readings:,} readings per device, above "
+        f"{MAX_SEQ:,} (the highest seq the ledgers take: one reading a second for 194 days)",
+        f"shorten warmup_s + duration_s to at most {shown_number(int((MAX_SEQ - 2) * interval_s))} s, "
+        "or lengthen interval_s",
+    )
 
 
 def _memory(spec: Spec, devices: int, interval_s: float, batch: int, connections: int) -> Refusal | None:
-    parts = cell_memory(devices=devices, interval_s=interval_s, batch=batch, connections=connections,
-                        warmup_s=spec.warmup_s, duration_s=spec.duration_s, max_inflight=spec.max_inflight,
-                        send_timeout_s=spec.send_timeout_s, linger_ms=spec.linger_ms)
+    parts = cell_memory(
+        devices=devices,
+        interval_s=interval_s,
+        batch=batch,
+        connections=connections,
+        warmup_s=spec.warmup_s,
+        duration_s=spec.duration_s,
+        max_inflight=spec.max_inflight,
+        send_timeout_s=spec.send_timeout_s,
+        linger_ms=spec.linger_ms,
+    )
     budget, total = memory_budget(), sum(parts.values())
     if total <= budget:
         return None
@@ -244,25 +328,32 @@ def _memory(spec: Spec, devices: int, interval_s: float, batch: int, connections
     fixes = {
         "devices": f"use at most {max(0, int(room // BYTES_PER_DEVICE)):,} devices in a cell",
         "duration_s": f"shorten warmup_s + duration_s to at most "
-                      f"{max(0.0, room / devices / LEDGER_BYTES_PER_READING - 1) * interval_s:,.0f} s, "
-                      "or lengthen interval_s",
+        f"{max(0.0, room / devices / LEDGER_BYTES_PER_READING - 1) * interval_s:,.0f} s, "
+        "or lengthen interval_s",
         "max_inflight": f"lower max_inflight to at most {max(1, int(room // BYTES_PER_IN_FLIGHT_READING // batch)):,} "
-                        f"at batch {batch:,}, or shorten send_timeout_s",
+        f"at batch {batch:,}, or shorten send_timeout_s",
     }
-    return Refusal(key, f"a cell of {devices:,} devices at {shown_number(interval_s)} s, batch {batch:,}, needs "
-                   f"~{total / 1e9:,.1f} GB -- {parts['devices'] / 1e9:,.1f} GB for the devices (~1 KB each), "
-                   f"{parts['duration_s'] / 1e9:,.1f} GB for {readings:,} readings per device in the ledgers, "
-                   f"{parts['max_inflight'] / 1e9:,.1f} GB for readings in flight -- above the "
-                   f"{budget / 1e9:,.1f} GB one process may take (half of this machine's memory)", fixes[key])
+    return Refusal(
+        key,
+        f"a cell of {devices:,} devices at {shown_number(interval_s)} s, batch {batch:,}, needs "
+        f"~{total / 1e9:,.1f} GB -- {parts['devices'] / 1e9:,.1f} GB for the devices (~1 KB each), "
+        f"{parts['duration_s'] / 1e9:,.1f} GB for {readings:,} readings per device in the ledgers, "
+        f"{parts['max_inflight'] / 1e9:,.1f} GB for readings in flight -- above the "
+        f"{budget / 1e9:,.1f} GB one process may take (half of this machine's memory)",
+        fixes[key],
+    )
 
 
 def _folder_name(cell: Cell) -> Refusal | None:
     size = len(cell.id.encode())
     if size <= MAX_CELL_ID_BYTES:
         return None
-    return Refusal(f"transport_options.{cell.transport}", f"makes the cell id {size} bytes long, above the "
-                   f"{MAX_CELL_ID_BYTES} its folder's name can hold (255 bytes, with the cell's number)",
-                   "shorten the option values; an endpoint can come from the environment (IOTBENCH_<T>_URL)")
+    return Refusal(
+        f"transport_options.{cell.transport}",
+        f"makes the cell id {size} bytes long, above the "
+        f"{MAX_CELL_ID_BYTES} its folder's name can hold (255 bytes, with the cell's number)",
+        "shorten the option values; an endpoint can come from the environment (IOTBENCH_<T>_URL)",
+    )
 
 
 def shown_number(value: float) -> str:

@@ -19,9 +19,10 @@ Format history:
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 __all__ = ["SCHEMA_VERSION", "CellResult", "append_result", "read_results"]
 

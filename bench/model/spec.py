@@ -60,7 +60,8 @@ class Cell:
     def id(self) -> str:
         opts = ",".join(f"{k}={v}" for k, v in self.transport_options)
         transport = f"{self.transport}[{opts}]" if opts else self.transport
-        return f"{self.codec}/{transport}/b{self.batch}/{self.compression}/c{self.connections}/d{self.devices}@{self.interval_s:g}s"
+        shape = f"b{self.batch}/{self.compression}/c{self.connections}/d{self.devices}@{self.interval_s:g}s"
+        return f"{self.codec}/{transport}/{shape}"
 
     @property
     def target_eps(self) -> float:
@@ -98,12 +99,12 @@ class Spec:
     transport_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     cold_store: ColdStoreSpec = ColdStoreSpec()
     prices: Prices = DEFAULT_PRICES  # dated Azure prices for the report's cost section
-    parts: tuple["Spec", ...] = ()  # [[matrix]] tables: the cells are the union of theirs
+    parts: tuple[Spec, ...] = ()  # [[matrix]] tables: the cells are the union of theirs
 
     def cells(self) -> list[Cell]:
         if self.parts:
             return list(dict.fromkeys(c for part in self.parts for c in part.cells()))
-        out = []
+        out: list[Cell] = []
         for codec, transport, batch, comp, conns, devices, interval in itertools.product(
             self.codecs, self.transports, self.batch, self.compression, self.connections, self.devices, self.interval_s
         ):
@@ -134,11 +135,28 @@ def _matches(cell: Cell, rule: dict[str, Any]) -> bool:
 
 # ---- validation -----------------------------------------------------------------
 
-_LISTS = {"codecs": str, "transports": str, "batch": int, "compression": str, "connections": int,
-          "devices": int, "interval_s": float}
-_SCALARS = {"jitter": float, "start_spread_s": float, "duration_s": float, "warmup_s": float, "repeats": int,
-            "seed": int, "linger_ms": float, "max_inflight": int, "send_timeout_s": float,
-            "drain_timeout_s": float, "name": str}
+_LISTS = {
+    "codecs": str,
+    "transports": str,
+    "batch": int,
+    "compression": str,
+    "connections": int,
+    "devices": int,
+    "interval_s": float,
+}
+_SCALARS = {
+    "jitter": float,
+    "start_spread_s": float,
+    "duration_s": float,
+    "warmup_s": float,
+    "repeats": int,
+    "seed": int,
+    "linger_ms": float,
+    "max_inflight": int,
+    "send_timeout_s": float,
+    "drain_timeout_s": float,
+    "name": str,
+}
 _TABLES = {"exclude", "transport_options", "cold_store", "prices"}
 _KNOWN = sorted({*_LISTS, *_SCALARS, *_TABLES, "matrix"})
 _PART_KEYS = sorted({*_LISTS, "exclude", "transport_options"})
@@ -168,22 +186,28 @@ def _typed(key: str, value: Any, kind: type) -> Any:
             raise _fail(key, f"{_show(value)} is too large", "give a number") from None
     if not isinstance(value, kind) or isinstance(value, bool):
         raise _fail(key, f"{_show(value)} is a {type(value).__name__}", f"give a {kind.__name__}")
-    if kind is float and not math.isfinite(value):
+    if kind is float and not math.isfinite(value):  # type: ignore[arg-type]  # a float: checked just above
         raise _fail(key, f"{value!r} is not a finite number", "give a number")
     return value
 
 
 def _positive(key: str, value: float, *, zero_ok: bool = False) -> None:
     if value < 0 or (value == 0 and not zero_ok):
-        raise _fail(key, f"{_show(value)} is {'negative' if value < 0 else 'zero'}",
-                    f"give a number {'>= 0' if zero_ok else '> 0'}")
+        raise _fail(
+            key,
+            f"{_show(value)} is {'negative' if value < 0 else 'zero'}",
+            f"give a number {'>= 0' if zero_ok else '> 0'}",
+        )
 
 
 def _in_range(key: str, value: float, bounds: Range) -> None:
     if not bounds.low <= value <= bounds.high:
         side, limit = ("below", bounds.low) if value < bounds.low else ("above", bounds.high)
-        raise _fail(key, f"{shown_number(value)} is {side} {shown_number(limit)} ({bounds.why})",
-                    f"give a number from {shown_number(bounds.low)} to {shown_number(bounds.high)}")
+        raise _fail(
+            key,
+            f"{shown_number(value)} is {side} {shown_number(limit)} ({bounds.why})",
+            f"give a number from {shown_number(bounds.low)} to {shown_number(bounds.high)}",
+        )
 
 
 def _checked(key: str, value: Any, kind: type, ranges: dict[str, Range]) -> Any:
@@ -217,8 +241,9 @@ def _parse(raw: dict[str, Any]) -> Spec:
     for key in raw:
         if key not in _KNOWN:
             close = difflib.get_close_matches(key, _KNOWN, n=1) if isinstance(key, str) else []
-            raise _fail(str(key), "unknown key",
-                        f"did you mean '{close[0]}'?" if close else f"known keys: {', '.join(_KNOWN)}")
+            raise _fail(
+                str(key), "unknown key", f"did you mean '{close[0]}'?" if close else f"known keys: {', '.join(_KNOWN)}"
+            )
     values = _values(raw)
     values.setdefault("codecs", ("json", "msgpack"))
     values.setdefault("transports", ("inprocess",))
@@ -256,11 +281,18 @@ def _values(raw: dict[str, Any]) -> dict[str, Any]:
     if not 0 <= values.get("jitter", 0.1) < 0.5:  # under half an interval keeps a device's readings in order
         raise _fail("jitter", f"{values['jitter']!r} is outside 0..0.5", "give a fraction of the interval, e.g. 0.1")
     if "seed" in values and values["seed"] + values.get("repeats", 1) - 1 > ranges["seed"].high:
-        raise _fail("seed", f"{shown_number(values['seed'])} + repeats is above {shown_number(ranges['seed'].high)} "
-                            f"({ranges['seed'].why})", "give a smaller seed")
+        raise _fail(
+            "seed",
+            f"{shown_number(values['seed'])} + repeats is above {shown_number(ranges['seed'].high)} "
+            f"({ranges['seed'].why})",
+            "give a smaller seed",
+        )
     if len(values.get("name", "")) > _MAX_NAME:
-        raise _fail("name", f"is {len(values['name']):,} characters, above {_MAX_NAME} (the report's title)",
-                    "give a shorter name")
+        raise _fail(
+            "name",
+            f"is {len(values['name']):,} characters, above {_MAX_NAME} (the report's title)",
+            "give a shorter name",
+        )
     return values
 
 
@@ -273,8 +305,11 @@ def _with_parts(raw: dict[str, Any]) -> Spec:
     for n, table in enumerate(tables):
         for key in table:
             if key not in _PART_KEYS:
-                raise _fail(f"matrix[{n}].{key}", "cannot differ between matrix tables",
-                            f"use {', '.join(_PART_KEYS)} there, and set the rest at the top level")
+                raise _fail(
+                    f"matrix[{n}].{key}",
+                    "cannot differ between matrix tables",
+                    f"use {', '.join(_PART_KEYS)} there, and set the rest at the top level",
+                )
         parts.append(_parse({**base, **table}))
     return dataclasses.replace(_parse(base), parts=tuple(parts))
 
@@ -308,8 +343,11 @@ def _transport_options(raw: Any, transports: tuple[str, ...]) -> dict[str, dict[
             raise _fail(key, str(exc), "install it, or drop the transport from the spec") from None
         known = transport.Options.names()
         if not isinstance(options, dict):
-            raise _fail(key, f"{_show(options)} is not a table",
-                        f"write [{key}] with option = value lines ({name} takes: {', '.join(known) or 'no options'})")
+            raise _fail(
+                key,
+                f"{_show(options)} is not a table",
+                f"write [{key}] with option = value lines ({name} takes: {', '.join(known) or 'no options'})",
+            )
         for option, value in options.items():
             if option not in known:
                 close = difflib.get_close_matches(option, known, n=1)
@@ -328,8 +366,11 @@ def _option_values(key: str, value: Any) -> None:
         raise _fail(key, "is empty", "give a value, or a list of values to compare")
     for item in items:
         if not isinstance(item, (str, int, float, bool)):
-            raise _fail(key, f"{_show(item)} is a {type(item).__name__}",
-                        "give a string, number or boolean (a list of them is one more dimension)")
+            raise _fail(
+                key,
+                f"{_show(item)} is a {type(item).__name__}",
+                "give a string, number or boolean (a list of them is one more dimension)",
+            )
         if isinstance(item, float) and not math.isfinite(item):
             raise _fail(key, f"{item!r} is not a finite number", "give a number")
 
@@ -339,8 +380,11 @@ def _construct_variants(key: str, transport: Any, options: dict[str, Any]) -> No
     (type, range, an endpoint's shape, no password in a url) and does no I/O."""
     count = math.prod(len(v) if isinstance(v, list) else 1 for v in options.values())
     if count > MAX_CELL_RUNS:
-        raise _fail(key, f"its lists make {count:,} variants, above {MAX_CELL_RUNS:,} cell runs",
-                    "compare fewer values in one spec")
+        raise _fail(
+            key,
+            f"its lists make {count:,} variants, above {MAX_CELL_RUNS:,} cell runs",
+            "compare fewer values in one spec",
+        )
     for variant in _option_variants(options):
         try:
             transport.Options(**dict(variant))
@@ -374,11 +418,15 @@ def _exclusions(raw: Any, options: dict[str, dict[str, Any]]) -> tuple[dict[str,
     for rule in raw:
         for key, value in rule.items():
             if key not in DIMENSIONS and key not in option_names:
-                raise _fail(f"exclude.{key}", "is not a matrix dimension",
-                            f"use {', '.join(DIMENSIONS)} or a transport option")
+                raise _fail(
+                    f"exclude.{key}", "is not a matrix dimension", f"use {', '.join(DIMENSIONS)} or a transport option"
+                )
             if not isinstance(value, (str, int, float, bool)):
-                raise _fail(f"exclude.{key}", f"{_show(value)} is a {type(value).__name__}",
-                            "give one value per rule (write one rule per value)")
+                raise _fail(
+                    f"exclude.{key}",
+                    f"{_show(value)} is a {type(value).__name__}",
+                    "give one value per rule (write one rule per value)",
+                )
     return tuple(raw)
 
 

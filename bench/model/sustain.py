@@ -14,14 +14,17 @@ True
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 __all__ = ["SHARE", "MAX_SEND_DELAY_P99_MS", "RULE", "shortfall", "kept_up"]
 
 SHARE = 0.95
 MAX_SEND_DELAY_P99_MS = 100.0
-RULE = (f"kept up = ran, stored >= {SHARE:.0%} of the offered events/s over the measured window, "
-        f"nothing lost or late, send delay p99 <= {MAX_SEND_DELAY_P99_MS:g} ms")
+RULE = (
+    f"kept up = ran, stored >= {SHARE:.0%} of the offered events/s over the measured window, "
+    f"nothing lost or late, send delay p99 <= {MAX_SEND_DELAY_P99_MS:g} ms"
+)
 
 
 def shortfall(record: Mapping[str, Any]) -> str | None:

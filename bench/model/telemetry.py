@@ -10,7 +10,7 @@ worse than real telemetry: see FACTS.md, "Codecs").
 from __future__ import annotations
 
 import random
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import msgspec
 
@@ -22,7 +22,7 @@ SCHEMA_VERSION = 1
 MAX_SEQ = (1 << 24) - 1  # 16 M readings: a device at one a second for 194 days
 YEARS = (2000, 2100)  # observed_at outside this is a broken clock or a forged reading
 MAX_SCHEMA_VERSION = 1000
-UTC = timezone.utc
+UTC = UTC
 APARTMENTS_PER_BUILDING = 200
 
 
@@ -117,15 +117,20 @@ def validate(reading: Reading) -> str | None:
     try:
         if (
             type(reading) is Reading
-            and type(reading.device_id) is str and 0 < len(reading.device_id) <= 128
-            and type(reading.seq) is int and 0 <= reading.seq <= MAX_SEQ
-            and type(reading.observed_at) is datetime and reading.observed_at.tzinfo is not None
+            and type(reading.device_id) is str
+            and 0 < len(reading.device_id) <= 128
+            and type(reading.seq) is int
+            and 0 <= reading.seq <= MAX_SEQ
+            and type(reading.observed_at) is datetime
+            and reading.observed_at.tzinfo is not None
             and YEARS[0] <= reading.observed_at.year < YEARS[1]
-            and type(reading.schema_version) is int and 0 < reading.schema_version <= MAX_SCHEMA_VERSION
+            and type(reading.schema_version) is int
+            and 0 < reading.schema_version <= MAX_SCHEMA_VERSION
             and -60.0 <= reading.temperature_c <= 100.0
             and 0.0 <= reading.humidity_pct <= 100.0
             and 0.0 <= reading.battery_pct <= 100.0
-            and type(reading.smoke_alarm) is bool and type(reading.water_leak) is bool
+            and type(reading.smoke_alarm) is bool
+            and type(reading.water_leak) is bool
         ):
             return None
     except TypeError:

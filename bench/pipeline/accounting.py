@@ -7,8 +7,9 @@ cannot hide behind a duplicate of another one the way it would in totals.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 from iotbench.model.telemetry import MAX_SEQ
 
@@ -44,7 +45,7 @@ class SeqLedger:
         if marks[seq] < MAX_COUNT:
             marks[seq] += 1
 
-    def add_readings(self, readings: "Iterable[Reading]") -> int:
+    def add_readings(self, readings: Iterable[Reading]) -> int:
         """``add`` for every reading of a payload, in one call (it runs per event); returns how
         many of them were seen for the first time."""
         seen = self._seen
@@ -72,7 +73,7 @@ class SeqLedger:
         marks = self._seen.get(device_id)
         return marks is not None and seq < len(marks) and marks[seq] > 0
 
-    def merge(self, other: "SeqLedger") -> None:
+    def merge(self, other: SeqLedger) -> None:
         """Add another shard's ledger into this one (exact: counts add up)."""
         for device_id, theirs in other._seen.items():
             for seq, count in enumerate(theirs):
@@ -95,7 +96,7 @@ class SeqLedger:
         return out
 
     @classmethod
-    def from_ranges(cls, ranges: dict[str, list[list[int]]]) -> "SeqLedger":
+    def from_ranges(cls, ranges: dict[str, list[list[int]]]) -> SeqLedger:
         ledger = cls()
         for device_id, spans in ranges.items():
             for first, last in spans:

@@ -17,14 +17,14 @@ from typing import Any
 
 import msgspec
 
-from iotbench.pipeline.accounting import SeqLedger
 from iotbench.codecs.base import CodecError
-from iotbench.pipeline.coldstore import JsonLinesColdStore
 from iotbench.compression import Compression
+from iotbench.model.telemetry import MAX_SEQ, validate
+from iotbench.pipeline.accounting import SeqLedger
+from iotbench.pipeline.coldstore import JsonLinesColdStore
 from iotbench.pipeline.deadletter import DeadLetter
 from iotbench.pipeline.metrics import Latency
 from iotbench.pipeline.snapshots import ReceiveSide
-from iotbench.model.telemetry import MAX_SEQ, validate
 
 __all__ = ["Consumer", "Window"]
 
@@ -132,10 +132,13 @@ class Consumer:
     def snapshot(self) -> ReceiveSide:
         """The receiving side's figures; call after ``close`` (the cold store has published all)."""
         return ReceiveSide(
-            ledger=self.ledger, events_rejected=self.events_rejected, events_late=self.events_late,
+            ledger=self.ledger,
+            events_rejected=self.events_rejected,
+            events_late=self.events_late,
             throughput_eps=self.throughput_eps(),
             latency={"e2e_received": self.e2e_received, "e2e_stored": self.e2e_stored},
-            dead_letters=self.dead_letter.count, dead_letter_reasons=dict(self.dead_letter.reasons),
+            dead_letters=self.dead_letter.count,
+            dead_letter_reasons=dict(self.dead_letter.reasons),
         )
 
     def ledger_events(self) -> int:
@@ -155,9 +158,11 @@ class Consumer:
         self.e2e_stored.record_many([published_at - o for o in self._sealed.popleft()])
         # the checkpoint only moves once the file is durable
         tmp = self.checkpoint_path.with_suffix(".tmp")
-        tmp.write_bytes(msgspec.json.encode(
-            {"file": path.name, "files": self.store.files, "events": self.store.events, "at": published_at}
-        ))
+        tmp.write_bytes(
+            msgspec.json.encode(
+                {"file": path.name, "files": self.store.files, "events": self.store.events, "at": published_at}
+            )
+        )
         os.replace(tmp, self.checkpoint_path)
         for checkpointer, mark in self._marks.popleft():
             checkpointer.durable(mark)

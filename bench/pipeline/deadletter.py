@@ -11,7 +11,7 @@ import base64
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import msgspec
 
@@ -25,7 +25,7 @@ class DeadLetter:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self._handle = None
+        self._handle: BinaryIO | None = None
         self._encoder = msgspec.json.Encoder()
         self.count = 0
         self.reasons: Counter[str] = Counter()

@@ -109,7 +109,8 @@ class Fleet:
 
         Readings come slot by slot (1 ms); a device's readings always in its order.
         """
-        slots, slot_heap, devices, base, out = self._slots, self._slot_heap, self.devices, self._base, []
+        out: list[tuple[float, int, Reading]] = []
+        slots, slot_heap, devices, base = self._slots, self._slot_heap, self.devices, self._base
         interval, end = self.config.interval_s, self.end
         spread = 2.0 * self.config.jitter * interval
         rnd = self._rng.random

@@ -93,14 +93,14 @@ class Latency:
     def encoded(self) -> str:
         return self.hist.encode().decode("ascii") if self.count else ""
 
-    def merge(self, other: "Latency") -> None:
+    def merge(self, other: Latency) -> None:
         self._flush()
         other._flush()
         self.hist.add(other.hist)
         self.clipped += other.clipped
 
     @classmethod
-    def decode(cls, text: str) -> "Latency":
+    def decode(cls, text: str) -> Latency:
         lat = cls()
         if text:
             lat.hist.add(HdrHistogram.decode(text.encode("ascii")))

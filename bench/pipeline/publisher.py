@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
-from iotbench.pipeline.accounting import SeqLedger
 from iotbench.compression import Compression
+from iotbench.model.telemetry import Reading
+from iotbench.pipeline.accounting import SeqLedger
 from iotbench.pipeline.consumer import Window
 from iotbench.pipeline.deadletter import DeadLetter
 from iotbench.pipeline.metrics import Latency, SizeStats
 from iotbench.pipeline.snapshots import SendSide
-from iotbench.model.telemetry import Reading
 from iotbench.transports.base import Sender
 
 __all__ = ["Publisher"]
@@ -102,7 +103,7 @@ class Publisher:
         self._inflight.add(task)
         task.add_done_callback(self._done)
 
-    def _done(self, task: "asyncio.Task[None]") -> None:
+    def _done(self, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)
         if len(self._inflight) < self.max_inflight:
             self._capacity.set()
@@ -136,10 +137,16 @@ class Publisher:
     def snapshot(self, scheduled: int) -> SendSide:
         """The sending side's figures (``scheduled``: readings the fleet generated)."""
         return SendSide(
-            scheduled=scheduled, events_sent=self.events_sent, events_acked=self.events_acked,
-            events_failed=self.events_failed, sends=self.sends,
+            scheduled=scheduled,
+            events_sent=self.events_sent,
+            events_acked=self.events_acked,
+            events_failed=self.events_failed,
+            sends=self.sends,
             latency={"send_delay": self.send_delay, "publish": self.publish, "publish_failed": self.publish_failed},
-            payload_bytes=self.sizes.per_event(), send_bytes=self.sizes.per_send(), sent=self.sent, failed=self.failed,
+            payload_bytes=self.sizes.per_event(),
+            send_bytes=self.sizes.per_send(),
+            sent=self.sent,
+            failed=self.failed,
         )
 
     async def wait_for_capacity(self) -> None:

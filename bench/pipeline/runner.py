@@ -17,27 +17,27 @@ import random
 import secrets
 import shutil
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 import msgspec
 
-from iotbench.pipeline.accounting import SeqLedger, reconcile, stored_among, unstored
 from iotbench.codecs import get_codec
-from iotbench.pipeline.coldstore import JsonLinesColdStore
 from iotbench.compression import get_compression
+from iotbench.machine import library_versions, machine_info
+from iotbench.model.results import CellResult, append_result
+from iotbench.model.spec import Cell, Spec
+from iotbench.model.telemetry import DeviceState
+from iotbench.pipeline.accounting import SeqLedger, reconcile, stored_among, unstored
+from iotbench.pipeline.coldstore import JsonLinesColdStore
 from iotbench.pipeline.consumer import Consumer, Window
 from iotbench.pipeline.deadletter import DeadLetter
 from iotbench.pipeline.deploy import Deployment
 from iotbench.pipeline.fleet import Fleet, FleetConfig
-from iotbench.machine import library_versions, machine_info
 from iotbench.pipeline.metrics import Latency
 from iotbench.pipeline.publisher import Publisher
 from iotbench.pipeline.snapshots import ReceiveSide, SendSide
-from iotbench.model.results import CellResult, append_result
-from iotbench.model.spec import Cell, Spec
-from iotbench.model.telemetry import DeviceState
 from iotbench.transports import get_transport
 from iotbench.transports.base import Load, Receiver, TransportError
 
@@ -76,8 +76,9 @@ def _max_seq(spec: Spec, cell: Cell) -> int:
     return int((spec.warmup_s + spec.duration_s) / cell.interval_s) + 2
 
 
-async def run_cell(spec: Spec, cell: Cell, folder: Path, progress: Progress | None = None,
-                   run_id: str = "") -> CellResult:
+async def run_cell(
+    spec: Spec, cell: Cell, folder: Path, progress: Progress | None = None, run_id: str = ""
+) -> CellResult:
     """Run one cell; everything it writes goes under ``folder`` (removed first).
 
     ``run_id`` prefixes the device ids (a new one when not given): no two runs share a device id.
@@ -86,17 +87,28 @@ async def run_cell(spec: Spec, cell: Cell, folder: Path, progress: Progress | No
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
-    started_at = datetime.now(timezone.utc).isoformat()
+    started_at = datetime.now(UTC).isoformat()
     t0 = time.perf_counter()
     codec, compression = get_codec(cell.codec), get_compression(cell.compression)
     transport = None
     window = Window()
     dead_letter = DeadLetter(folder / "dead-letter.jsonl")
-    store = JsonLinesColdStore(folder / "cold-store", roll_bytes=spec.cold_store.roll_bytes, roll_s=spec.cold_store.roll_s)
-    consumer = Consumer(codec, compression, store, dead_letter, batched=cell.batch > 1, window=window,
-                        checkpoint_path=folder / "checkpoint.json", max_seq=_max_seq(spec, cell))
-    fleet_config = FleetConfig(cell.devices, cell.interval_s, spec.jitter, spec.start_spread_s, spec.seed + cell.repeat,
-                               id_prefix=f"{run_id}-")
+    store = JsonLinesColdStore(
+        folder / "cold-store", roll_bytes=spec.cold_store.roll_bytes, roll_s=spec.cold_store.roll_s
+    )
+    consumer = Consumer(
+        codec,
+        compression,
+        store,
+        dead_letter,
+        batched=cell.batch > 1,
+        window=window,
+        checkpoint_path=folder / "checkpoint.json",
+        max_seq=_max_seq(spec, cell),
+    )
+    fleet_config = FleetConfig(
+        cell.devices, cell.interval_s, spec.jitter, spec.start_spread_s, spec.seed + cell.repeat, id_prefix=f"{run_id}-"
+    )
     publisher: Publisher | None = None
     deployment: Deployment | None = None
     fleet: Fleet | None = None
@@ -115,9 +127,17 @@ async def run_cell(spec: Spec, cell: Cell, folder: Path, progress: Progress | No
             receiver = await transport.open_receiver(consumer.deliver)
             consumer.checkpointers.append(receiver)  # its checkpoints (if any) follow the cold store
             senders = [await transport.open_sender(i) for i in range(cell.connections)]
-        publisher = Publisher(senders, codec, compression, batch=cell.batch, linger_s=spec.linger_ms / 1000.0,
-                              max_inflight=spec.max_inflight, send_timeout_s=spec.send_timeout_s,
-                              window=window, dead_letter=dead_letter)
+        publisher = Publisher(
+            senders,
+            codec,
+            compression,
+            batch=cell.batch,
+            linger_s=spec.linger_ms / 1000.0,
+            max_inflight=spec.max_inflight,
+            send_timeout_s=spec.send_timeout_s,
+            window=window,
+            dead_letter=dead_letter,
+        )
         fleet = Fleet(fleet_config)
         # The fleet's 100,000 device objects live for the whole cell: keep them out of
         # the collector's full passes, which would otherwise stall the schedule.
@@ -143,10 +163,22 @@ async def run_cell(spec: Spec, cell: Cell, folder: Path, progress: Progress | No
             await _bounded(deployment.stop())
         consumer.close()
         if publisher is not None:  # what was sent, for an independent check of the cold store
-            (folder / "sent-ledger.json.gz").write_bytes(gzip.compress(msgspec.json.encode(publisher.sent.to_ranges()), 1))
+            (folder / "sent-ledger.json.gz").write_bytes(
+                gzip.compress(msgspec.json.encode(publisher.sent.to_ranges()), 1)
+            )
     sending = publisher.snapshot(fleet.scheduled if fleet else 0) if publisher else None
-    return _result(spec, cell, folder, sending, consumer.snapshot(), started_at, time.perf_counter() - t0, error,
-                   deployment.counters() if deployment is not None else {}, run_id)
+    return _result(
+        spec,
+        cell,
+        folder,
+        sending,
+        consumer.snapshot(),
+        started_at,
+        time.perf_counter() - t0,
+        error,
+        deployment.counters() if deployment is not None else {},
+        run_id,
+    )
 
 
 def _load(cell: Cell, codec: Any, compression: Any, fleet_config: FleetConfig) -> Load:
@@ -154,8 +186,9 @@ def _load(cell: Cell, codec: Any, compression: Any, fleet_config: FleetConfig) -
     rng = random.Random(fleet_config.seed)
     sample = [DeviceState(i, rng).next(time.time()) for i in range(min(cell.batch, 100))]
     raw = codec.encode(sample[0]) if cell.batch == 1 else codec.encode_batch(sample)
-    return Load(events_per_s=cell.target_eps, batch=cell.batch,
-                bytes_per_event=len(compression.compress(raw)) / len(sample))
+    return Load(
+        events_per_s=cell.target_eps, batch=cell.batch, bytes_per_event=len(compression.compress(raw)) / len(sample)
+    )
 
 
 async def _bounded(coro: object) -> None:
@@ -173,8 +206,9 @@ def _check(receiver: Receiver) -> None:
         raise TransportError(f"receiver failed: {reason}")
 
 
-async def _drive(fleet: Fleet, publisher: Publisher, consumer: Consumer, receiver: Receiver,
-                 progress: Progress | None) -> None:
+async def _drive(
+    fleet: Fleet, publisher: Publisher, consumer: Consumer, receiver: Receiver, progress: Progress | None
+) -> None:
     """The open loop: at each wake, everything due goes out; nothing waits for acks."""
     next_report = 0.0
     offer = publisher.offer
@@ -201,8 +235,9 @@ async def _drive(fleet: Fleet, publisher: Publisher, consumer: Consumer, receive
     await publisher.finish()
 
 
-async def _drain(publisher: Publisher, consumer: Consumer, receiver: Receiver, timeout_s: float,
-                 progress: Progress | None) -> None:
+async def _drain(
+    publisher: Publisher, consumer: Consumer, receiver: Receiver, timeout_s: float, progress: Progress | None
+) -> None:
     """Wait until every acknowledged event has been stored, or nothing arrives for QUIET_S,
     or ``timeout_s``; then, if some are still missing, listen LATE_S more: what arrives
     then is counted late, apart from lost.
@@ -243,28 +278,57 @@ NO_SIZES: dict[str, float | None] = {"mean": None, "min": None, "max": None}
 SEND_LATENCIES = ("send_delay", "publish", "publish_failed")
 
 
-def _result(spec: Spec, cell: Cell, folder: Path, send: SendSide | None, receive: ReceiveSide, started_at: str,
-            elapsed: float, error: str | None, transport_counters: dict[str, int], run_id: str) -> CellResult:
+def _result(
+    spec: Spec,
+    cell: Cell,
+    folder: Path,
+    send: SendSide | None,
+    receive: ReceiveSide,
+    started_at: str,
+    elapsed: float,
+    error: str | None,
+    transport_counters: dict[str, int],
+    run_id: str,
+) -> CellResult:
     """One result line from the two sides' snapshots (no sending side: the cell failed before it had one)."""
     tally = reconcile(send.sent if send else SeqLedger(), receive.ledger)
     histograms = {**(send.latency if send else {k: Latency() for k in SEND_LATENCIES}), **receive.latency}
     out_dir = folder.parent.parent
     return CellResult(
-        cell=cell.id, codec=cell.codec, transport=cell.transport, transport_options=dict(cell.transport_options),
-        batch=cell.batch, compression=cell.compression, connections=cell.connections, devices=cell.devices,
-        interval_s=cell.interval_s, duration_s=spec.duration_s, warmup_s=spec.warmup_s, repeat=cell.repeat,
-        target_eps=round(cell.target_eps, 3), status="failed" if error else "ok",
-        events_scheduled=send.scheduled if send else 0, events_sent=send.events_sent if send else 0,
-        events_acked=send.events_acked if send else 0, events_failed=send.events_failed if send else 0,
-        events_stored=tally.stored, events_lost=tally.lost, events_duplicated=tally.duplicated,
-        events_rejected=receive.events_rejected, events_unexpected=tally.unexpected,
+        cell=cell.id,
+        codec=cell.codec,
+        transport=cell.transport,
+        transport_options=dict(cell.transport_options),
+        batch=cell.batch,
+        compression=cell.compression,
+        connections=cell.connections,
+        devices=cell.devices,
+        interval_s=cell.interval_s,
+        duration_s=spec.duration_s,
+        warmup_s=spec.warmup_s,
+        repeat=cell.repeat,
+        target_eps=round(cell.target_eps, 3),
+        status="failed" if error else "ok",
+        events_scheduled=send.scheduled if send else 0,
+        events_sent=send.events_sent if send else 0,
+        events_acked=send.events_acked if send else 0,
+        events_failed=send.events_failed if send else 0,
+        events_stored=tally.stored,
+        events_lost=tally.lost,
+        events_duplicated=tally.duplicated,
+        events_rejected=receive.events_rejected,
+        events_unexpected=tally.unexpected,
         sends=send.sends if send else 0,
         throughput_eps=round(receive.throughput_eps, 1) if send else 0.0,
         latency_ms={k: h.summary_ms() for k, h in histograms.items()},
-        payload_bytes=send.payload_bytes if send else NO_SIZES, send_bytes=send.send_bytes if send else NO_SIZES,
+        payload_bytes=send.payload_bytes if send else NO_SIZES,
+        send_bytes=send.send_bytes if send else NO_SIZES,
         cold_store=str((folder / "cold-store").relative_to(out_dir)),
         dead_letter=str((folder / "dead-letter.jsonl").relative_to(out_dir)) if receive.dead_letters else None,
-        started_at=started_at, elapsed_s=round(elapsed, 3), error=error, error_samples=receive.dead_letter_reasons,
+        started_at=started_at,
+        elapsed_s=round(elapsed, 3),
+        error=error,
+        error_samples=receive.dead_letter_reasons,
         histograms={k: h.encoded() for k, h in histograms.items()},
         transport_counters=transport_counters,
         events_failed_stored=stored_among(send.failed, receive.ledger) if send else 0,
@@ -285,13 +349,16 @@ def run_matrix(spec: Spec, out_dir: Path, progress: Progress | None = None, spec
     run = {
         "schema_version": 1,
         "run_id": run_id,
-        "started_at": datetime.now(timezone.utc).isoformat(),
+        "started_at": datetime.now(UTC).isoformat(),
         "spec": spec.as_dict(),
         "spec_source": spec_source,
         "cells": [c.id for c in cells],
         "machine": machine_info(),
-        "libraries": library_versions(codecs={c.codec for c in cells}, transports={c.transport for c in cells},
-                                      compressions={c.compression for c in cells}),  # what this run used
+        "libraries": library_versions(
+            codecs={c.codec for c in cells},
+            transports={c.transport for c in cells},
+            compressions={c.compression for c in cells},
+        ),  # what this run used
     }
     (out_dir / "run.json").write_text(json.dumps(run, indent=2, default=str))
     results = []

@@ -10,9 +10,9 @@ pytest-benchmark JSON goes into the codec section: pass ``benchmarks``, or leave
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 from iotbench.results_api import load_results, load_run
 
@@ -39,18 +39,24 @@ def render_report(out_dir: Path, benchmarks: Path | None = None) -> str:
     run = load_run(out_dir)
     name = (run.get("spec") or {}).get("name", out_dir.name)
     when = run.get("started_at", "")
-    subtitle = (f"Run <code>{escape(name)}</code> started {escape(when)}; {len(df)} cell runs; "
-                f"report written {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC. Fabrikam: 100,000 devices, "
-                "one reading a minute each, into Azure Event Hubs and on to cold storage.")
-    return page("iotbench: protocol and serialization for IoT telemetry", subtitle, [
-        ("decision", "The decision", _safe(lambda: decision_section(decide(df)))),
-        ("codecs", "Codecs", _safe(lambda: codecs_section(df, benchmarks))),
-        ("transports", "Transports", _safe(lambda: transports_section(df))),
-        ("matrix", "The full-path matrix", _safe(lambda: matrix_section(df))),
-        ("cost", "Cost on Azure", _safe(lambda: cost_section(df, run))),
-        ("method", "Method and environment", _safe(lambda: method_section(df, run))),
-        ("raw", "Raw data", raw_section(CSV_NAME)),
-    ])
+    subtitle = (
+        f"Run <code>{escape(name)}</code> started {escape(when)}; {len(df)} cell runs; "
+        f"report written {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. Fabrikam: 100,000 devices, "
+        "one reading a minute each, into Azure Event Hubs and on to cold storage."
+    )
+    return page(
+        "iotbench: protocol and serialization for IoT telemetry",
+        subtitle,
+        [
+            ("decision", "The decision", _safe(lambda: decision_section(decide(df)))),
+            ("codecs", "Codecs", _safe(lambda: codecs_section(df, benchmarks))),
+            ("transports", "Transports", _safe(lambda: transports_section(df))),
+            ("matrix", "The full-path matrix", _safe(lambda: matrix_section(df))),
+            ("cost", "Cost on Azure", _safe(lambda: cost_section(df, run))),
+            ("method", "Method and environment", _safe(lambda: method_section(df, run))),
+            ("raw", "Raw data", raw_section(CSV_NAME)),
+        ],
+    )
 
 
 def _safe(make: Callable[[], str]) -> str:

@@ -20,8 +20,10 @@ def load_benchmarks(path: Path) -> Any:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: not a pytest-benchmark JSON file ({exc}); "
-                         "make one with `pytest tests/benchmarks --benchmark-only --benchmark-json FILE`") from None
+        raise ValueError(
+            f"{path}: not a pytest-benchmark JSON file ({exc}); "
+            "make one with `pytest tests/benchmarks --benchmark-only --benchmark-json FILE`"
+        ) from None
     if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
         raise ValueError(f"{path}: has no 'benchmarks' list; is it pytest-benchmark's --benchmark-json output?")
     rows = []

@@ -10,9 +10,18 @@ import math
 from typing import Any
 
 from iotbench.model.cost import AMQP_CONNECTIONS_PER_NAMESPACE
-from iotbench.report.rules import (BYTES, EH_LIMITS, NEW_CONNECTION_VALUES, PUBLISH_P99, SCENARIO, Decision, code,
-                                   rank_by, smallest_batch)
 from iotbench.report.figures import fact, measure
+from iotbench.report.rules import (
+    BYTES,
+    EH_LIMITS,
+    NEW_CONNECTION_VALUES,
+    PUBLISH_P99,
+    SCENARIO,
+    Decision,
+    code,
+    rank_by,
+    smallest_batch,
+)
 
 __all__ = ["answer_changes"]
 
@@ -29,7 +38,8 @@ def _compressed(d: Decision, ok: Any) -> None:
         f"Behind a gateway that batches ({measure(low_rows, 'batch', 'max', digits=0)} per send) and compresses, "
         f"the formats converge: from {measure(low_rows, BYTES)} B per reading ({code(low)}) to "
         f"{measure(high_rows, BYTES)} B ({code(high)}); the gap between codecs matters on the device link, "
-        "much less after the gateway.")
+        "much less after the gateway."
+    )
 
 
 def _evolution(d: Decision) -> None:
@@ -46,9 +56,11 @@ def _evolution(d: Decision) -> None:
     bad = [r for r in rows if r.outcome not in ("ok", "unavailable", "unsupported")]
     if bad:
         how = "; ".join(f"{r.direction}: {r.outcome}" for r in bad)
-        d.changes.append(f"Schema changes: while a fleet upgrades, {code(codec)} gives {code(how)} (see the "
-                         "schema-evolution table). If both versions must be read, choose a codec that resolves "
-                         "schemas, or carry a version and keep both readers.")
+        d.changes.append(
+            f"Schema changes: while a fleet upgrades, {code(codec)} gives {code(how)} (see the "
+            "schema-evolution table). If both versions must be read, choose a codec that resolves "
+            "schemas, or carry a version and keep both readers."
+        )
 
 
 def _is_new_connection(options: str) -> bool:
@@ -56,8 +68,9 @@ def _is_new_connection(options: str) -> bool:
 
     for key, value in json.loads(options or "{}").items():
         text = str(value).lower()
-        if ("keep" in key.lower() and value is False) or (("conn" in key.lower() or "mode" in key.lower())
-                                                           and text in NEW_CONNECTION_VALUES):
+        if ("keep" in key.lower() and value is False) or (
+            ("conn" in key.lower() or "mode" in key.lower()) and text in NEW_CONNECTION_VALUES
+        ):
             return True
     return False
 
@@ -71,11 +84,18 @@ def answer_changes(d: Decision, df: Any, ok: Any) -> None:
         # like with like: qualifying cells when there are any, at one batch size, against kept-alive siblings
         ran = ran[ran.index.isin(ok.index)] if ran.index.isin(ok.index).any() else ran
         ran = smallest_batch(ran)
-        siblings = df[df["transport"].isin(ran["transport"]) & ~df.index.isin(fresh.index) & (df["status"] == "ok")
-                      & df[PUBLISH_P99].notna() & (df["batch"] == ran["batch"].iloc[0])]
+        siblings = df[
+            df["transport"].isin(ran["transport"])
+            & ~df.index.isin(fresh.index)
+            & (df["status"] == "ok")
+            & df[PUBLISH_P99].notna()
+            & (df["batch"] == ran["batch"].iloc[0])
+        ]
         kept = siblings[siblings.index.isin(ok.index)] if ran.index.isin(ok.index).all() else siblings
-        line = (f"Devices that sleep between readings open a new connection for each: measured with "
-                f"{code(ran['variant'].iloc[0])}, publish p99 {measure(ran, PUBLISH_P99, digits=2)} ms")
+        line = (
+            f"Devices that sleep between readings open a new connection for each: measured with "
+            f"{code(ran['variant'].iloc[0])}, publish p99 {measure(ran, PUBLISH_P99, digits=2)} ms"
+        )
         if not kept.empty:
             line += f" against {measure(kept, PUBLISH_P99, digits=2)} ms on a kept-alive connection"
         if not ran.index.isin(ok.index).any():
@@ -86,7 +106,8 @@ def answer_changes(d: Decision, df: Any, ok: Any) -> None:
             "Devices that sleep between readings cannot keep a connection open: each reading pays a new "
             f"connection (over HTTPS a TCP and TLS handshake of {handshake}, about "
             f"{fact('1 ms', 'TLS handshake CPU, FACTS.md')} of CPU at each end). Not measured in this run: "
-            "add an HTTP variant with a new connection per request.")
+            "add an HTTP variant with a new connection per request."
+        )
     _compressed(d, ok)
     _evolution(d)
     namespaces = math.ceil(SCENARIO.devices / AMQP_CONNECTIONS_PER_NAMESPACE)
@@ -96,7 +117,8 @@ def answer_changes(d: Decision, df: Any, ok: Any) -> None:
         "or a gateway that multiplexes devices onto few connections (batching as it goes), or HTTPS, which "
         "has no connection limit and no connection charge. This run used "
         f"{measure(df, 'connections', 'max', digits=0)} sender connection(s) for "
-        f"{measure(df, 'devices', 'max', digits=0)} simulated devices.")
+        f"{measure(df, 'devices', 'max', digits=0)} simulated devices."
+    )
     rates = sorted(df["target_eps"].dropna().unique())
     if len(rates) > 1:
         for variant, rows in df.groupby("variant", sort=True):
@@ -108,12 +130,15 @@ def answer_changes(d: Decision, df: Any, ok: Any) -> None:
                 line += f"qualified up to {measure(good, 'target_eps', 'max', digits=0)} events/s offered"
                 bad = rows[~rows.index.isin(ok.index) & (rows["target_eps"] > good["target_eps"].max())]
                 if not bad.empty:
-                    line += (f", and fell behind or lost readings from "
-                             f"{measure(bad, 'target_eps', 'min', digits=0)} events/s")
+                    line += (
+                        f", and fell behind or lost readings from "
+                        f"{measure(bad, 'target_eps', 'min', digits=0)} events/s"
+                    )
             d.changes.append(line + ".")
     else:
         d.changes.append(
             f"Higher rates: this run offered one rate ({measure(df, 'target_eps', 'max', digits=0)} events/s), "
             "so where each protocol stops is not measured here. Each "
             f"{fact('1,000', EH_LIMITS)} events/s needs one more throughput unit, and a fleet that fires in "
-            f"the same second (no start spread) offers {fact('60x', 'FACTS.md scenario')} the average.")
+            f"the same second (no start spread) offers {fact('60x', 'FACTS.md scenario')} the average."
+        )

@@ -69,8 +69,15 @@ def heatmaps(pivots: list[tuple[str, Any, str]], title: str, alt: str) -> str:
         finite = values[values == values]
         mid = (finite.min() + finite.max()) / 2 if finite.size else 0
         for (i, j), v in _cells(values):
-            ax.text(j, i, "-" if v != v else format(v, fmt), ha="center", va="center", fontsize=8,
-                    color="black" if v == v and v > mid else "white")
+            ax.text(
+                j,
+                i,
+                "-" if v != v else format(v, fmt),
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="black" if v == v and v > mid else "white",
+            )
     fig.tight_layout()
     return chart(fig, alt)
 

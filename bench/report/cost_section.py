@@ -22,7 +22,10 @@ def prices_from_run(run: dict[str, Any]) -> Prices:
         return DEFAULT_PRICES
 
 
-def cost_section(df: Any, run: dict[str, Any], scenario: Scenario = Scenario()) -> str:
+FABRIKAM = Scenario()  # 100,000 devices, one reading a minute
+
+
+def cost_section(df: Any, run: dict[str, Any], scenario: Scenario = FABRIKAM) -> str:
     import pandas as pd
 
     prices = prices_from_run(run)
@@ -50,16 +53,31 @@ def cost_section(df: Any, run: dict[str, Any], scenario: Scenario = Scenario()) 
         except ValueError as exc:
             parts.append(note(f"{escape(serialization)} batch {batch}: {escape(exc)}"))
             continue
-        rows.append({"serialization": serialization, "batch": int(batch), "bytes/reading": size,
-                     "TUs": c.throughput_units, "billed units/month (M)": c.ingress_units / 1e6,
-                     f"TUs {money}/month": c.tu_cost, f"ingress {money}/month": c.ingress_cost,
-                     f"Event Hubs {money}/month": c.eventhubs_cost, "MB/device/month": c.device_mb_month})
+        rows.append(
+            {
+                "serialization": serialization,
+                "batch": int(batch),
+                "bytes/reading": size,
+                "TUs": c.throughput_units,
+                "billed units/month (M)": c.ingress_units / 1e6,
+                f"TUs {money}/month": c.tu_cost,
+                f"ingress {money}/month": c.ingress_cost,
+                f"Event Hubs {money}/month": c.eventhubs_cost,
+                "MB/device/month": c.device_mb_month,
+            }
+        )
     parts.append("<h3>Event Hubs and device bandwidth, per month</h3>")
     parts.append(table(pd.DataFrame(rows), digits=2))
-    parts.append("<p>Device bandwidth is payload only; protocol framing and TLS come on top (see the "
-                 "transports section). Cellular plans bill by the MB"
-                 + (f" (priced here at {prices.cellular_per_mb:g} {escape(money)}/MB)." if prices.cellular_per_mb
-                    else "; set <code>cellular_per_mb</code> in <code>[prices]</code> to price it.") + "</p>")
+    parts.append(
+        "<p>Device bandwidth is payload only; protocol framing and TLS come on top (see the "
+        "transports section). Cellular plans bill by the MB"
+        + (
+            f" (priced here at {prices.cellular_per_mb:g} {escape(money)}/MB)."
+            if prices.cellular_per_mb
+            else "; set <code>cellular_per_mb</code> in <code>[prices]</code> to price it."
+        )
+        + "</p>"
+    )
     parts.append("<h3>Cold storage, per month of data</h3>")
     parts.append(_storage(source, run, prices, scenario))
     return "\n".join(parts)
@@ -68,16 +86,21 @@ def cost_section(df: Any, run: dict[str, Any], scenario: Scenario = Scenario()) 
 def _prices_table(prices: Prices) -> str:
     import pandas as pd
 
-    frame = pd.DataFrame([
-        ("Event Hubs Standard, per TU-hour", prices.eventhubs_tu_hour),
-        ("Event Hubs ingress, per million 64 KB units", prices.eventhubs_ingress_per_million),
-        ("Blob storage hot LRS, per GB-month", prices.blob_hot_gb_month),
-        ("Blob storage cool LRS, per GB-month", prices.blob_cool_gb_month),
-        ("Cellular data, per MB", prices.cellular_per_mb),
-    ], columns=["item", f"{prices.currency}"])
-    return (f"<p>Prices as of <strong>{escape(prices.date)}</strong>, {escape(prices.region)}, "
-            f"{escape(prices.currency)} (source: {escape(prices.source)}); edit them in the spec's "
-            "<code>[prices]</code> table.</p>" + table(frame, digits=4))
+    frame = pd.DataFrame(
+        [
+            ("Event Hubs Standard, per TU-hour", prices.eventhubs_tu_hour),
+            ("Event Hubs ingress, per million 64 KB units", prices.eventhubs_ingress_per_million),
+            ("Blob storage hot LRS, per GB-month", prices.blob_hot_gb_month),
+            ("Blob storage cool LRS, per GB-month", prices.blob_cool_gb_month),
+            ("Cellular data, per MB", prices.cellular_per_mb),
+        ],
+        columns=["item", f"{prices.currency}"],
+    )
+    return (
+        f"<p>Prices as of <strong>{escape(prices.date)}</strong>, {escape(prices.region)}, "
+        f"{escape(prices.currency)} (source: {escape(prices.source)}); edit them in the spec's "
+        "<code>[prices]</code> table.</p>" + table(frame, digits=4)
+    )
 
 
 def _storage(source: Any, run: dict[str, Any], prices: Prices, scenario: Scenario) -> str:
@@ -85,23 +108,36 @@ def _storage(source: Any, run: dict[str, Any], prices: Prices, scenario: Scenari
 
     fmt = ((run.get("spec") or {}).get("cold_store") or {}).get("format", "cold store")
     rows = []
-    stored = source[source["cold_store_bytes_per_event"].notna()] if "cold_store_bytes_per_event" in source else []
-    if len(stored):
-        size = stored["cold_store_bytes_per_event"].median()
-        rows.append({"format": f"{fmt} (measured on disk)", "bytes/reading": size})
+    if "cold_store_bytes_per_event" in source:
+        stored = source[source["cold_store_bytes_per_event"].notna()]
+        if len(stored):
+            size = stored["cold_store_bytes_per_event"].median()
+            rows.append({"format": f"{fmt} (measured on disk)", "bytes/reading": size})
     for serialization, g in source.groupby("serialization", sort=True):
         top = g[g["batch"] == g["batch"].max()]
-        rows.append({"format": f"payloads as sent: {serialization}, batch {int(top['batch'].iloc[0])}",
-                     "bytes/reading": top["payload_bytes_mean"].median()})
+        rows.append(
+            {
+                "format": f"payloads as sent: {serialization}, batch {int(top['batch'].iloc[0])}",
+                "bytes/reading": top["payload_bytes_mean"].median(),
+            }
+        )
     out = []
     for row in rows:
         c = estimate(Scenario(scenario.devices, scenario.interval_s, 100.0), prices, row["bytes/reading"])
         cool = estimate(Scenario(scenario.devices, scenario.interval_s, 100.0), prices, row["bytes/reading"], "cool")
-        out.append({**row, "GB/month": c.storage_gb, f"hot {prices.currency}/month": c.storage_cost,
-                    f"cool {prices.currency}/month": cool.storage_cost})
-    text = ("<p>GB of one month's readings (GB = 10<sup>9</sup> bytes) and what keeping them costs per month. "
-            "'Payloads as sent' is what a store of the raw bodies (Event Hubs Capture's Avro <code>Body</code>, "
-            "without its per-record envelope) would hold.</p>")
+        out.append(
+            {
+                **row,
+                "GB/month": c.storage_gb,
+                f"hot {prices.currency}/month": c.storage_cost,
+                f"cool {prices.currency}/month": cool.storage_cost,
+            }
+        )
+    text = (
+        "<p>GB of one month's readings (GB = 10<sup>9</sup> bytes) and what keeping them costs per month. "
+        "'Payloads as sent' is what a store of the raw bodies (Event Hubs Capture's Avro <code>Body</code>, "
+        "without its per-record envelope) would hold.</p>"
+    )
     if not len(stored):
         text += note("No cold-store files were found on disk (moved or cleaned up): only payload sizes.")
     return text + table(pd.DataFrame(out), digits=2)

@@ -26,11 +26,23 @@ from typing import Any
 
 from iotbench.report.changes import answer_changes
 from iotbench.report.figures import fact, ingress_units_for, measure, percent_less, throughput_units_for
-from iotbench.report.rules import (BYTES, EH_LIMITS, P99, PUBLISH_P99, REFERENCE_TRANSPORTS, SCENARIO, SUSTAINED,
-                                   Decision, code, rank_by, smallest_batch)
+from iotbench.report.rules import (
+    BYTES,
+    EH_LIMITS,
+    P99,
+    PUBLISH_P99,
+    REFERENCE_TRANSPORTS,
+    SCENARIO,
+    SUSTAINED,
+    Decision,
+    code,
+    rank_by,
+    smallest_batch,
+)
 from iotbench.report.stats import compare
 
 __all__ = ["Decision", "decide", "eligible", "REFERENCE_TRANSPORTS"]
+
 
 def eligible(df: Any) -> Any:
     """Rows that qualify: kept up by the one shared rule (iotbench.model.sustain) and failed no send."""
@@ -45,17 +57,25 @@ def _why_excluded(df: Any, ok: Any) -> list[str]:
         failed = rows[rows["status"] != "ok"]
         lost = rows[rows["events_lost"] > 0]
         slow = rows[(rows["status"] == "ok") & (rows["sustained"].fillna(0) < SUSTAINED)]
-        behind = rows[(rows["status"] == "ok") & (rows["sustained"].fillna(0) >= SUSTAINED)
-                      & (rows["events_lost"] == 0) & ~rows["kept_up"].astype(bool)]
+        behind = rows[
+            (rows["status"] == "ok")
+            & (rows["sustained"].fillna(0) >= SUSTAINED)
+            & (rows["events_lost"] == 0)
+            & ~rows["kept_up"].astype(bool)
+        ]
         failed_sends = rows[(rows["status"] == "ok") & (rows["events_failed"].fillna(0) > 0)]
         why = []
         if not failed.empty:
-            why.append(f"{measure(failed, 'repeat', 'count', digits=0)} run(s) failed "
-                       f"({code(str(failed['error'].iloc[0])[:160])})")
+            why.append(
+                f"{measure(failed, 'repeat', 'count', digits=0)} run(s) failed "
+                f"({code(str(failed['error'].iloc[0])[:160])})"
+            )
         if not lost.empty:
             why.append(f"{measure(lost, 'events_lost', 'sum', digits=0)} events lost")
         if not slow.empty:
-            why.append(f"kept up with only {measure(slow, 'sustained', 'min', scale=100, digits=0)}% of the offered rate")
+            why.append(
+                f"kept up with only {measure(slow, 'sustained', 'min', scale=100, digits=0)}% of the offered rate"
+            )
         if not behind.empty:
             why.append(f"did not keep up: {code(behind['shortfall'].iloc[0])}")
         if not failed_sends.empty:
@@ -89,16 +109,20 @@ def decide(df: Any) -> Decision:
         return d
     at_rate = _scenario_rate(ok)
     if len(ok["target_eps"].unique()) > 1:
-        d.gaps.append(f"Several rates were offered: the choice is made at "
-                      f"{measure(at_rate, 'target_eps', 'max', digits=0)} events/s, the rate nearest the scenario's "
-                      f"{fact(f'{SCENARIO.events_per_s:,.0f}', '100,000 devices / 60 s')} (at or above it when "
-                      "measured); see 'Higher rates' for the others.")
+        d.gaps.append(
+            f"Several rates were offered: the choice is made at "
+            f"{measure(at_rate, 'target_eps', 'max', digits=0)} events/s, the rate nearest the scenario's "
+            f"{fact(f'{SCENARIO.events_per_s:,.0f}', '100,000 devices / 60 s')} (at or above it when "
+            "measured); see 'Higher rates' for the others."
+        )
     _choose_serialization(d, at_rate)
     _choose_protocol(d, at_rate)
     _codec_latency(d, at_rate)
     if df["repeat"].max() == 0:
-        d.gaps.append("Every configuration ran once: no confidence intervals; set <code>repeats</code> "
-                      "in the spec to tell real differences from noise.")
+        d.gaps.append(
+            "Every configuration ran once: no confidence intervals; set <code>repeats</code> "
+            "in the spec to tell real differences from noise."
+        )
     d.reasons = d.reasons[:5]
     answer_changes(d, df, ok)
     return d
@@ -112,8 +136,10 @@ def _shared_batch(d: Decision, ok: Any) -> Any:
     rows = ok[ok["batch"] == batch]
     left = sorted(set(ok["serialization"]) - set(rows["serialization"]))
     if left:
-        d.gaps.append(f"{', '.join(code(s) for s in left)} did not run (or qualify) at batch {batch}, where the "
-                      "other serializations are compared: run every codec at one batch size to compare them all.")
+        d.gaps.append(
+            f"{', '.join(code(s) for s in left)} did not run (or qualify) at batch {batch}, where the "
+            "other serializations are compared: run every codec at one batch size to compare them all."
+        )
     return rows
 
 
@@ -125,7 +151,7 @@ def _choose_serialization(d: Decision, ok: Any) -> None:
     single = _shared_batch(d, ok)
     ranked, seen = [], set()
     for name, rows in rank_by(single, "serialization", BYTES):  # each codec's best form, so the runner-up
-        codec = str(rows["codec"].iloc[0])                       # is another codec, not the same one zipped
+        codec = str(rows["codec"].iloc[0])  # is another codec, not the same one zipped
         if codec not in seen:
             seen.add(codec)
             ranked.append((name, rows))
@@ -139,8 +165,10 @@ def _choose_serialization(d: Decision, ok: Any) -> None:
     month = measure(rows, BYTES, scale=SCENARIO.events_per_device_month / 1e6, digits=2)
     if not rest:
         d.gaps.append(f"Only one serialization ({code(best)}) qualified: no codec comparison.")
-        d.reasons.append(f"{code(best)} carries a reading in {size} B; at one reading a minute that is "
-                         f"{month} MB per device per month of payload.")
+        d.reasons.append(
+            f"{code(best)} carries a reading in {size} B; at one reading a minute that is "
+            f"{month} MB per device per month of payload."
+        )
         return
     second, second_rows = rest[0]
     d.serialization_runner_up = second
@@ -148,37 +176,49 @@ def _choose_serialization(d: Decision, ok: Any) -> None:
     smaller = percent_less(size, other)
     if smaller.value < 10:
         smaller = percent_less(size, other, digits=1)
-    close = (f" Within {fact('5%', 'the report rule for practically equal sizes')}: practically equal, so let "
-             "schema evolution (codec section) and tooling decide between them." if smaller.value < 5 else "")
+    close = (
+        f" Within {fact('5%', 'the report rule for practically equal sizes')}: practically equal, so let "
+        "schema evolution (codec section) and tooling decide between them."
+        if smaller.value < 5
+        else ""
+    )
     d.reasons.append(
         f"Serialization {code(best)}: {size} B per reading {_sent_as(d.batch)}, {smaller}% smaller than "
-        f"{code(second)} ({other} B; {_verdict(rows, second_rows, BYTES)}).{close}")
+        f"{code(second)} ({other} B; {_verdict(rows, second_rows, BYTES)}).{close}"
+    )
     d.reasons.append(
         f"At one reading a minute that is {month} MB of payload per device per month against "
         f"{measure(second_rows, BYTES, scale=SCENARIO.events_per_device_month / 1e6, digits=2)} MB "
-        "-- cellular plans bill by the MB, and storage by the byte.")
+        "-- cellular plans bill by the MB, and storage by the byte."
+    )
     _azure(d, ok, rows)
     batched = ok[(ok["serialization"] == best) & (ok["batch"] > d.batch)]
     if not batched.empty:
         top = batched[batched["batch"] == batched["batch"].max()]
-        d.reasons.append(f"Batched by a gateway ({measure(top, 'batch', 'max', digits=0)} per send) "
-                         f"{code(best)} costs {measure(top, BYTES)} B per reading.")
+        d.reasons.append(
+            f"Batched by a gateway ({measure(top, 'batch', 'max', digits=0)} per send) "
+            f"{code(best)} costs {measure(top, BYTES)} B per reading."
+        )
 
 
 def _azure(d: Decision, ok: Any, single: Any) -> None:
     """The chosen serialization in Event Hubs' units: throughput units and 64 KB billed ingress per month."""
     size = measure(single, BYTES)
     per_tu = fact("1,000", EH_LIMITS)
-    line = (f"Event Hubs Standard needs {throughput_units_for(size)} throughput units for the scenario (each "
-            f"takes {per_tu} events/s or {fact('1 MB/s', EH_LIMITS)}). "
-            f"{'Sent one reading per call' if d.batch == 1 else f'Sent {d.batch} readings per call'}, "
-            f"{code(d.serialization)} is {ingress_units_for(size, measure(single, 'batch', 'max', digits=0))} "
-            f"million billed ingress units a month (one {fact('64 KB', EH_LIMITS)} unit per send)")
+    line = (
+        f"Event Hubs Standard needs {throughput_units_for(size)} throughput units for the scenario (each "
+        f"takes {per_tu} events/s or {fact('1 MB/s', EH_LIMITS)}). "
+        f"{'Sent one reading per call' if d.batch == 1 else f'Sent {d.batch} readings per call'}, "
+        f"{code(str(d.serialization))} is {ingress_units_for(size, measure(single, 'batch', 'max', digits=0))} "
+        f"million billed ingress units a month (one {fact('64 KB', EH_LIMITS)} unit per send)"
+    )
     batched = ok[(ok["serialization"] == d.serialization) & (ok["batch"] > single["batch"].max())]
     if not batched.empty:
         top = batched[batched["batch"] == batched["batch"].max()]
-        line += (f"; batched {measure(top, 'batch', 'max', digits=0)} per send by a gateway, "
-                 f"{ingress_units_for(measure(top, BYTES), measure(top, 'batch', 'max', digits=0))} million")
+        line += (
+            f"; batched {measure(top, 'batch', 'max', digits=0)} per send by a gateway, "
+            f"{ingress_units_for(measure(top, BYTES), measure(top, 'batch', 'max', digits=0))} million"
+        )
     d.azure.append(line + ". Prices, storage and bandwidth: see Cost on Azure.")
 
 
@@ -186,9 +226,11 @@ def _choose_protocol(d: Decision, ok: Any) -> None:
     real = ok[~ok["transport"].isin(REFERENCE_TRANSPORTS)]
     if real.empty:
         names = ", ".join(code(t) for t in sorted(ok["transport"].unique()))
-        d.gaps.append(f"No real protocol ran in this results folder (only {names}, the in-process reference): "
-                      "the protocol cannot be chosen from it. Add mqtt, http, amqp, kafka or eventhubs "
-                      "to the spec's transports.")
+        d.gaps.append(
+            f"No real protocol ran in this results folder (only {names}, the in-process reference): "
+            "the protocol cannot be chosen from it. Add mqtt, http, amqp, kafka or eventhubs "
+            "to the spec's transports."
+        )
         return
     same = real[real["serialization"] == d.serialization] if d.serialization else real
     pool = same if not same.empty else real
@@ -202,34 +244,50 @@ def _choose_protocol(d: Decision, ok: Any) -> None:
     (best, rows), *rest = ranked
     d.protocol = best
     p99 = measure(rows, P99, digits=2)
-    d.reasons.insert(0, (
-        f"Protocol {code(best)} delivered every reading: {measure(rows, 'events_sent', 'sum', digits=0)} sent, "
-        f"{measure(rows, 'events_lost', 'sum', digits=0)} lost, "
-        f"{measure(rows, 'events_duplicated', 'sum', digits=0)} duplicated, keeping up with "
-        f"{measure(rows, 'target_eps', digits=0)} events/s offered "
-        f"({measure(rows, 'throughput_eps', digits=0)} stored per second; the scenario needs "
-        f"{fact(f'{SCENARIO.events_per_s:,.0f}', '100,000 devices / 60 s')})."))
+    d.reasons.insert(
+        0,
+        (
+            f"Protocol {code(best)} delivered every reading: {measure(rows, 'events_sent', 'sum', digits=0)} sent, "
+            f"{measure(rows, 'events_lost', 'sum', digits=0)} lost, "
+            f"{measure(rows, 'events_duplicated', 'sum', digits=0)} duplicated, keeping up with "
+            f"{measure(rows, 'target_eps', digits=0)} events/s offered "
+            f"({measure(rows, 'throughput_eps', digits=0)} stored per second; the scenario needs "
+            f"{fact(f'{SCENARIO.events_per_s:,.0f}', '100,000 devices / 60 s')})."
+        ),
+    )
     if rest:
         second, second_rows = rest[0]
         d.protocol_runner_up = second
         verdict = compare(list(rows[P99].dropna()), list(second_rows[P99].dropna()))
-        tie = (" A tie within noise: on latency either will do, so let the connection model below decide."
-               if verdict.significant is False else "")
-        d.reasons.insert(1, (
-            f"End-to-end p99 latency {p99} ms with {code(best)} against {measure(second_rows, P99, digits=2)} ms "
-            f"with {code(second)} ({verdict.words}).{tie}"))
+        tie = (
+            " A tie within noise: on latency either will do, so let the connection model below decide."
+            if verdict.significant is False
+            else ""
+        )
+        d.reasons.insert(
+            1,
+            (
+                f"End-to-end p99 latency {p99} ms with {code(best)} against {measure(second_rows, P99, digits=2)} ms "
+                f"with {code(second)} ({verdict.words}).{tie}"
+            ),
+        )
         d.runner_up.append(
             f"Protocol runner-up: {code(second)} (p99 {measure(second_rows, P99, digits=2)} ms, "
             f"publish p99 {measure(second_rows, PUBLISH_P99, digits=2)} ms, "
-            f"{measure(second_rows, 'events_lost', 'sum', digits=0)} lost).")
+            f"{measure(second_rows, 'events_lost', 'sum', digits=0)} lost)."
+        )
     else:
         d.gaps.append(f"Only one real protocol ({code(best)}) qualified: no protocol comparison.")
-        d.reasons.insert(1, f"End-to-end p99 latency {p99} ms; acknowledgement (publish) p99 "
-                            f"{measure(rows, PUBLISH_P99, digits=2)} ms.")
+        d.reasons.insert(
+            1,
+            f"End-to-end p99 latency {p99} ms; acknowledgement (publish) p99 "
+            f"{measure(rows, PUBLISH_P99, digits=2)} ms.",
+        )
     if d.serialization_runner_up:
         r = ok[(ok["serialization"] == d.serialization_runner_up) & (ok["batch"] == d.batch)]
-        d.runner_up.append(f"Serialization runner-up: {code(d.serialization_runner_up)} "
-                           f"({measure(r, BYTES)} B per reading).")
+        d.runner_up.append(
+            f"Serialization runner-up: {code(d.serialization_runner_up)} ({measure(r, BYTES)} B per reading)."
+        )
 
 
 def _codec_latency(d: Decision, ok: Any) -> None:
@@ -244,9 +302,10 @@ def _codec_latency(d: Decision, ok: Any) -> None:
     best, second = best[best["variant"].isin(shared)], second[second["variant"].isin(shared)]
     if best[P99].notna().sum() == 0 or second[P99].notna().sum() == 0:
         return
-    where = code(d.protocol) if shared == {d.protocol} else "the same transports"
+    where = code(str(d.protocol)) if shared == {d.protocol} else "the same transports"
     latency = compare(list(best[P99].dropna()), list(second[P99].dropna()))
     d.reasons.append(
         f"On {where}, {code(d.serialization)}'s end-to-end p99 latency is {measure(best, P99, digits=2)} ms "
         f"against {measure(second, P99, digits=2)} ms for {code(d.serialization_runner_up)} ({latency.words})"
-        + (": at this rate the codec does not limit the path." if latency.significant is False else "."))
+        + (": at this rate the codec does not limit the path." if latency.significant is False else ".")
+    )

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from iotbench.report.rules import Decision, code
 from iotbench.report.page import note
+from iotbench.report.rules import Decision, code
 
 __all__ = ["decision_section"]
 
@@ -15,8 +15,10 @@ def _list(items: list[str]) -> str:
 def decision_section(d: Decision) -> str:
     protocol = code(d.protocol) if d.protocol else "<em>not decided from this run</em>"
     serialization = code(d.serialization) if d.serialization else "<em>not decided from this run</em>"
-    parts = ['<div class="decision" id="the-decision">',
-             f'<p class="answer">Protocol: {protocol}. Serialization: {serialization}.</p>']
+    parts = [
+        '<div class="decision" id="the-decision">',
+        f'<p class="answer">Protocol: {protocol}. Serialization: {serialization}.</p>',
+    ]
     if d.reasons:
         parts.append("<h3>Why</h3>" + _list(d.reasons))
     if d.azure:

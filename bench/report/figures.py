@@ -13,13 +13,22 @@ from __future__ import annotations
 import html
 import json
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["AGGREGATES", "OPS", "Figure", "fact", "ingress_units_for", "measure", "percent_less",
-           "throughput_units_for"]
+__all__ = [
+    "AGGREGATES",
+    "OPS",
+    "Figure",
+    "fact",
+    "ingress_units_for",
+    "measure",
+    "percent_less",
+    "throughput_units_for",
+]
 
-AGGREGATES = {
+AGGREGATES: dict[str, Callable[[list[float]], float]] = {
     "median": statistics.median,
     "mean": statistics.fmean,
     "sum": sum,
@@ -38,7 +47,7 @@ class Figure:
     scale: float = 1.0
     digits: int = 1
     op: str = ""  # "" (a measurement) or one of OPS over ``args``
-    args: tuple["Figure", ...] = field(default_factory=tuple)
+    args: tuple[Figure, ...] = field(default_factory=tuple)
 
     @property
     def text(self) -> str:
@@ -47,8 +56,13 @@ class Figure:
     def recipe(self) -> dict[str, Any]:
         if self.op:
             return {"op": self.op, "args": [a.recipe() for a in self.args], "digits": self.digits}
-        return {"metric": self.metric, "agg": self.agg, "rows": [list(r) for r in self.rows],
-                "scale": self.scale, "digits": self.digits}
+        return {
+            "metric": self.metric,
+            "agg": self.agg,
+            "rows": [list(r) for r in self.rows],
+            "scale": self.scale,
+            "digits": self.digits,
+        }
 
     def describe(self) -> str:
         """The recipe in words, for the tooltip: 'median of payload_bytes_mean over 4 cell runs'."""

@@ -45,8 +45,9 @@ def method_section(df: Any, run: dict[str, Any]) -> str:
     if source:
         parts.append(f"<pre>{escape(source)}</pre>")
     if spec:
-        parts.append(f"<details><summary>Parsed spec</summary><pre>{escape(json.dumps(spec, indent=1))}</pre>"
-                     "</details>")
+        parts.append(
+            f"<details><summary>Parsed spec</summary><pre>{escape(json.dumps(spec, indent=1))}</pre></details>"
+        )
     return "\n".join(parts)
 
 
@@ -70,19 +71,23 @@ def _intervals(df: Any) -> str:
             row[f"{label} mean"] = g[col].mean()
             row[f"{label} 95% interval"] = f"{interval.low:,.2f} .. {interval.high:,.2f}" if interval else "-"
         rows.append(row)
-    text = ("<p>Intervals of the mean over a configuration's repeats (Student t); a dash means a single run. "
-            "Byte counts are exact and need no interval.</p>")
+    text = (
+        "<p>Intervals of the mean over a configuration's repeats (Student t); a dash means a single run. "
+        "Byte counts are exact and need no interval.</p>"
+    )
     if ran["repeat"].max() == 0 if not ran.empty else True:
         text += note("A single run per configuration: no intervals. Set <code>repeats = 3</code> in the spec.")
     return text + table(pd.DataFrame(rows), digits=2)
 
 
 def raw_section(csv_name: str) -> str:
-    return ("<p>Every figure in this report comes from these files, next to it in the results folder:</p><ul>"
-            '<li><a href="results.jsonl">results.jsonl</a>: one JSON object per cell run (schema in '
-            "docs/results.md)</li>"
-            f'<li><a href="{escape(csv_name)}">{escape(csv_name)}</a>: the same, flattened '
-            "(<code>iotbench.load_results</code>)</li>"
-            '<li><a href="run.json">run.json</a>: the spec as run, the machine, library versions</li></ul>'
-            "<p>Each number in the decision carries its recipe (hover it, or read the "
-            "<code>data-recipe</code> attribute): metric, rows (cell and repeat) and aggregate.</p>")
+    return (
+        "<p>Every figure in this report comes from these files, next to it in the results folder:</p><ul>"
+        '<li><a href="results.jsonl">results.jsonl</a>: one JSON object per cell run (schema in '
+        "docs/results.md)</li>"
+        f'<li><a href="{escape(csv_name)}">{escape(csv_name)}</a>: the same, flattened '
+        "(<code>iotbench.load_results</code>)</li>"
+        '<li><a href="run.json">run.json</a>: the spec as run, the machine, library versions</li></ul>'
+        "<p>Each number in the decision carries its recipe (hover it, or read the "
+        "<code>data-recipe</code> attribute): metric, rows (cell and repeat) and aggregate.</p>"
+    )

@@ -9,7 +9,8 @@ from __future__ import annotations
 import base64
 import html
 import io
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 __all__ = ["chart", "escape", "page", "section", "table", "note"]
 
@@ -84,7 +85,9 @@ def page(title: str, subtitle: str, sections: Iterable[tuple[str, str, str]]) ->
     parts = list(sections)
     nav = " ".join(f'<a href="#{a}">{escape(t)}</a>' for a, t, _ in parts)
     body = "\n".join(section(a, t, b) for a, t, b in parts)
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{escape(title)}</title><style>{CSS}</style></head>\n<body>\n"
-            f'<h1>{escape(title)}</h1><p class="sub">{subtitle}</p><nav>{nav}</nav>\n{body}\n</body></html>\n')
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(title)}</title><style>{CSS}</style></head>\n<body>\n"
+        f'<h1>{escape(title)}</h1><p class="sub">{subtitle}</p><nav>{nav}</nav>\n{body}\n</body></html>\n'
+    )

@@ -13,8 +13,20 @@ from typing import Any
 from iotbench.model.cost import Scenario
 from iotbench.model.sustain import SHARE
 
-__all__ = ["BYTES", "EH_LIMITS", "NEW_CONNECTION_VALUES", "P99", "PUBLISH_P99", "REFERENCE_TRANSPORTS", "SCENARIO",
-           "SUSTAINED", "Decision", "code", "rank_by", "smallest_batch"]
+__all__ = [
+    "BYTES",
+    "EH_LIMITS",
+    "NEW_CONNECTION_VALUES",
+    "P99",
+    "PUBLISH_P99",
+    "REFERENCE_TRANSPORTS",
+    "SCENARIO",
+    "SUSTAINED",
+    "Decision",
+    "code",
+    "rank_by",
+    "smallest_batch",
+]
 
 REFERENCE_TRANSPORTS = frozenset({"inprocess"})
 SUSTAINED = SHARE  # one rule: iotbench.model.sustain

@@ -47,23 +47,37 @@ def _extra_columns(df: Any, words: tuple[str, ...]) -> dict[str, str]:
 
 
 def codecs_section(df: Any, benchmarks: Path | None) -> str:
-    parts = ["<p>Bytes per reading as sent (encoded, then compressed when the cell compresses), by "
-             "serialization and batch size, medians over every cell that ran. Sizes do not depend on the "
-             "transport.</p>"]
+    parts = [
+        "<p>Bytes per reading as sent (encoded, then compressed when the cell compresses), by "
+        "serialization and batch size, medians over every cell that ran. Sizes do not depend on the "
+        "transport.</p>"
+    ]
     ran = df[df["status"] == "ok"] if not df.empty else df
     if ran.empty or "payload_bytes_mean" not in ran:
         parts.append(note("No cell ran: no payload sizes."))
     else:
-        sizes = _median_table(ran, ["serialization", "batch"], {
-            "bytes/reading": "payload_bytes_mean", "min": "payload_bytes_min", "max": "payload_bytes_max",
-            "bytes/send": "send_bytes_mean", "readings/send": "events_per_send"})
+        sizes = _median_table(
+            ran,
+            ["serialization", "batch"],
+            {
+                "bytes/reading": "payload_bytes_mean",
+                "min": "payload_bytes_min",
+                "max": "payload_bytes_max",
+                "bytes/send": "send_bytes_mean",
+                "readings/send": "events_per_send",
+            },
+        )
         parts.append(table(sizes))
         pivot = ran.pivot_table(index="serialization", columns="batch", values="payload_bytes_mean", aggfunc="median")
         pivot.columns = [f"batch {c}" for c in pivot.columns]
         parts.append(charts.bars(pivot, "Bytes per reading", "bytes", "bytes per reading by serialization and batch"))
         if ran["compression"].nunique() == 1:
-            parts.append(note(f"Every cell used compression {escape(ran['compression'].iloc[0])}: add "
-                              "<code>compression = [\"none\", \"zstd\"]</code> to the spec to compare."))
+            parts.append(
+                note(
+                    f"Every cell used compression {escape(ran['compression'].iloc[0])}: add "
+                    '<code>compression = ["none", "zstd"]</code> to the spec to compare.'
+                )
+            )
     parts.append("<h3>Single, batched and compressed</h3>")
     parts.append(_sizes(sorted(df["codec"].dropna().unique()) if not df.empty else []))
     parts.append("<h3>Encode and decode CPU (pytest-benchmark)</h3>")
@@ -78,9 +92,9 @@ def _sizes(codecs: list[str]) -> str:
     import pandas as pd
 
     try:
+        from iotbench.codecs import get_codec
         from iotbench.studies.codec_table import payload_sizes
         from iotbench.studies.samples import BATCH, sample_readings
-        from iotbench.codecs import get_codec
     except ImportError:
         return note("The codec size table (<code>iotbench.studies.codec_table</code>) is not available here.")
     rows = []
@@ -91,21 +105,31 @@ def _sizes(codecs: list[str]) -> str:
         except Exception as exc:  # noqa: BLE001 - one codec that cannot load must not hide the others
             rows.append({"codec": name, "single": float("nan"), "note": str(exc)[:120]})
             continue
-        rows.append({"codec": name, "single": sizes["bytes_single"], f"batch of {BATCH}": sizes["bytes_per_event_batch"],
-                     "single, zstd": sizes["compressed_bytes_single"],
-                     f"batch of {BATCH}, zstd": sizes["compressed_bytes_per_event_batch"]})
+        rows.append(
+            {
+                "codec": name,
+                "single": sizes["bytes_single"],
+                f"batch of {BATCH}": sizes["bytes_per_event_batch"],
+                "single, zstd": sizes["compressed_bytes_single"],
+                f"batch of {BATCH}, zstd": sizes["compressed_bytes_per_event_batch"],
+            }
+        )
     if not rows:
         return note("No codec in this run.")
-    return ("<p>Bytes per reading on the same 1,000 readings from the seeded generator (one minute of "
-            "1,000 devices; a batch holds one minute's readings of 100 devices, as a gateway batches), "
-            "so codecs compare on identical data. Compressing one small binary reading makes it bigger (frame headers).</p>"
-            + table(pd.DataFrame(rows)))
+    return (
+        "<p>Bytes per reading on the same 1,000 readings from the seeded generator (one minute of "
+        "1,000 devices; a batch holds one minute's readings of 100 devices, as a gateway batches), "
+        "so codecs compare on identical data. Compressing one small binary reading makes it bigger (frame headers).</p>"
+        + table(pd.DataFrame(rows))
+    )
 
 
 def _benchmarks(path: Path | None) -> str:
     if path is None:
-        return note("No benchmark file given: run <code>pytest tests/benchmarks --benchmark-only "
-                    "--benchmark-json FILE</code>, then <code>iotbench report DIR --benchmarks FILE</code>.")
+        return note(
+            "No benchmark file given: run <code>pytest tests/benchmarks --benchmark-only "
+            "--benchmark-json FILE</code>, then <code>iotbench report DIR --benchmarks FILE</code>."
+        )
     from iotbench.report.benchmarks import load_benchmarks
 
     try:
@@ -120,8 +144,10 @@ def _benchmarks(path: Path | None) -> str:
     else:
         top = frame.set_index("benchmark")["median_us"].head(40).to_frame("median µs")
         out.append(charts.bars(top, "pytest-benchmark medians", "µs per call", "benchmark medians"))
-    out.append("<details><summary>Every benchmark: median and mean µs per call, then the suite's "
-               f"<code>extra_info</code></summary>{table(frame, digits=2)}</details>")
+    out.append(
+        "<details><summary>Every benchmark: median and mean µs per call, then the suite's "
+        f"<code>extra_info</code></summary>{table(frame, digits=2)}</details>"
+    )
     return "\n".join(out)
 
 
@@ -130,8 +156,10 @@ def _codec_benchmarks(frame: Any) -> str:
     plain = frame[frame["compression"].fillna("none") == "none"] if "compression" in frame.columns else frame
     speed = plain.pivot_table(index="codec", columns=["op", "framing"], values="median_us_per_event", aggfunc="median")
     speed.columns = [f"{op} {framing} µs/reading" for op, framing in speed.columns]
-    parts = ["<p>Median microseconds per reading (a batch call divided by its readings), no compression; "
-             "bytes per reading from the same suite.</p>"]
+    parts = [
+        "<p>Median microseconds per reading (a batch call divided by its readings), no compression; "
+        "bytes per reading from the same suite.</p>"
+    ]
     sizes = [c for c in ("bytes_single", "bytes_per_event_batch") if c in frame.columns]
     joined = speed
     if sizes:
@@ -140,14 +168,21 @@ def _codec_benchmarks(frame: Any) -> str:
         joined = frame.groupby("codec")[["library"]].first().join(joined, how="outer")
     parts.append(table(joined.reset_index(), digits=2))
     if {"compression", "compressed_bytes_per_event_batch"} <= set(frame.columns):
-        comp = frame.pivot_table(index="codec", columns="compression", values="compressed_bytes_per_event_batch",
-                                 aggfunc="first")
+        comp = frame.pivot_table(
+            index="codec", columns="compression", values="compressed_bytes_per_event_batch", aggfunc="first"
+        )
         comp.columns = [f"batch, {c}: bytes/reading" for c in comp.columns]
         parts.append(table(comp.reset_index(), digits=1))
     chart_cols = [c for c in speed.columns if "single" in c]
     if chart_cols:
-        parts.append(charts.bars(speed[chart_cols], "Encode and decode, one reading", "µs per reading",
-                                 "encode and decode microseconds per reading"))
+        parts.append(
+            charts.bars(
+                speed[chart_cols],
+                "Encode and decode, one reading",
+                "µs per reading",
+                "encode and decode microseconds per reading",
+            )
+        )
     return "\n".join(parts)
 
 
@@ -164,9 +199,11 @@ def _evolution() -> str:
 
 def _evolution_html(frame: Any) -> str:
     """Outcome per codec and direction (x framing) up front; the full rows with their reasons folded."""
-    intro = ("<p>Version 2 of the reading adds a field with a default and removes one. Can a v2 reader "
-             "read v1 data, and a v1 reader v2 data? (<code>ok</code>: read, shared fields exact; "
-             "<code>error</code>: refused loudly; <code>invented</code>/<code>wrong</code>: read, but wrong.)</p>")
+    intro = (
+        "<p>Version 2 of the reading adds a field with a default and removes one. Can a v2 reader "
+        "read v1 data, and a v1 reader v2 data? (<code>ok</code>: read, shared fields exact; "
+        "<code>error</code>: refused loudly; <code>invented</code>/<code>wrong</code>: read, but wrong.)</p>"
+    )
     if {"codec", "direction", "outcome"} <= set(frame.columns):
         columns = ["direction", "framing"] if "framing" in frame.columns else ["direction"]
         pivot = frame.pivot_table(index="codec", columns=columns, values="outcome", aggfunc="first")
@@ -180,45 +217,71 @@ def _evolution_html(frame: Any) -> str:
 def transports_section(df: Any) -> str:
     if df.empty:
         return note("No cell runs.")
-    parts = ["<p>Medians over repeats per transport variant, serialization and batch. "
-             "<code>inprocess</code> is the reference transport (a queue in the same process): "
-             "it shows what the harness itself costs.</p>"]
-    metrics = {"stored/s": "throughput_eps", "offered/s": "target_eps", "kept up": "sustained",
-               "lost (all runs)": "events_lost", "dup": "events_duplicated", "failed": "events_failed",
-               "failed, yet stored": "events_failed_stored",
-               "e2e p50 ms": "latency_e2e_received_p50_ms", "e2e p90 ms": "latency_e2e_received_p90_ms",
-               "e2e p99 ms": "latency_e2e_received_p99_ms", "e2e p99.9 ms": "latency_e2e_received_p999_ms",
-               "publish p99 ms": "latency_publish_p99_ms", "send delay p99 ms": "latency_send_delay_p99_ms",
-               "bytes/send": "send_bytes_mean"}
+    parts = [
+        "<p>Medians over repeats per transport variant, serialization and batch. "
+        "<code>inprocess</code> is the reference transport (a queue in the same process): "
+        "it shows what the harness itself costs.</p>"
+    ]
+    metrics = {
+        "stored/s": "throughput_eps",
+        "offered/s": "target_eps",
+        "kept up": "sustained",
+        "lost (all runs)": "events_lost",
+        "dup": "events_duplicated",
+        "failed": "events_failed",
+        "failed, yet stored": "events_failed_stored",
+        "e2e p50 ms": "latency_e2e_received_p50_ms",
+        "e2e p90 ms": "latency_e2e_received_p90_ms",
+        "e2e p99 ms": "latency_e2e_received_p99_ms",
+        "e2e p99.9 ms": "latency_e2e_received_p999_ms",
+        "publish p99 ms": "latency_publish_p99_ms",
+        "send delay p99 ms": "latency_send_delay_p99_ms",
+        "bytes/send": "send_bytes_mean",
+    }
     metrics.update(_extra_columns(df, ("cpu", "wire", "transport_counters")))
     parts.append(table(_median_table(df, ["variant", "serialization", "batch"], metrics), digits=2))
     ok = eligible(df)
     if not ok.empty:
         smallest = ok[ok["batch"] == ok["batch"].min()]
-        cols = {"p50": "latency_e2e_received_p50_ms", "p90": "latency_e2e_received_p90_ms",
-                "p99": "latency_e2e_received_p99_ms", "p99.9": "latency_e2e_received_p999_ms"}
+        cols = {
+            "p50": "latency_e2e_received_p50_ms",
+            "p90": "latency_e2e_received_p90_ms",
+            "p99": "latency_e2e_received_p99_ms",
+            "p99.9": "latency_e2e_received_p999_ms",
+        }
         frame = smallest.groupby(["variant", "serialization"])[list(cols.values())].median()
         frame.columns = list(cols)
         frame.index = [f"{v} / {s}" for v, s in frame.index]
         frame = frame.dropna()
         if not frame.empty:
-            parts.append(charts.percentiles(frame, f"End-to-end latency, batch {int(smallest['batch'].min())}",
-                                            "end-to-end latency percentiles per transport"))
+            parts.append(
+                charts.percentiles(
+                    frame,
+                    f"End-to-end latency, batch {int(smallest['batch'].min())}",
+                    "end-to-end latency percentiles per transport",
+                )
+            )
     parts.append("<h3>Wire bytes per reading, by layer</h3>")
     parts.append(_wire(df))
     parts.append("<h3>CPU per reading</h3>")
     if not _extra_columns(df, ("cpu",)):
-        parts.append(note("These results carry no CPU counters: CPU per reading is not measured by the runner "
-                          "yet. The codec section's benchmarks give encode and decode CPU; FACTS.md's direct "
-                          "client loops give each protocol's client and server CPU per event on this machine."))
+        parts.append(
+            note(
+                "These results carry no CPU counters: CPU per reading is not measured by the runner "
+                "yet. The codec section's benchmarks give encode and decode CPU; FACTS.md's direct "
+                "client loops give each protocol's client and server CPU per event on this machine."
+            )
+        )
     parts.append("<h3>Connection model</h3>")
     conns = df.groupby(["variant"], sort=True).agg(connections=("connections", "max"), devices=("devices", "max"))
     conns["devices per connection"] = conns["devices"] / conns["connections"]
     parts.append(table(conns.reset_index(), digits=0))
-    parts.append("<p>Azure Event Hubs Standard allows 5,000 AMQP connections per namespace (100 on Basic) and "
-                 "charges for them; HTTPS sends have no connection limit or charge but pay headers on every "
-                 "request. A gateway that multiplexes devices onto few connections is the usual answer for "
-                 "100,000 devices.</p>")
+    parts.append(
+        "<p>Azure Event Hubs Standard allows 5,000 AMQP connections per namespace (100 on Basic) and "
+        "charges for them; HTTPS sends have no connection limit or charge but pay headers on every "
+        "request. A gateway that multiplexes devices onto few connections is the usual answer for "
+        "100,000 devices.</p>"
+    )
     real = df[~df["transport"].isin(REFERENCE_TRANSPORTS)]
     if real.empty:
         parts.append(note("Only the in-process reference ran: no real protocol in this folder."))
@@ -230,16 +293,23 @@ def _wire(df: Any) -> str:
     from iotbench.report.wire import wire_table
 
     frame = wire_table(df, Scenario().events_per_device_month)
-    text = ("<p><strong>Estimated</strong>: the payload is measured; protocol, TLS and TCP/IP bytes come from "
-            "the per-message figures below (FACTS.md), one segment each way per send; new-connection "
-            "variants add TCP open/close and, with TLS, a full handshake. Batching spreads a send's framing over its readings. MB/device/month is the total at "
-            "one reading a minute.</p>")
+    text = (
+        "<p><strong>Estimated</strong>: the payload is measured; protocol, TLS and TCP/IP bytes come from "
+        "the per-message figures below (FACTS.md), one segment each way per send; new-connection "
+        "variants add TCP open/close and, with TLS, a full handshake. Batching spreads a send's framing over "
+        "its readings. MB/device/month is the total at "
+        "one reading a minute.</p>"
+    )
     if frame.empty:
         text += note("No transport in this run has framing figures (kafka and others are not estimated).")
     else:
         text += table(frame, digits=1)
-    return text + "<details><summary>Per-message framing (FACTS.md)</summary>" + table(
-        _facts_frame(FRAMING_FACTS, ["layer", "overhead per message"])) + "</details>"
+    return (
+        text
+        + "<details><summary>Per-message framing (FACTS.md)</summary>"
+        + table(_facts_frame(FRAMING_FACTS, ["layer", "overhead per message"]))
+        + "</details>"
+    )
 
 
 def _facts_frame(rows: list[tuple[str, str]], columns: list[str]) -> Any:
@@ -252,13 +322,17 @@ def matrix_section(df: Any) -> str:
     ran = df[df["status"] == "ok"] if not df.empty else df
     if ran.empty:
         return note("No cell ran: no matrix.")
-    parts = ["<p>Serialization x transport variant, medians over repeats; one row of heatmaps per batch "
-             "size. A dash is a combination that was not run (or failed).</p>"]
+    parts = [
+        "<p>Serialization x transport variant, medians over repeats; one row of heatmaps per batch "
+        "size. A dash is a combination that was not run (or failed).</p>"
+    ]
     for batch, rows in ran.groupby("batch", sort=True):
         pivots = []
-        for name, col, fmt in (("stored events/s", "throughput_eps", ".0f"),
-                               ("e2e p99 ms", "latency_e2e_received_p99_ms", ".3g"),
-                               ("bytes/reading", "payload_bytes_mean", ".1f")):
+        for name, col, fmt in (
+            ("stored events/s", "throughput_eps", ".0f"),
+            ("e2e p99 ms", "latency_e2e_received_p99_ms", ".3g"),
+            ("bytes/reading", "payload_bytes_mean", ".1f"),
+        ):
             pivot = rows.pivot_table(index="serialization", columns="variant", values=col, aggfunc="median")
             if not pivot.empty:
                 pivots.append((name, pivot, fmt))
@@ -266,6 +340,7 @@ def matrix_section(df: Any) -> str:
             parts.append(f"<h3>Batch {int(batch)}</h3>")
             parts.append(charts.heatmaps(pivots, f"batch {int(batch)}", f"codec x transport heatmaps, batch {batch}"))
     if ran["variant"].nunique() < 2 or ran["serialization"].nunique() < 2:
-        parts.append(note("The matrix has a single row or column here: run more codecs and transports "
-                          "for a comparison."))
+        parts.append(
+            note("The matrix has a single row or column here: run more codecs and transports for a comparison.")
+        )
     return "\n".join(parts)

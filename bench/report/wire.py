@@ -40,8 +40,9 @@ def _binary(codec: str) -> bool:
         return False
 
 
-def _layers(transport: str, options: dict[str, Any], payload: float, per_send: float,
-            binary: bool = False) -> dict[str, float] | None:
+def _layers(
+    transport: str, options: dict[str, Any], payload: float, per_send: float, binary: bool = False
+) -> dict[str, float] | None:
     framing = FRAMING.get(transport)
     if framing is None:
         return None
@@ -61,8 +62,15 @@ def _layers(transport: str, options: dict[str, Any], payload: float, per_send: f
     fresh = str(options.get("mode", "")).lower() in ("new-connection", "new_connection", "new")
     handshakes = (TCP_OPEN_CLOSE + (TLS_HANDSHAKE if options.get("tls") else 0)) / per_send if fresh else 0.0
     total = payload + base64 + protocol + tls + tcp + handshakes
-    return {"payload": payload, "base64": base64, "protocol": protocol, "TLS": tls, "TCP/IP": tcp,
-            "handshakes": handshakes, "total": total}
+    return {
+        "payload": payload,
+        "base64": base64,
+        "protocol": protocol,
+        "TLS": tls,
+        "TCP/IP": tcp,
+        "handshakes": handshakes,
+        "total": total,
+    }
 
 
 def wire_table(df: Any, events_per_device_month: float) -> Any:
@@ -73,10 +81,22 @@ def wire_table(df: Any, events_per_device_month: float) -> Any:
     rows = []
     for (variant, serialization, batch), g in ran.groupby(["variant", "serialization", "batch"], sort=True):
         options = json.loads(g["transport_options"].iloc[0] or "{}")
-        layers = _layers(str(g["transport"].iloc[0]), options, g["payload_bytes_mean"].median(),
-                         max(1.0, g["events_per_send"].median()), _binary(str(g["codec"].iloc[0])))
+        layers = _layers(
+            str(g["transport"].iloc[0]),
+            options,
+            g["payload_bytes_mean"].median(),
+            max(1.0, g["events_per_send"].median()),
+            _binary(str(g["codec"].iloc[0])),
+        )
         if layers is None:
             continue
-        rows.append({"variant": variant, "serialization": serialization, "batch": int(batch), **layers,
-                     "MB/device/month": layers["total"] * events_per_device_month / 1e6})
+        rows.append(
+            {
+                "variant": variant,
+                "serialization": serialization,
+                "batch": int(batch),
+                **layers,
+                "MB/device/month": layers["total"] * events_per_device_month / 1e6,
+            }
+        )
     return pd.DataFrame(rows)

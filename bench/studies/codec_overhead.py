@@ -29,10 +29,11 @@ from __future__ import annotations
 import os
 import statistics
 import timeit
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from io import BytesIO
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import msgspec
 from msgspec.structs import asdict, astuple
@@ -50,7 +51,7 @@ GATED = ("encode_batch", "decode_batch")
 BAR = 0.9
 
 convert = msgspec.convert
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
 
 
@@ -170,8 +171,9 @@ def _cbor() -> Recipe:
 def _msgspec(protocol: Any) -> Callable[[], Recipe]:
     def recipe() -> Recipe:
         encoder = protocol.Encoder()
-        return Recipe(encoder.encode, protocol.Decoder(Reading).decode, encoder.encode,
-                      protocol.Decoder(list[Reading]).decode)
+        return Recipe(
+            encoder.encode, protocol.Decoder(Reading).decode, encoder.encode, protocol.Decoder(list[Reading]).decode
+        )
 
     return recipe
 
@@ -245,17 +247,36 @@ def _msgpack_array() -> Recipe:
 
     def decode(p: bytes) -> Reading:
         x = decode_row(p)
-        return Reading(device_id=x.device_id, seq=x.seq, observed_at=x.observed_at, temperature_c=x.temperature_c,
-                       humidity_pct=x.humidity_pct, smoke_alarm=x.smoke_alarm, water_leak=x.water_leak,
-                       battery_pct=x.battery_pct, schema_version=x.schema_version)
+        return Reading(
+            device_id=x.device_id,
+            seq=x.seq,
+            observed_at=x.observed_at,
+            temperature_c=x.temperature_c,
+            humidity_pct=x.humidity_pct,
+            smoke_alarm=x.smoke_alarm,
+            water_leak=x.water_leak,
+            battery_pct=x.battery_pct,
+            schema_version=x.schema_version,
+        )
 
     def encode_batch(rs: Sequence[Reading]) -> bytes:
         return pack([astuple(r) for r in rs])
 
     def decode_batch(p: bytes) -> list[Reading]:
-        return [Reading(device_id=x.device_id, seq=x.seq, observed_at=x.observed_at, temperature_c=x.temperature_c,
-                        humidity_pct=x.humidity_pct, smoke_alarm=x.smoke_alarm, water_leak=x.water_leak,
-                        battery_pct=x.battery_pct, schema_version=x.schema_version) for x in decode_rows(p)]
+        return [
+            Reading(
+                device_id=x.device_id,
+                seq=x.seq,
+                observed_at=x.observed_at,
+                temperature_c=x.temperature_c,
+                humidity_pct=x.humidity_pct,
+                smoke_alarm=x.smoke_alarm,
+                water_leak=x.water_leak,
+                battery_pct=x.battery_pct,
+                schema_version=x.schema_version,
+            )
+            for x in decode_rows(p)
+        ]
 
     return Recipe(encode, decode, encode_batch, decode_batch)
 
@@ -269,23 +290,46 @@ def _protobuf() -> Recipe:
 
     def fields(r: Reading) -> dict[str, Any]:
         s, us = divmod((r.observed_at - EPOCH) // MICROSECOND, 1_000_000)
-        return {"device_id": r.device_id, "seq": r.seq, "observed_at": {"seconds": s, "nanos": us * 1000},
-                "temperature_c": r.temperature_c, "humidity_pct": r.humidity_pct, "smoke_alarm": r.smoke_alarm,
-                "water_leak": r.water_leak, "battery_pct": r.battery_pct, "schema_version": r.schema_version}
+        return {
+            "device_id": r.device_id,
+            "seq": r.seq,
+            "observed_at": {"seconds": s, "nanos": us * 1000},
+            "temperature_c": r.temperature_c,
+            "humidity_pct": r.humidity_pct,
+            "smoke_alarm": r.smoke_alarm,
+            "water_leak": r.water_leak,
+            "battery_pct": r.battery_pct,
+            "schema_version": r.schema_version,
+        }
 
     def encode(r: Reading) -> bytes:
         s, us = divmod((r.observed_at - EPOCH) // MICROSECOND, 1_000_000)
-        return message(device_id=r.device_id, seq=r.seq, observed_at={"seconds": s, "nanos": us * 1000},
-                       temperature_c=r.temperature_c, humidity_pct=r.humidity_pct, smoke_alarm=r.smoke_alarm,
-                       water_leak=r.water_leak, battery_pct=r.battery_pct,
-                       schema_version=r.schema_version).SerializeToString()
+        return message(
+            device_id=r.device_id,
+            seq=r.seq,
+            observed_at={"seconds": s, "nanos": us * 1000},
+            temperature_c=r.temperature_c,
+            humidity_pct=r.humidity_pct,
+            smoke_alarm=r.smoke_alarm,
+            water_leak=r.water_leak,
+            battery_pct=r.battery_pct,
+            schema_version=r.schema_version,
+        ).SerializeToString()
 
     def decode(p: bytes) -> Reading:
         m = message.FromString(p)
         ts = m.observed_at
-        return Reading(device_id=m.device_id, seq=m.seq, observed_at=EPOCH + timedelta(0, ts.seconds, ts.nanos // 1000),
-                       temperature_c=m.temperature_c, humidity_pct=m.humidity_pct, smoke_alarm=m.smoke_alarm,
-                       water_leak=m.water_leak, battery_pct=m.battery_pct, schema_version=m.schema_version)
+        return Reading(
+            device_id=m.device_id,
+            seq=m.seq,
+            observed_at=EPOCH + timedelta(0, ts.seconds, ts.nanos // 1000),
+            temperature_c=m.temperature_c,
+            humidity_pct=m.humidity_pct,
+            smoke_alarm=m.smoke_alarm,
+            water_leak=m.water_leak,
+            battery_pct=m.battery_pct,
+            schema_version=m.schema_version,
+        )
 
     def encode_batch(rs: Sequence[Reading]) -> bytes:
         return batch(readings=[fields(r) for r in rs]).SerializeToString()
@@ -294,10 +338,19 @@ def _protobuf() -> Recipe:
         out = []
         for m in batch.FromString(p).readings:
             ts = m.observed_at
-            out.append(Reading(device_id=m.device_id, seq=m.seq,
-                               observed_at=EPOCH + timedelta(0, ts.seconds, ts.nanos // 1000),
-                               temperature_c=m.temperature_c, humidity_pct=m.humidity_pct, smoke_alarm=m.smoke_alarm,
-                               water_leak=m.water_leak, battery_pct=m.battery_pct, schema_version=m.schema_version))
+            out.append(
+                Reading(
+                    device_id=m.device_id,
+                    seq=m.seq,
+                    observed_at=EPOCH + timedelta(0, ts.seconds, ts.nanos // 1000),
+                    temperature_c=m.temperature_c,
+                    humidity_pct=m.humidity_pct,
+                    smoke_alarm=m.smoke_alarm,
+                    water_leak=m.water_leak,
+                    battery_pct=m.battery_pct,
+                    schema_version=m.schema_version,
+                )
+            )
         return out
 
     return Recipe(encode, decode, encode_batch, decode_batch)
@@ -319,8 +372,9 @@ RECIPES: dict[str, Callable[[], Recipe]] = {
 """Registry name -> the direct recipe's builder, for the built-in codecs."""
 
 
-def same_job(name: str, codec: Any, reading: Reading, batch: Sequence[Reading],
-             recipe: Recipe | None = None) -> str | None:
+def same_job(
+    name: str, codec: Any, reading: Reading, batch: Sequence[Reading], recipe: Recipe | None = None
+) -> str | None:
     """Why the direct recipe does not do the plugin's job, or None when it does.
 
     Same bytes (an Avro container's sync marker is random, so there the bytes are
@@ -371,6 +425,7 @@ def _pair(direct: timeit.Timer, plugin: timeit.Timer, number: int, plugin_first:
     The best of a few runs drops the runs a neighbour interrupted; taking both sides
     back to back (in alternating order) exposes them to the same machine state.
     """
+
     def best(timer: timeit.Timer) -> float:
         return min(timer.repeat(3, number)) / number
 
@@ -381,8 +436,14 @@ def _pair(direct: timeit.Timer, plugin: timeit.Timer, number: int, plugin_first:
     return d, best(plugin)
 
 
-def overhead_rows(names: Sequence[str] | None = None, *, repeats: int = 31, budget_s: float = 0.003,
-                  reading: Reading | None = None, ops: Sequence[str] = OPS) -> list[OverheadRow]:
+def overhead_rows(
+    names: Sequence[str] | None = None,
+    *,
+    repeats: int = 31,
+    budget_s: float = 0.003,
+    reading: Reading | None = None,
+    ops: Sequence[str] = OPS,
+) -> list[OverheadRow]:
     """Direct vs plugin per codec and op; ns are per event.
 
     Codecs not installed here, and codecs without a direct recipe, are skipped. ``repeats``
@@ -391,7 +452,7 @@ def overhead_rows(names: Sequence[str] | None = None, *, repeats: int = 31, budg
     """
     sample = sample_readings(BATCH + 10)
     event = reading if reading is not None else sample[5]
-    batch = sample[10:10 + BATCH]
+    batch = sample[10 : 10 + BATCH]
     rows = []
     for name in names or CODECS.names():
         if name not in RECIPES:
@@ -404,18 +465,31 @@ def overhead_rows(names: Sequence[str] | None = None, *, repeats: int = 31, budg
         problem = same_job(name, codec, event, batch, recipe)
         if problem:
             raise AssertionError(f"the direct recipe does not do the plugin's job: {problem}")
-        args = {"encode": event, "decode": recipe.encode(event), "encode_batch": batch,
-                "decode_batch": recipe.encode_batch(batch)}
+        args = {
+            "encode": event,
+            "decode": recipe.encode(event),
+            "encode_batch": batch,
+            "decode_batch": recipe.encode_batch(batch),
+        }
         for op in ops:
-            timers = (timeit.Timer("f(x)", globals={"f": getattr(recipe, op), "x": args[op]}),
-                      timeit.Timer("f(x)", globals={"f": getattr(codec, op), "x": args[op]}))
+            timers = (
+                timeit.Timer("f(x)", globals={"f": getattr(recipe, op), "x": args[op]}),
+                timeit.Timer("f(x)", globals={"f": getattr(codec, op), "x": args[op]}),
+            )
             events = len(batch) if op.endswith("batch") else 1
             number = _calls(timers[0], budget_s)
             pairs = [_pair(*timers, number, plugin_first=bool(i % 2)) for i in range(repeats)]
-            rows.append(OverheadRow(
-                name, op, statistics.median(d for d, _ in pairs) * 1e9 / events,
-                statistics.median(p for _, p in pairs) * 1e9 / events,
-                statistics.median(d / p for d, p in pairs), repeats, op in GATED))
+            rows.append(
+                OverheadRow(
+                    name,
+                    op,
+                    statistics.median(d for d, _ in pairs) * 1e9 / events,
+                    statistics.median(p for _, p in pairs) * 1e9 / events,
+                    statistics.median(d / p for d, p in pairs),
+                    repeats,
+                    op in GATED,
+                )
+            )
     return rows
 
 
@@ -435,8 +509,10 @@ def main(runs: int = 3) -> None:
     load_before = os.getloadavg()
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     passes = [overhead_rows() for _ in range(runs)]
-    print(f"machine: {machine_info()}; {started}; load average before/after: "
-          f"{load_before[0]:.1f}/{os.getloadavg()[0]:.1f}")
+    print(
+        f"machine: {machine_info()}; {started}; load average before/after: "
+        f"{load_before[0]:.1f}/{os.getloadavg()[0]:.1f}"
+    )
     print(f"{runs} runs x {passes[0][0].repeats} pairs per cell, pinned to one core")
     unmeasured = [n for n in CODECS.names() if n not in RECIPES]
     if unmeasured:
@@ -448,9 +524,11 @@ def main(runs: int = 3) -> None:
         first = cells[0]
         ratio = statistics.median(c.ratio for c in cells)
         verdict = ("yes" if ratio >= BAR else "NO") if first.gated else "(not gated)"
-        print(f"| {first.codec} | {first.op} | {statistics.median(c.direct_ns for c in cells):,.0f} | "
-              f"{statistics.median(c.plugin_ns for c in cells):,.0f} | {ratio:.3f} | "
-              f"{min(c.ratio for c in cells):.3f}-{max(c.ratio for c in cells):.3f} | {verdict} |")
+        print(
+            f"| {first.codec} | {first.op} | {statistics.median(c.direct_ns for c in cells):,.0f} | "
+            f"{statistics.median(c.plugin_ns for c in cells):,.0f} | {ratio:.3f} | "
+            f"{min(c.ratio for c in cells):.3f}-{max(c.ratio for c in cells):.3f} | {verdict} |"
+        )
 
 
 if __name__ == "__main__":

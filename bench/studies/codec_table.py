@@ -16,17 +16,19 @@ import importlib.metadata
 import platform
 import statistics
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from iotbench.codecs import CODECS
 from iotbench.compression import get_compression
-from iotbench.registry import PluginUnavailable
 from iotbench.model.telemetry import Reading
+from iotbench.registry import PluginUnavailable
 from iotbench.studies.codec_overhead import overhead_rows
 from iotbench.studies.samples import BATCH, sample_readings
 
 __all__ = ["CodecRow", "codec_rows", "library_version", "payload_sizes", "time_per_call"]
+
 
 def library_version(codec: Any) -> str:
     """'msgspec 0.19.0', 'json (Python 3.11.2)' for the standard library, '' when the codec names none."""
@@ -46,7 +48,7 @@ def payload_sizes(codec: Any, readings: Sequence[Reading], compression: str = "z
     """
     compress = get_compression(compression).compress
     singles = [codec.encode(r) for r in readings]
-    batches = [codec.encode_batch(readings[i:i + BATCH]) for i in range(0, len(readings) - BATCH + 1, BATCH)]
+    batches = [codec.encode_batch(readings[i : i + BATCH]) for i in range(0, len(readings) - BATCH + 1, BATCH)]
     per_batch = len(batches) * BATCH
     return {
         "bytes_single": sum(map(len, singles)) / len(singles),
@@ -56,8 +58,9 @@ def payload_sizes(codec: Any, readings: Sequence[Reading], compression: str = "z
     }
 
 
-def time_per_call(call: Callable[[Any], Any], args: Sequence[Any], *, repeats: int = 7,
-                  budget_s: float = 0.005) -> float:
+def time_per_call(
+    call: Callable[[Any], Any], args: Sequence[Any], *, repeats: int = 7, budget_s: float = 0.005
+) -> float:
     """Median seconds per call of ``call(arg)``, cycling through ``args``.
 
     Each repeat is the best of 3 runs of whole passes over ``args`` (about
@@ -119,10 +122,14 @@ def codec_row(name: str, compression: str = "zstd", *, repeats: int = 7) -> Code
     sizes: dict[str, Any] = payload_sizes(codec, readings, compression)
     singles = readings[:50]
     payloads = [codec.encode(r) for r in singles]
-    batches = [readings[i:i + BATCH] for i in range(0, 300, BATCH)]
+    batches = [readings[i : i + BATCH] for i in range(0, 300, BATCH)]
     batch_payloads = [codec.encode_batch(b) for b in batches]
     return CodecRow(
-        name, codec.label, library_version(codec), **sizes, compression=compression,
+        name,
+        codec.label,
+        library_version(codec),
+        **sizes,
+        compression=compression,
         encode_us=time_per_call(codec.encode, singles, repeats=repeats) * 1e6,
         decode_us=time_per_call(codec.decode, payloads, repeats=repeats) * 1e6,
         encode_batch_us=time_per_call(codec.encode_batch, batches, repeats=repeats) * 1e6 / BATCH,
@@ -154,15 +161,27 @@ def render(title: str, rows: Sequence[dict[str, Any]], columns: dict[str, str]) 
 
 
 _SIZE_COLUMNS = {
-    "codec": "codec", "library": "library", "bytes_single": "B single", "bytes_per_event_batch": f"B/ev batch {BATCH}",
-    "compressed_bytes_single": "B single (C)", "compressed_bytes_per_event_batch": f"B/ev batch {BATCH} (C)",
-    "encode_us": "enc us", "decode_us": "dec us", "encode_batch_us": "enc us/ev batch",
+    "codec": "codec",
+    "library": "library",
+    "bytes_single": "B single",
+    "bytes_per_event_batch": f"B/ev batch {BATCH}",
+    "compressed_bytes_single": "B single (C)",
+    "compressed_bytes_per_event_batch": f"B/ev batch {BATCH} (C)",
+    "encode_us": "enc us",
+    "decode_us": "dec us",
+    "encode_batch_us": "enc us/ev batch",
     "decode_batch_us": "dec us/ev batch",
 }
 
 
-def command(names: Sequence[str], *, compression: str = "zstd", evolution: bool = False, overhead: bool = False,
-            as_json: bool = False) -> int:
+def command(
+    names: Sequence[str],
+    *,
+    compression: str = "zstd",
+    evolution: bool = False,
+    overhead: bool = False,
+    as_json: bool = False,
+) -> int:
     """``iotbench codecs [NAMES] [--compression C] [--evolution] [--overhead] [--json]``."""
     import dataclasses
     import json
@@ -185,14 +204,21 @@ def command(names: Sequence[str], *, compression: str = "zstd", evolution: bool 
         title, rows = f"Schema evolution: {SUMMARY}", [dataclasses.asdict(r) for r in evolution_table(names or None)]
         columns = {k: k for k in ("codec", "direction", "framing", "outcome", "detail")}
     elif overhead:
-
         title = f"Plugin vs direct library call, same events (the bar: speed ratio >= 0.9 in a batch of {BATCH})"
         rows = [dataclasses.asdict(r) for r in overhead_rows(names or None)]
-        columns = {"codec": "codec", "op": "op", "direct_ns": "direct ns", "plugin_ns": "plugin ns",
-                   "ratio": "plugin/direct speed", "gated": "gated"}
+        columns = {
+            "codec": "codec",
+            "op": "op",
+            "direct_ns": "direct ns",
+            "plugin_ns": "plugin ns",
+            "ratio": "plugin/direct speed",
+            "gated": "gated",
+        }
     else:
-        title = (f"Codecs: bytes per event (single, batch of {BATCH}; (C) = {compression}-compressed) and "
-                 "median microseconds per event")
+        title = (
+            f"Codecs: bytes per event (single, batch of {BATCH}; (C) = {compression}-compressed) and "
+            "median microseconds per event"
+        )
         rows = [r.as_dict() for r in codec_rows(names or None, compression)]
         columns = {k: v.replace("(C)", f"({compression})") for k, v in _SIZE_COLUMNS.items()}
     if as_json:

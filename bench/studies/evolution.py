@@ -21,17 +21,18 @@ prints them and the report renders them.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
 
 import msgspec
 
 from iotbench.codecs import CODECS
 from iotbench.codecs.base import CodecError, CodecFunctions
 from iotbench.codecs.schema import ADDED, REMOVED, ReadingV2
-from iotbench.registry import PluginUnavailable
 from iotbench.model.telemetry import Reading
+from iotbench.registry import PluginUnavailable
 
 __all__ = ["DIRECTIONS", "FRAMINGS", "SUMMARY", "EvolutionRow", "evolution_table", "judge", "sample_readings"]
 
@@ -51,9 +52,16 @@ class EvolutionRow:
 
 def sample_readings() -> tuple[Reading, ReadingV2]:
     """The same observation as a v1 and as a v2 reading."""
-    observed = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
-    common: dict[str, Any] = dict(device_id="b0042-a017-s1", seq=7, observed_at=observed, temperature_c=21.37,
-                  humidity_pct=43.2, smoke_alarm=False, water_leak=True)
+    observed = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
+    common: dict[str, Any] = dict(
+        device_id="b0042-a017-s1",
+        seq=7,
+        observed_at=observed,
+        temperature_c=21.37,
+        humidity_pct=43.2,
+        smoke_alarm=False,
+        water_leak=True,
+    )
     return Reading(**common, battery_pct=81.5), ReadingV2(**common, firmware="fw-2.1.0")
 
 
@@ -77,8 +85,9 @@ def judge(written: Any, read: Any) -> tuple[str, str]:
     return "ok", "; ".join(parts) or "identical"
 
 
-def _one(for_model: Callable[[type], CodecFunctions], framing: str, writer_model: type, reader_model: type,
-         written: Any) -> tuple[str, str]:
+def _one(
+    for_model: Callable[[type], CodecFunctions], framing: str, writer_model: type, reader_model: type, written: Any
+) -> tuple[str, str]:
     writer, reader = for_model(writer_model), for_model(reader_model)
     try:
         if framing == "single":
@@ -106,12 +115,14 @@ def evolution_table(codecs: Iterable[str] | None = None) -> list[EvolutionRow]:
             continue
         for_model = codec.for_model
         if for_model is None:
-            rows += [EvolutionRow(name, d, f, "unsupported", "the codec declares no for_model(model)")
-                     for d in DIRECTIONS for f in FRAMINGS]
+            rows += [
+                EvolutionRow(name, d, f, "unsupported", "the codec declares no for_model(model)")
+                for d in DIRECTIONS
+                for f in FRAMINGS
+            ]
             continue
         for direction, (reader_model, writer_model, written) in cases.items():
             for framing in FRAMINGS:
                 outcome, detail = _one(for_model, framing, writer_model, reader_model, written)
                 rows.append(EvolutionRow(name, direction, framing, outcome, detail))
     return rows
-

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from iotbench.model.results import CellResult
-from iotbench.pipeline.runner import run_cell
 from iotbench.model.spec import Cell, Spec
 from iotbench.model.sustain import kept_up
+from iotbench.pipeline.runner import run_cell
 
 __all__ = ["sustained", "search_rate"]
 
@@ -26,8 +26,9 @@ def sustained(result: CellResult) -> bool:
     return kept_up(result.to_dict())
 
 
-def search_rate(spec: Spec, cell: Cell, rates_eps: Iterable[float],
-                folder: Path) -> tuple[float | None, list[CellResult]]:
+def search_rate(
+    spec: Spec, cell: Cell, rates_eps: Iterable[float], folder: Path
+) -> tuple[float | None, list[CellResult]]:
     """Run ``cell`` at each offered rate (ascending; 1 s interval, devices = rate) until one
     is not sustained; returns (highest sustained rate or None, every result)."""
     best, results = None, []

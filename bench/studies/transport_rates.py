@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from iotbench.studies.ratesearch import search_rate, sustained
 from iotbench.model.results import CellResult
 from iotbench.model.spec import parse_spec
 from iotbench.model.sustain import MAX_SEND_DELAY_P99_MS
+from iotbench.studies.ratesearch import search_rate, sustained
 
 __all__ = ["VARIANTS", "RATES", "Variant", "measure"]
 
@@ -64,14 +64,19 @@ class Row:
     trials: list[CellResult]
 
 
-def measure(variant: Variant, batch: int, folder: Path, rates: list[int] | None = None,
-            duration_s: float = 8.0) -> Row:
+def measure(variant: Variant, batch: int, folder: Path, rates: list[int] | None = None, duration_s: float = 8.0) -> Row:
     """The highest sustained rate of one variant at one batch size (None: not even the lowest)."""
-    spec = parse_spec({
-        "codecs": [CODEC], "transports": [variant.transport], "batch": [batch], "duration_s": duration_s,
-        "warmup_s": 2.0, "drain_timeout_s": 10.0,
-        "transport_options": {variant.transport: dict(variant.options)},
-    })
+    spec = parse_spec(
+        {
+            "codecs": [CODEC],
+            "transports": [variant.transport],
+            "batch": [batch],
+            "duration_s": duration_s,
+            "warmup_s": 2.0,
+            "drain_timeout_s": 10.0,
+            "transport_options": {variant.transport: dict(variant.options)},
+        }
+    )
     best, trials = search_rate(spec, spec.cells()[0], rates or RATES[batch], folder)
     return Row(variant, batch, best, trials)
 
@@ -83,8 +88,10 @@ def _stopped_by(trials: list[CellResult]) -> str:
     if last.status != "ok":
         return f"failed: {(last.error or '')[:60]}"
     delay = last.latency_ms["send_delay"].get("p99") or 0.0
-    return (f"at {last.target_eps:,.0f}/s: {last.throughput_eps:,.0f} stored/s, lost {last.events_lost}, "
-            f"send delay p99 {delay:,.0f} ms")
+    return (
+        f"at {last.target_eps:,.0f}/s: {last.throughput_eps:,.0f} stored/s, lost {last.events_lost}, "
+        f"send delay p99 {delay:,.0f} ms"
+    )
 
 
 def _best(row: Row) -> str:
@@ -99,15 +106,17 @@ def main() -> None:
 
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(tempfile.mkdtemp(prefix="iotbench-rates-"))
     started, load = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), os.getloadavg()[0]
-    rows = []
+    rows: list[Row] = []
     for variant in VARIANTS:
         for batch in variant.batches:
             row = measure(variant, batch, out / f"{variant.transport}-{len(rows)}-b{batch}")
             rows.append(row)
             print(f"{variant.label}, batch {batch}: {row.best} ({_stopped_by(row.trials)})", file=sys.stderr)
     print(f"machine: {machine_info()}; {started}; load average before/after {load:.1f}/{os.getloadavg()[0]:.1f}")
-    print(f"codec {CODEC}, one connection, 8 s cells after 2 s warm-up; sustained = >= 95 % stored, "
-          f"nothing lost, send delay p99 <= {MAX_SEND_DELAY_P99_MS:g} ms\n")
+    print(
+        f"codec {CODEC}, one connection, 8 s cells after 2 s warm-up; sustained = >= 95 % stored, "
+        f"nothing lost, send delay p99 <= {MAX_SEND_DELAY_P99_MS:g} ms\n"
+    )
     print("| transport | batch | highest sustained events/s | the next step up |")
     print("| --- | ---: | ---: | --- |")
     for row in rows:

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import pytest
 
+from iotbench.codecs import CODECS, get_codec
+from iotbench.compression import compression_names, get_compression
 from iotbench.studies.codec_overhead import BAR, GATED, OPS, RECIPES, overhead_rows
 from iotbench.studies.codec_table import library_version, payload_sizes
 from iotbench.studies.samples import BATCH, sample_readings
-from iotbench.codecs import CODECS, get_codec
-from iotbench.compression import compression_names, get_compression
 
 CODEC_NAMES = CODECS.names()
 ROUNDS = 25
@@ -61,12 +61,18 @@ def test_codec(benchmark, sample, name, compression, op, framing):
         work, arg = (lambda e: compress(encode(e))), event
     else:
         work, arg = (lambda p: decode(decompress(p))), payload
-    assert (decode(decompress(payload)) == event)  # what is timed is a correct round trip
+    assert decode(decompress(payload)) == event  # what is timed is a correct round trip
 
     benchmark.group = f"codec {name}"
     benchmark.extra_info.update(
-        codec=name, label=codec.label, library=library_version(codec), compression=compression, op=op,
-        framing=framing, events_per_call=events, payload_bytes=len(payload),
+        codec=name,
+        label=codec.label,
+        library=library_version(codec),
+        compression=compression,
+        op=op,
+        framing=framing,
+        events_per_call=events,
+        payload_bytes=len(payload),
         **sizes(name, codec, sample, compression),
     )
     iterations = max(1, ITERATIONS[framing] // SLOW.get(name, 1))
@@ -89,8 +95,9 @@ def test_plugin_overhead(benchmark, name):
         pytest.skip(CODECS.status(name)[1])
     quick = benchmark.disabled
     ops = GATED if quick else OPS
-    rows = benchmark.pedantic(overhead_rows, args=([name],), kwargs={"repeats": 9 if quick else 31, "ops": ops},
-                              rounds=1, iterations=1)
+    rows = benchmark.pedantic(
+        overhead_rows, args=([name],), kwargs={"repeats": 9 if quick else 31, "ops": ops}, rounds=1, iterations=1
+    )
     ratios = {row.op: row.ratio for row in rows}
     benchmark.group = "plugin overhead"
     benchmark.extra_info.update(codec=name, **{f"ratio_{op}": round(ratio, 3) for op, ratio in ratios.items()})

@@ -65,8 +65,15 @@ def not_default(reading: Reading) -> Reading:
     for field in msgspec.structs.fields(Reading):
         if field.default is not msgspec.NODEFAULT:
             value = field.default
-            changed[field.name] = (not value if isinstance(value, bool) else value + 6 if isinstance(value, int)
-                                   else value + 0.5 if isinstance(value, float) else value + "-x")
+            changed[field.name] = (
+                not value
+                if isinstance(value, bool)
+                else value + 6
+                if isinstance(value, int)
+                else value + 0.5
+                if isinstance(value, float)
+                else value + "-x"
+            )
     return msgspec.structs.replace(reading, **changed)
 
 

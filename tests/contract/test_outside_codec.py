@@ -109,7 +109,10 @@ def test_a_spec_runs_the_outside_codec_end_to_end(installed, tmp_path):
     ran = _run(*IOTBENCH, "run", str(spec), "--out", str(out))
     assert ran.returncode == 0, ran.stdout[-2000:] + ran.stderr[-2000:]
     results = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
-    assert [(r["codec"], r["transport"], r["batch"]) for r in results] == [(NAME, "inprocess", 1), (NAME, "inprocess", 10)]
+    assert [(r["codec"], r["transport"], r["batch"]) for r in results] == [
+        (NAME, "inprocess", 1),
+        (NAME, "inprocess", 10),
+    ]
     for result in results:
         assert result["status"] == "ok", result.get("error")
         assert result["events_lost"] == 0 and result["events_rejected"] == 0
@@ -119,8 +122,21 @@ def test_a_spec_runs_the_outside_codec_end_to_end(installed, tmp_path):
 @pytest.mark.slow
 def test_the_outside_codec_passes_the_contract_tests(installed):
     # the contract, and hostile input: its declared errors reach the consumer as CodecError only
-    ran = _run(sys.executable, "-m", "pytest", "tests/contract/test_codec_contract.py", "tests/unit/test_codec_bad_input.py",
-               "tests/unit/test_codec_fuzz.py", "-k", NAME, "-q", "-p", "no:cacheprovider", "-o", "addopts=")
+    ran = _run(
+        sys.executable,
+        "-m",
+        "pytest",
+        "tests/contract/test_codec_contract.py",
+        "tests/unit/test_codec_bad_input.py",
+        "tests/unit/test_codec_fuzz.py",
+        "-k",
+        NAME,
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-o",
+        "addopts=",
+    )
     summary = ran.stdout.strip().splitlines()[-1] if ran.stdout.strip() else ""
     assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-2000:]
     passed = re.search(r"(\d+) passed", summary)

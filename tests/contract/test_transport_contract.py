@@ -11,10 +11,10 @@ import asyncio
 import time
 
 import pytest
+from support import need_server, start_transport
 
 from iotbench.registry import PluginUnavailable
 from iotbench.transports import TRANSPORTS, get_transport
-from support import need_server, start_transport
 
 DEVICES, PER_DEVICE = 20, 25
 DELIVERY_TIMEOUT_S = 30.0

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from support import arrived, start_transport
+from transport_faults import check_endpoint_from_environment, established_to, run_with
 
 from iotbench.transports import TransportError
 from iotbench.transports.amqp.transport import AmqpTransport
-from support import arrived, start_transport
-from transport_faults import check_endpoint_from_environment, established_to, run_with
 
 
 def test_password_in_the_spec_is_refused_with_the_fix(tmp_path):
@@ -68,7 +68,6 @@ def test_tls_listener_speaks_tls_with_the_local_ca_only(tmp_path):
     plain, untrusted = asyncio.run(asyncio.wait_for(scenario(), 90))
     assert "127.0.0.1:" in plain and "protocol error" in plain  # a TLS alert where AMQP was expected
     assert "CERTIFICATE_VERIFY_FAILED" in untrusted
-
 
 
 def test_environment_names_the_broker_when_the_spec_does_not(tmp_path, monkeypatch):

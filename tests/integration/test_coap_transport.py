@@ -6,7 +6,6 @@ import asyncio
 import socket
 
 import pytest
-
 from support import arrived, assert_no_leftovers, need_modules, start_transport
 
 need_modules("aiocoap", extra="coap")
@@ -14,7 +13,6 @@ need_modules("aiocoap", extra="coap")
 from iotbench.transports.base import TransportError  # noqa: E402
 from iotbench.transports.coap import CoapTransport  # noqa: E402
 from iotbench.transports.servers.process import free_port  # noqa: E402
-
 
 
 async def _batches_then_stop(workdir) -> tuple[list[bytes], int, int]:

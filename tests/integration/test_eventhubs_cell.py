@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
 from support import arrived, need_modules, start_transport
 
 need_modules("azure.eventhub", extra="eventhubs")
@@ -31,6 +30,7 @@ def _items(tag: str, n: int) -> list[tuple[str, bytes]]:
 
 def test_a_new_receiver_reads_only_what_was_enqueued_after_it_opened(tmp_path):
     """A previous cell's events stay in the hub (as in Azure, for the retention): they must not arrive."""
+
     async def scenario():
         transport = EventHubsTransport(partitioning="id")
         deployment = await start_transport(transport, tmp_path)
@@ -99,17 +99,24 @@ def test_limits_are_standard_tier_by_default_with_units_from_the_cost_model(tmp_
     fabrikam = Load(events_per_s=100_000 / 60, batch=1, bytes_per_event=60.0)
     assert throughput_units(fabrikam.events_per_s, fabrikam.bytes_per_event) == 2
     assert asyncio.run(limits(fabrikam)) == {
-        "limit_throughput_units": 2, "limit_max_connections": 5000, "limit_max_message_bytes": 1024 * 1024}
+        "limit_throughput_units": 2,
+        "limit_max_connections": 5000,
+        "limit_max_message_bytes": 1024 * 1024,
+    }
     rush = Load(events_per_s=100_000, batch=100, bytes_per_event=60.0)  # the whole fleet in one second
     assert asyncio.run(limits(rush))["limit_throughput_units"] == throughput_units(100_000, 60.0) == 100
     assert asyncio.run(limits(None))["limit_throughput_units"] == 1  # nothing planned: the model's minimum
     assert asyncio.run(limits(fabrikam, throughput_units=5, max_connections=0)) == {
-        "limit_throughput_units": 5, "limit_max_connections": 0, "limit_max_message_bytes": 1024 * 1024}
+        "limit_throughput_units": 5,
+        "limit_max_connections": 0,
+        "limit_max_message_bytes": 1024 * 1024,
+    }
     assert asyncio.run(limits(fabrikam, throughput_units=0))["limit_throughput_units"] == 0
 
 
 def test_the_default_limit_throttles_what_the_planned_units_cannot_take(tmp_path):
     """Planned at 100 events/s (1 TU: 1 MB/s), two 600 KB publications in a second: the second is ServerBusy."""
+
     async def send_two(**options) -> dict[str, int]:
         transport = EventHubsTransport(retries=0, **options)
         transport.plan(Load(events_per_s=100, batch=1, bytes_per_event=100.0))
@@ -134,8 +141,16 @@ def test_the_default_limit_throttles_what_the_planned_units_cannot_take(tmp_path
     assert unlimited["server_throttled"] == 0 and unlimited["failed"] == 0, unlimited
 
 
-@pytest.mark.parametrize("bad", [{"throughput_units": "lots"}, {"throughput_units": -1}, {"throughput_units": True},
-                                 {"max_connections": 1.5}, {"group_sends": "yes"}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"throughput_units": "lots"},
+        {"throughput_units": -1},
+        {"throughput_units": True},
+        {"max_connections": 1.5},
+        {"group_sends": "yes"},
+    ],
+)
 def test_bad_limit_and_grouping_options_are_refused_when_constructed(bad):
     with pytest.raises(TransportError, match=next(iter(bad))):
         EventHubsTransport(**bad)
@@ -153,6 +168,7 @@ def test_a_deliver_that_raises_fails_the_receiver(tmp_path):
         deployment = await start_transport(transport, tmp_path)
         try:
             async with asyncio.timeout(CALL_S):
+
                 def deliver(payload: bytes) -> None:
                     raise ValueError("cold store full")
 

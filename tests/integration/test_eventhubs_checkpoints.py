@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from support import need_modules, need_server, start_transport
 
 need_modules("azure.eventhub", extra="eventhubs")
@@ -16,12 +17,10 @@ need_modules("azure.eventhub", extra="eventhubs")
 from azure.eventhub import EventData  # noqa: E402
 from azure.eventhub.aio import EventHubProducerClient  # noqa: E402
 
-from iotbench.pipeline.runner import run_cell  # noqa: E402
 from iotbench.model.spec import parse_spec  # noqa: E402
+from iotbench.pipeline.runner import run_cell  # noqa: E402
 from iotbench.transports.base import TransportError  # noqa: E402
 from iotbench.transports.eventhubs.transport import EventHubsTransport  # noqa: E402
-
-import pytest
 
 pytestmark = pytest.mark.server  # every test here starts a server
 
@@ -51,7 +50,8 @@ async def _checkpoints(transport: EventHubsTransport, receiver) -> dict[str, int
     client = receiver._client
     async with asyncio.timeout(CALL_S):
         found = await transport._checkpoint_store.list_checkpoints(
-            client._address.hostname, transport.hub, transport.consumer_group)
+            client._address.hostname, transport.hub, transport.consumer_group
+        )
     return {c["partition_id"]: c["sequence_number"] for c in found}
 
 
@@ -91,11 +91,20 @@ def test_checkpoints_move_only_when_the_cold_store_is_durable_and_a_restart_resu
 
 
 def test_a_cell_with_the_blob_checkpoint_store_checkpoints_and_loses_nothing(tmp_path):
-    spec = parse_spec({
-        "codecs": ["json"], "transports": ["eventhubs"], "connections": [2], "devices": [200],
-        "interval_s": [1.0], "duration_s": 3.0, "warmup_s": 0.5, "drain_timeout_s": 10.0,
-        "cold_store": {"roll_s": 0.5}, "transport_options": {"eventhubs": {"checkpoint": "blob"}},
-    })
+    spec = parse_spec(
+        {
+            "codecs": ["json"],
+            "transports": ["eventhubs"],
+            "connections": [2],
+            "devices": [200],
+            "interval_s": [1.0],
+            "duration_s": 3.0,
+            "warmup_s": 0.5,
+            "drain_timeout_s": 10.0,
+            "cold_store": {"roll_s": 0.5},
+            "transport_options": {"eventhubs": {"checkpoint": "blob"}},
+        }
+    )
     result = asyncio.run(run_cell(spec, spec.cells()[0], tmp_path / "cell"))
     if result.error and "not installed" in result.error:
         need_server(result.error)
@@ -120,13 +129,24 @@ def test_a_storage_account_from_the_environment_is_used_and_its_key_is_written_n
     except TransportError as exc:
         need_server(str(exc))
     try:
-        monkeypatch.setenv(STORAGE_ENV, f"DefaultEndpointsProtocol=http;AccountName=fabrikamchk;AccountKey={key};"
-                                        f"BlobEndpoint=http://127.0.0.1:{storage.port}/fabrikamchk;")
-        spec = parse_spec({
-            "codecs": ["json"], "transports": ["eventhubs"], "connections": [1], "devices": [50],
-            "interval_s": [1.0], "duration_s": 2.0, "warmup_s": 0.5, "cold_store": {"roll_s": 0.5},
-            "transport_options": {"eventhubs": {"checkpoint": "blob"}},
-        })
+        monkeypatch.setenv(
+            STORAGE_ENV,
+            f"DefaultEndpointsProtocol=http;AccountName=fabrikamchk;AccountKey={key};"
+            f"BlobEndpoint=http://127.0.0.1:{storage.port}/fabrikamchk;",
+        )
+        spec = parse_spec(
+            {
+                "codecs": ["json"],
+                "transports": ["eventhubs"],
+                "connections": [1],
+                "devices": [50],
+                "interval_s": [1.0],
+                "duration_s": 2.0,
+                "warmup_s": 0.5,
+                "cold_store": {"roll_s": 0.5},
+                "transport_options": {"eventhubs": {"checkpoint": "blob"}},
+            }
+        )
         result = asyncio.run(run_cell(spec, spec.cells()[0], tmp_path / "cell"))
     finally:
         storage.stop()

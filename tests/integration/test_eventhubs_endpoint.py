@@ -11,7 +11,6 @@ import asyncio
 import datetime as dt
 
 import pytest
-
 from support import need_modules, need_server
 
 need_modules("azure.eventhub", extra="eventhubs")
@@ -49,8 +48,9 @@ async def _receive(conn_str: str, partition: str, starting_position, expected: i
             done.set()
 
     client = EventHubConsumerClient.from_connection_string(conn_str, consumer_group="$default", retry_total=0)
-    task = asyncio.create_task(client.receive(on_event, partition_id=partition, starting_position=starting_position,
-                                              **kwargs))
+    task = asyncio.create_task(
+        client.receive(on_event, partition_id=partition, starting_position=starting_position, **kwargs)
+    )
     try:
         async with asyncio.timeout(CALL_S):
             await done.wait()
@@ -121,7 +121,7 @@ def test_enqueued_time_filter_skips_older_events(hub):
         async with asyncio.timeout(CALL_S):
             await producer.send_event(EventData(b"old"), partition_id="3")
             await asyncio.sleep(0.05)
-            cut = dt.datetime.now(dt.timezone.utc)
+            cut = dt.datetime.now(dt.UTC)
             await asyncio.sleep(0.05)
             await producer.send_event(EventData(b"new"), partition_id="3")
             await producer.close()

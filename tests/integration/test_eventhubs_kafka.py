@@ -9,20 +9,20 @@ never written into the options.
 from __future__ import annotations
 
 import pytest
-
 from support import need_modules
 
 need_modules("aiokafka", extra="kafka")
 
-from iotbench.transports.kafka import KafkaTransport  # noqa: E402
-
 from iotbench.transports.base import TransportError  # noqa: E402
 from iotbench.transports.eventhubs.transport import CONNECTION_STRING_ENV, kafka_options  # noqa: E402
+from iotbench.transports.kafka import KafkaTransport  # noqa: E402
 
 pytestmark = pytest.mark.server  # every test here starts a server
 
 KEY = "c2VjcmV0LWtleS1vZi10aGUtbmFtZXNwYWNl"
-CONN = f"Endpoint=sb://fabrikam.servicebus.windows.net/;SharedAccessKeyName=send;SharedAccessKey={KEY};EntityPath=devices"
+CONN = (
+    f"Endpoint=sb://fabrikam.servicebus.windows.net/;SharedAccessKeyName=send;SharedAccessKey={KEY};EntityPath=devices"
+)
 
 
 def test_kafka_options_target_port_9093_with_sasl_plain_over_tls_and_keep_the_key_out(monkeypatch):

@@ -10,24 +10,32 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
 from support import need_modules, need_server
 
 need_modules("azure.eventhub", extra="eventhubs")
 
 
-from iotbench.pipeline.runner import run_cell  # noqa: E402
 from iotbench.model.spec import parse_spec  # noqa: E402
+from iotbench.pipeline.runner import run_cell  # noqa: E402
 
 pytestmark = pytest.mark.server  # every test here starts a server
 
 
 def _run(tmp_path, *, devices: int, batch: int = 1, connections: int = 2, duration_s: float = 3.0, **options):
-    spec = parse_spec({
-        "codecs": ["json"], "transports": ["eventhubs"], "batch": [batch], "connections": [connections],
-        "devices": [devices], "interval_s": [1.0], "duration_s": duration_s, "warmup_s": 1.0,
-        "drain_timeout_s": 10.0, "transport_options": {"eventhubs": options},
-    })
+    spec = parse_spec(
+        {
+            "codecs": ["json"],
+            "transports": ["eventhubs"],
+            "batch": [batch],
+            "connections": [connections],
+            "devices": [devices],
+            "interval_s": [1.0],
+            "duration_s": duration_s,
+            "warmup_s": 1.0,
+            "drain_timeout_s": 10.0,
+            "transport_options": {"eventhubs": options},
+        }
+    )
     try:
         return asyncio.run(run_cell(spec, spec.cells()[0], tmp_path / "cell"))
     except ImportError as exc:  # pragma: no cover
@@ -52,8 +60,14 @@ def test_a_default_cell_runs_under_the_units_its_rate_needs_one_event_per_public
 
 
 def test_grouped_sends_are_a_named_option_that_shows_in_the_cell_id():
-    spec = parse_spec({"codecs": ["json"], "transports": ["eventhubs"], "batch": [1],
-                       "transport_options": {"eventhubs": {"group_sends": [False, True]}}})
+    spec = parse_spec(
+        {
+            "codecs": ["json"],
+            "transports": ["eventhubs"],
+            "batch": [1],
+            "transport_options": {"eventhubs": {"group_sends": [False, True]}},
+        }
+    )
     assert [c.id.split("/")[1] for c in spec.cells()] == ["eventhubs[group_sends=False]", "eventhubs[group_sends=True]"]
 
 

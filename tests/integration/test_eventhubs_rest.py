@@ -11,7 +11,6 @@ import base64
 import json
 
 import pytest
-
 from support import need_modules, need_server
 
 need_modules("azure.eventhub", "aiohttp", extra="eventhubs,http")
@@ -39,8 +38,13 @@ def hub(tmp_path_factory):
     endpoint.stop()
 
 
-async def _post(hub, path: str, body: bytes, content_type: str = "application/atom+xml;type=entry;charset=utf-8",
-                token: str | None = "sign") -> tuple[int, str]:
+async def _post(
+    hub,
+    path: str,
+    body: bytes,
+    content_type: str = "application/atom+xml;type=entry;charset=utf-8",
+    token: str | None = "sign",
+) -> tuple[int, str]:
     conn = ConnectionString.parse(hub.connection_string)
     headers = {"Content-Type": content_type}
     if token == "sign":
@@ -58,8 +62,9 @@ async def _read_all(hub, expected: int) -> list:
     async def on_event(context, event) -> None:
         got.append((context.partition_id, event))
 
-    client = EventHubConsumerClient.from_connection_string(hub.connection_string, consumer_group="$default",
-                                                           retry_total=0)
+    client = EventHubConsumerClient.from_connection_string(
+        hub.connection_string, consumer_group="$default", retry_total=0
+    )
     task = asyncio.create_task(client.receive(on_event, starting_position="-1"))
     try:
         async with asyncio.timeout(CALL_S):
@@ -78,17 +83,26 @@ def test_rest_and_amqp_publish_into_one_hub_with_sas_checked_and_base64_batches(
 
     async def scenario():
         assert (await _post(hub, "/telemetry/messages", b"x", token=None))[0] == 401
-        status, text = await _post(hub, "/telemetry/messages", b"x", token="SharedAccessSignature sr=a&sig=b&se=9999999999&skn=RootManageSharedAccessKey")
+        status, text = await _post(
+            hub,
+            "/telemetry/messages",
+            b"x",
+            token="SharedAccessSignature sr=a&sig=b&se=9999999999&skn=RootManageSharedAccessKey",
+        )
         assert status == 401 and "signature" in text and "sig=b" not in text
         assert (await _post(hub, "/elsewhere/messages", b"x"))[0] == 404
 
         assert (await _post(hub, "/telemetry/messages", b"rest-single"))[0] == 201
         for i in range(3):
             assert (await _post(hub, "/telemetry/publishers/device-7/messages", f"rest-dev7-{i}".encode()))[0] == 201
-        batch = json.dumps([{"Body": "rest-batch-text"},
-                            {"Body": base64.b64encode(binary).decode(), "UserProperties": {"iotbench-body": "base64"}}])
+        batch = json.dumps(
+            [
+                {"Body": "rest-batch-text"},
+                {"Body": base64.b64encode(binary).decode(), "UserProperties": {"iotbench-body": "base64"}},
+            ]
+        )
         assert (await _post(hub, "/telemetry/messages", batch.encode(), BATCH))[0] == 201
-        assert (await _post(hub, "/telemetry/messages", b"[{\"Body\": 3}]", BATCH))[0] == 400
+        assert (await _post(hub, "/telemetry/messages", b'[{"Body": 3}]', BATCH))[0] == 400
 
         producer = EventHubProducerClient.from_connection_string(hub.connection_string, retry_total=0)
         async with asyncio.timeout(CALL_S):
@@ -97,7 +111,12 @@ def test_rest_and_amqp_publish_into_one_hub_with_sas_checked_and_base64_batches(
 
         got = await _read_all(hub, 7)
         bodies = {b"".join(e.body) for _, e in got}
-        assert bodies >= {b"rest-single", b"rest-batch-text", b"amqp-single", *(f"rest-dev7-{i}".encode() for i in range(3))}
+        assert bodies >= {
+            b"rest-single",
+            b"rest-batch-text",
+            b"amqp-single",
+            *(f"rest-dev7-{i}".encode() for i in range(3)),
+        }
         dev7 = [(p, b"".join(e.body)) for p, e in got if b"".join(e.body).startswith(b"rest-dev7")]
         assert len({p for p, _ in dev7}) == 1 and [b for _, b in dev7] == [f"rest-dev7-{i}".encode() for i in range(3)]
         [encoded] = [e for _, e in got if e.properties.get(b"iotbench-body") == b"base64"]

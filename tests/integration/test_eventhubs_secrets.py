@@ -11,17 +11,16 @@ import socket
 from urllib.parse import quote, quote_plus
 
 import pytest
-
 from support import need_modules
 
 need_modules("azure.eventhub", extra="eventhubs")
 
 
-from iotbench.pipeline.runner import run_matrix  # noqa: E402
 from iotbench.model.spec import parse_spec  # noqa: E402
+from iotbench.pipeline.runner import run_matrix  # noqa: E402
+from iotbench.transports.eventhubs.transport import CONNECTION_STRING_ENV  # noqa: E402
 from iotbench.transports.sas import ConnectionString  # noqa: E402
 from iotbench.transports.servers.eventhubs import EndpointSettings, LocalEventHubs  # noqa: E402
-from iotbench.transports.eventhubs.transport import CONNECTION_STRING_ENV  # noqa: E402
 
 pytestmark = pytest.mark.server  # every test here starts a server
 
@@ -29,11 +28,19 @@ KEY = "Zm9vYmFyLXNlY3JldC1rZXktZm9yLXRoZS10ZXN0"  # looks like a real key; must 
 
 
 def _spec(connections: int = 2, call_timeout_s: float = 10.0):
-    return parse_spec({
-        "codecs": ["json"], "transports": ["eventhubs"], "connections": [connections], "devices": [40],
-        "interval_s": [1.0], "duration_s": 1.5, "warmup_s": 0.5, "drain_timeout_s": 5.0,
-        "transport_options": {"eventhubs": {"call_timeout_s": call_timeout_s, "partitioning": "key"}},
-    })
+    return parse_spec(
+        {
+            "codecs": ["json"],
+            "transports": ["eventhubs"],
+            "connections": [connections],
+            "devices": [40],
+            "interval_s": [1.0],
+            "duration_s": 1.5,
+            "warmup_s": 0.5,
+            "drain_timeout_s": 5.0,
+            "transport_options": {"eventhubs": {"call_timeout_s": call_timeout_s, "partitioning": "key"}},
+        }
+    )
 
 
 def _cloud(monkeypatch, port: int, key: str = KEY) -> None:

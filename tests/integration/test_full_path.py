@@ -9,20 +9,38 @@ from pathlib import Path
 
 import pytest
 
-from iotbench.pipeline.accounting import SeqLedger
-from iotbench.pipeline.metrics import Latency
 from iotbench.cli import main
-from iotbench.pipeline.coldstore import read_jsonl_store
-from iotbench.pipeline.runner import run_cell
 from iotbench.model.spec import parse_spec
+from iotbench.pipeline.accounting import SeqLedger
+from iotbench.pipeline.coldstore import read_jsonl_store
+from iotbench.pipeline.metrics import Latency
+from iotbench.pipeline.runner import run_cell
 from iotbench.transports import TRANSPORTS
 from iotbench.transports.base import TransportError
 from iotbench.transports.inprocess import InProcessTransport
 
 REQUIRED_KEYS = {
-    "schema_version", "cell", "codec", "transport", "batch", "compression", "devices", "interval_s", "duration_s",
-    "target_eps", "events_scheduled", "events_sent", "events_acked", "events_stored", "events_lost",
-    "events_duplicated", "events_rejected", "throughput_eps", "latency_ms", "payload_bytes", "cold_store",
+    "schema_version",
+    "cell",
+    "codec",
+    "transport",
+    "batch",
+    "compression",
+    "devices",
+    "interval_s",
+    "duration_s",
+    "target_eps",
+    "events_scheduled",
+    "events_sent",
+    "events_acked",
+    "events_stored",
+    "events_lost",
+    "events_duplicated",
+    "events_rejected",
+    "throughput_eps",
+    "latency_ms",
+    "payload_bytes",
+    "cold_store",
     "started_at",
 }
 
@@ -40,8 +58,10 @@ def _sent_pairs(out: Path, result: dict) -> set[tuple[str, int]]:
 @pytest.mark.slow
 def test_two_codecs_5000_devices_at_1s_for_8s_lose_nothing(tmp_path):
     spec = tmp_path / "spec.toml"
-    spec.write_text('codecs = ["json", "msgpack"]\ntransports = ["inprocess"]\nbatch = [100]\n'
-                    "devices = 5000\ninterval_s = 1\nduration_s = 8\nwarmup_s = 2\n")
+    spec.write_text(
+        'codecs = ["json", "msgpack"]\ntransports = ["inprocess"]\nbatch = [100]\n'
+        "devices = 5000\ninterval_s = 1\nduration_s = 8\nwarmup_s = 2\n"
+    )
     out = tmp_path / "out"
     assert main(["run", str(spec), "--out", str(out), "--no-report"]) == 0
     results = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
@@ -113,8 +133,18 @@ def lossy():
 
 
 def test_losses_duplicates_and_failed_sends_are_counted_exactly(tmp_path, lossy):
-    spec = parse_spec({"codecs": ["json"], "transports": ["lossy"], "batch": [1], "devices": 200,
-                       "interval_s": 0.5, "duration_s": 2, "warmup_s": 0, "drain_timeout_s": 2})
+    spec = parse_spec(
+        {
+            "codecs": ["json"],
+            "transports": ["lossy"],
+            "batch": [1],
+            "devices": 200,
+            "interval_s": 0.5,
+            "duration_s": 2,
+            "warmup_s": 0,
+            "drain_timeout_s": 2,
+        }
+    )
     result = asyncio.run(run_cell(spec, spec.cells()[0], tmp_path / "cell"))
     sent = result.events_sent
     refused, unacknowledged, dropped, doubled = 0, 0, 0, 0

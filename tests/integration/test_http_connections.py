@@ -30,14 +30,22 @@ class _Counter:
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
-                length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
-                                  if line.lower().startswith(b"content-length")))
+                length = int(
+                    next(
+                        line.split(b":")[1]
+                        for line in head.split(b"\r\n")
+                        if line.lower().startswith(b"content-length")
+                    )
+                )
                 await reader.readexactly(length)
                 self.requests += 1
                 self.heads.append(head)
                 close = b"connection: close" in head.lower()
-                writer.write(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n"
-                             + (b"Connection: close\r\n" if close else b"") + b"\r\n")
+                writer.write(
+                    b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n"
+                    + (b"Connection: close\r\n" if close else b"")
+                    + b"\r\n"
+                )
                 await writer.drain()
                 if close:
                     break

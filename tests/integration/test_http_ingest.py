@@ -19,9 +19,9 @@ need_modules("aiohttp", "uvicorn", extra="http")
 
 import aiohttp  # noqa: E402
 
-from iotbench.transports.http.transport import BODY_ENCODING, HttpTransport  # noqa: E402
 from iotbench.transports.emulators.ingest_gateway import SinkFull, StreamSink  # noqa: E402
 from iotbench.transports.event_stream import BATCH_CONTENT_TYPE, Event, decode_frames, encode_frame  # noqa: E402
+from iotbench.transports.http.transport import BODY_ENCODING, HttpTransport  # noqa: E402
 from iotbench.transports.servers.ingest import start_gateway  # noqa: E402
 
 BINARY = bytes(range(256)) * 4  # not UTF-8: must travel base64-encoded in the batch form
@@ -37,8 +37,10 @@ def test_batch_form_carries_binary_payloads_base64_and_delivers_exact_bytes(tmp_
     payloads = [BINARY, b'{"device_id": "b0000-a001-s1"}', "température".encode()]
     received, wire = asyncio.run(_send_and_receive(HttpTransport(form="batch"), tmp_path, payloads))
     assert received == payloads
-    entries = [{"Body": base64.b64encode(BINARY).decode(), "UserProperties": {BODY_ENCODING: "base64"}},
-               *({"Body": p.decode()} for p in payloads[1:])]
+    entries = [
+        {"Body": base64.b64encode(BINARY).decode(), "UserProperties": {BODY_ENCODING: "base64"}},
+        *({"Body": p.decode()} for p in payloads[1:]),
+    ]
     assert wire == sum(len(json.dumps([e], ensure_ascii=False, separators=(",", ":")).encode()) for e in entries)
     assert wire > len(BINARY) * 4 // 3  # what went on the wire is the base64 form, a third larger
 

@@ -27,7 +27,8 @@ async def _handshake(server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext, hos
     port = server.sockets[0].getsockname()[1]
     try:
         reader, writer = await asyncio.wait_for(
-            asyncio.open_connection("127.0.0.1", port, ssl=client_ctx, server_hostname=host), 10)
+            asyncio.open_connection("127.0.0.1", port, ssl=client_ctx, server_hostname=host), 10
+        )
         writer.write(b"reading\n")
         line = await asyncio.wait_for(reader.readline(), 10)
         writer.close()

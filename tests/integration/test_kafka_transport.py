@@ -5,17 +5,16 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
 from support import need_modules, send_through
 
 need_modules("aiokafka", extra="kafka")
 
 from aiokafka import AIOKafkaConsumer, TopicPartition  # noqa: E402
+from support import need_server  # noqa: E402
 
 from iotbench.transports.base import TransportError  # noqa: E402
 from iotbench.transports.kafka import KafkaTransport  # noqa: E402
 from iotbench.transports.servers.tansu import start_tansu  # noqa: E402
-from support import need_server  # noqa: E402
 
 
 @pytest.fixture
@@ -67,27 +66,40 @@ def test_a_receiver_on_a_reused_topic_starts_at_its_end(tansu, tmp_path):
 
 def test_sasl_without_a_password_variable_says_how_to_give_one(tmp_path, monkeypatch):
     monkeypatch.delenv("IOTBENCH_TEST_KAFKA_PASSWORD", raising=False)
-    transport = KafkaTransport(bootstrap="127.0.0.1:1", security_protocol="SASL_SSL",
-                               sasl_username="$ConnectionString", sasl_password_env="IOTBENCH_TEST_KAFKA_PASSWORD")
+    transport = KafkaTransport(
+        bootstrap="127.0.0.1:1",
+        security_protocol="SASL_SSL",
+        sasl_username="$ConnectionString",
+        sasl_password_env="IOTBENCH_TEST_KAFKA_PASSWORD",
+    )
     with pytest.raises(TransportError, match="IOTBENCH_TEST_KAFKA_PASSWORD is not set"):
         asyncio.run(transport.start({}))
 
 
 def test_sasl_password_comes_from_the_environment_and_never_from_the_options(tmp_path, monkeypatch):
     monkeypatch.setenv("IOTBENCH_TEST_KAFKA_PASSWORD", "Endpoint=sb://x/;SharedAccessKey=secret")
-    transport = KafkaTransport(bootstrap="127.0.0.1:1", security_protocol="SASL_SSL", create_topic=False,
-                               sasl_username="$ConnectionString", sasl_password_env="IOTBENCH_TEST_KAFKA_PASSWORD")
+    transport = KafkaTransport(
+        bootstrap="127.0.0.1:1",
+        security_protocol="SASL_SSL",
+        create_topic=False,
+        sasl_username="$ConnectionString",
+        sasl_password_env="IOTBENCH_TEST_KAFKA_PASSWORD",
+    )
     asyncio.run(transport.start({}))
     assert transport._settings["sasl_plain_password"].endswith("secret")
     assert "secret" not in repr(transport.options)
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    ({"acks": 2}, "acks=2"), ({"security_protocol": "KERBEROS"}, "KERBEROS"),
-    ({"fetch_max_wait_ms": "soon"}, "fetch_max_wait_ms='soon' must be a whole number from 0"),
-    ({"fetch_max_wait_ms": -1}, "fetch_max_wait_ms=-1"),
-    ({"max_batch_size": 2_000_000}, "max_batch_size=2000000 must be a whole number from 1024 to 1048576 bytes"),
-])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"acks": 2}, "acks=2"),
+        ({"security_protocol": "KERBEROS"}, "KERBEROS"),
+        ({"fetch_max_wait_ms": "soon"}, "fetch_max_wait_ms='soon' must be a whole number from 0"),
+        ({"fetch_max_wait_ms": -1}, "fetch_max_wait_ms=-1"),
+        ({"max_batch_size": 2_000_000}, "max_batch_size=2000000 must be a whole number from 1024 to 1048576 bytes"),
+    ],
+)
 def test_bad_settings_fail_at_start_with_the_fix(options, message, tmp_path):
     with pytest.raises(TransportError, match=message):
         asyncio.run(KafkaTransport(bootstrap="127.0.0.1:1", create_topic=False, **options).start({}))

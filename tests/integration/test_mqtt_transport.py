@@ -6,11 +6,11 @@ import asyncio
 import json
 
 import pytest
+from support import arrived, start_transport
+from transport_faults import check_endpoint_from_environment, dead_port, established_to, run_with
 
 from iotbench.transports import TransportError
 from iotbench.transports.mqtt import MqttTransport
-from support import arrived, start_transport
-from transport_faults import check_endpoint_from_environment, dead_port, established_to, run_with
 
 
 async def _started(transport: MqttTransport, tmp_path):
@@ -29,7 +29,11 @@ def test_password_stays_out_of_specs_errors_and_results(tmp_path, monkeypatch):
     port = dead_port()
     results = run_with("mqtt", {"url": f"mqtt://bob@127.0.0.1:{port}"}, tmp_path / "from-env")
     assert results[0].status == "failed" and f"127.0.0.1:{port}" in results[0].error
-    saved = "".join(p.read_text() for p in (tmp_path / "from-env").rglob("*") if p.is_file() and p.suffix in {".jsonl", ".json", ".log"})
+    saved = "".join(
+        p.read_text()
+        for p in (tmp_path / "from-env").rglob("*")
+        if p.is_file() and p.suffix in {".jsonl", ".json", ".log"}
+    )
     assert "s3cret" not in saved and "s3cret" not in json.dumps(results[0].error)
 
 
@@ -88,7 +92,6 @@ def test_tls_listener_speaks_tls_with_the_local_ca_only(tmp_path):
     plain, untrusted = asyncio.run(asyncio.wait_for(scenario(), 60))
     assert "CONNACK" in plain or "lost" in plain
     assert "certificate verify failed" in untrusted
-
 
 
 def test_environment_names_the_broker_when_the_spec_does_not(tmp_path, monkeypatch):

@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from support import need_server
 
+from iotbench.model.spec import parse_spec
 from iotbench.pipeline.consumer import Consumer
 from iotbench.pipeline.runner import run_cell
-from iotbench.model.spec import parse_spec
-from support import need_server
 
 pytestmark = pytest.mark.server  # every test here starts a server
 
@@ -43,9 +43,18 @@ def test_deliver_raising_mid_cell_fails_the_cell(tmp_path, monkeypatch, transpor
         real(self, payload)
 
     monkeypatch.setattr(Consumer, "deliver", breaking)
-    spec = parse_spec({"codecs": ["json"], "transports": [transport], "devices": 100, "interval_s": 1.0,
-                       "duration_s": 2.0, "warmup_s": 0.0, "drain_timeout_s": 3.0,
-                       **({"transport_options": {transport: FAMILIES[transport]}} if FAMILIES[transport] else {})})
+    spec = parse_spec(
+        {
+            "codecs": ["json"],
+            "transports": [transport],
+            "devices": 100,
+            "interval_s": 1.0,
+            "duration_s": 2.0,
+            "warmup_s": 0.0,
+            "drain_timeout_s": 3.0,
+            **({"transport_options": {transport: FAMILIES[transport]}} if FAMILIES[transport] else {}),
+        }
+    )
     result = asyncio.run(run_cell(spec, spec.cells()[0], tmp_path / "cell"))
     if result.status == "failed" and "not installed" in str(result.error):
         need_server(result.error)

@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from support import IN_CI, need_server
 
 pytestmark = pytest.mark.server  # every test here starts a server

@@ -159,8 +159,14 @@ def test_every_number_in_the_decision_recomputes_from_results_jsonl(small_run: P
 
 def test_the_chosen_serialization_is_the_smallest_qualifying_one(small_run: Path) -> None:
     records = list(raw_records(small_run).values())
-    ok = [r for r in records if r["status"] == "ok" and r["events_lost"] == 0 and r["events_failed"] == 0
-          and r["throughput_eps"] >= 0.95 * r["target_eps"]]
+    ok = [
+        r
+        for r in records
+        if r["status"] == "ok"
+        and r["events_lost"] == 0
+        and r["events_failed"] == 0
+        and r["throughput_eps"] >= 0.95 * r["target_eps"]
+    ]
     smallest_batch = min(r["batch"] for r in ok)
     sizes: dict[str, list[float]] = {}
     for r in ok:
@@ -179,12 +185,22 @@ def test_the_chosen_protocol_has_the_lowest_p99_among_real_transports(small_run:
     answer = "".join(parse_decision(small_run / "report.html").all_text)
     serialization = re.search(r"Serialization:\s*(\S+?)\s*\.", answer).group(1)
     p99: dict[str, list[float]] = {}
-    real = [r for r in records if r["transport"] != "inprocess" and r["status"] == "ok" and r["events_lost"] == 0
-            and r["events_failed"] == 0 and r["throughput_eps"] >= 0.95 * r["target_eps"]
-            and r["codec"] == serialization]
+    real = [
+        r
+        for r in records
+        if r["transport"] != "inprocess"
+        and r["status"] == "ok"
+        and r["events_lost"] == 0
+        and r["events_failed"] == 0
+        and r["throughput_eps"] >= 0.95 * r["target_eps"]
+        and r["codec"] == serialization
+    ]
     for r in real:
-        label = r["transport"] + ("[" + ",".join(f"{k}={v}" for k, v in sorted(r["transport_options"].items()))
-                                  + "]" if r["transport_options"] else "")
+        label = r["transport"] + (
+            "[" + ",".join(f"{k}={v}" for k, v in sorted(r["transport_options"].items())) + "]"
+            if r["transport_options"]
+            else ""
+        )
         p99.setdefault(label, []).append((r["batch"], r["latency_ms"]["e2e_received"]["p99"]))
     medians = {k: statistics.median(v for b, v in rows if b == min(b for b, _ in rows)) for k, rows in p99.items()}
     best = min(medians, key=lambda k: (medians[k], k))
@@ -205,16 +221,42 @@ def test_report_command(small_run: Path, tmp_path: Path, capsys: pytest.CaptureF
 def test_report_on_a_folder_with_only_failed_cells_says_so(tmp_path: Path) -> None:
     from iotbench.report import write_report
 
-    record = {"cell": "json/inprocess/b1/none/c1/d10@1s", "codec": "json", "transport": "inprocess",
-              "transport_options": {}, "batch": 1, "compression": "none", "connections": 1, "devices": 10,
-              "interval_s": 1.0, "duration_s": 1.0, "warmup_s": 0.0, "repeat": 0, "target_eps": 10.0,
-              "status": "failed", "error": "inprocess: server start did not finish", "events_scheduled": 0,
-              "events_sent": 0, "events_acked": 0, "events_failed": 0, "events_stored": 0, "events_lost": 0,
-              "events_duplicated": 0, "events_rejected": 0, "events_unexpected": 0, "sends": 0,
-              "throughput_eps": 0.0, "latency_ms": {}, "payload_bytes": {"mean": None, "min": None, "max": None},
-              "send_bytes": {"mean": None, "min": None, "max": None}, "cold_store": "cells/x/cold-store",
-              "dead_letter": None, "started_at": "2026-01-01T00:00:00+00:00", "elapsed_s": 1.0,
-              "schema_version": 1}
+    record = {
+        "cell": "json/inprocess/b1/none/c1/d10@1s",
+        "codec": "json",
+        "transport": "inprocess",
+        "transport_options": {},
+        "batch": 1,
+        "compression": "none",
+        "connections": 1,
+        "devices": 10,
+        "interval_s": 1.0,
+        "duration_s": 1.0,
+        "warmup_s": 0.0,
+        "repeat": 0,
+        "target_eps": 10.0,
+        "status": "failed",
+        "error": "inprocess: server start did not finish",
+        "events_scheduled": 0,
+        "events_sent": 0,
+        "events_acked": 0,
+        "events_failed": 0,
+        "events_stored": 0,
+        "events_lost": 0,
+        "events_duplicated": 0,
+        "events_rejected": 0,
+        "events_unexpected": 0,
+        "sends": 0,
+        "throughput_eps": 0.0,
+        "latency_ms": {},
+        "payload_bytes": {"mean": None, "min": None, "max": None},
+        "send_bytes": {"mean": None, "min": None, "max": None},
+        "cold_store": "cells/x/cold-store",
+        "dead_letter": None,
+        "started_at": "2026-01-01T00:00:00+00:00",
+        "elapsed_s": 1.0,
+        "schema_version": 1,
+    }
     (tmp_path / "results.jsonl").write_text(json.dumps(record) + "\n")
     text = write_report(tmp_path).read_text()
     assert "No cell qualified" in text

@@ -13,7 +13,7 @@ from report_support import small_run  # noqa: F401 - a fixture
 from iotbench.cli import main
 from iotbench.report.benchmarks import load_benchmarks
 
-BENCH = '''
+BENCH = """
 from iotbench.codecs import get_codec
 from iotbench.studies.samples import sample_readings
 
@@ -33,7 +33,7 @@ def test_encode_msgpack(benchmark):
 
 def test_something_else(benchmark):
     benchmark(sum, [1, 2, 3])
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -41,10 +41,29 @@ def benchmark_json(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("bench")
     (folder / "test_tiny_bench.py").write_text(BENCH)
     out = folder / "bench.json"
-    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--benchmark-only",
-                    "--benchmark-min-rounds=5", "--benchmark-max-time=0.05", f"--benchmark-json={out}",
-                    "-o", "addopts=", "--rootdir", str(folder), str(folder / "test_tiny_bench.py")],
-                   check=True, timeout=120, capture_output=True, cwd=folder)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--benchmark-only",
+            "--benchmark-min-rounds=5",
+            "--benchmark-max-time=0.05",
+            f"--benchmark-json={out}",
+            "-o",
+            "addopts=",
+            "--rootdir",
+            str(folder),
+            str(folder / "test_tiny_bench.py"),
+        ],
+        check=True,
+        timeout=120,
+        capture_output=True,
+        cwd=folder,
+    )
     return out
 
 
@@ -60,7 +79,7 @@ def test_load_benchmarks_keeps_extra_info(benchmark_json: Path) -> None:
 def test_report_includes_the_benchmarks(small_run: Path, benchmark_json: Path) -> None:
     assert main(["report", str(small_run), "--benchmarks", str(benchmark_json)]) == 0
     html = (small_run / "report.html").read_text()
-    codecs = html[html.index('id="codecs"'):html.index('id="transports"')]
+    codecs = html[html.index('id="codecs"') : html.index('id="transports"')]
     assert "test_encode_msgpack" in codecs and "bytes_single" in codecs
     assert "encode single µs/reading" in codecs  # the codec suite's shape becomes a per-codec table
     assert "Schema evolution" in codecs

@@ -87,16 +87,24 @@ async def _inspect(ws_url: str, url: str, shot: Path) -> dict[str, Any]:
             await cdp.call(domain)
         await cdp.call("Page.navigate", url=url)
         await cdp.wait_for("Page.loadEventFired")
-        result = await cdp.call("Runtime.evaluate", returnByValue=True, expression=(
-            "JSON.stringify({images: Array.from(document.images).map(i => "
-            "({w: i.naturalWidth, done: i.complete, alt: i.alt})), "
-            "decision: !!document.getElementById('the-decision'), title: document.title})"))
+        result = await cdp.call(
+            "Runtime.evaluate",
+            returnByValue=True,
+            expression=(
+                "JSON.stringify({images: Array.from(document.images).map(i => "
+                "({w: i.naturalWidth, done: i.complete, alt: i.alt})), "
+                "decision: !!document.getElementById('the-decision'), title: document.title})"
+            ),
+        )
         page = json.loads(result["result"]["value"])
         metrics = await cdp.call("Page.getLayoutMetrics")
         size = metrics.get("cssContentSize") or metrics["contentSize"]
-        shot_data = await cdp.call("Page.captureScreenshot", format="png", captureBeyondViewport=True,
-                                   clip={"x": 0, "y": 0, "width": size["width"],
-                                         "height": min(size["height"], 12000), "scale": 1})
+        shot_data = await cdp.call(
+            "Page.captureScreenshot",
+            format="png",
+            captureBeyondViewport=True,
+            clip={"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], 12000), "scale": 1},
+        )
         shot.write_bytes(base64.b64decode(shot_data["data"]))
         pdf = await cdp.call("Page.printToPDF", printBackground=False, paperWidth=8.27, paperHeight=11.69)
         shot.with_suffix(".pdf").write_bytes(base64.b64decode(pdf["data"]))  # printable: A4, print styles
@@ -115,13 +123,27 @@ def test_report_in_headless_chromium(report: Path, tmp_path: Path) -> None:
         need_server("chromium (Debian package 'chromium') for the real-browser report test")
     port = free_port()
     profile = tmp_path / "profile"
-    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-           f"--remote-debugging-port={port}", "--remote-debugging-address=127.0.0.1",
-           f"--user-data-dir={profile}", "--disable-background-networking", "--disable-component-update",
-           "--disable-sync", "--no-first-run", "--no-default-browser-check", "--disable-extensions",
-           "--window-size=1200,900", "about:blank"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "chromium.log", "wb"),
-                            start_new_session=True)
+    cmd = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        f"--remote-debugging-port={port}",
+        "--remote-debugging-address=127.0.0.1",
+        f"--user-data-dir={profile}",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--no-default-browser-check",
+        "--disable-extensions",
+        "--window-size=1200,900",
+        "about:blank",
+    ]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "chromium.log", "wb"), start_new_session=True
+    )
     shot = tmp_path / "report.png"
     try:
         ws_url = _page_ws_url(port)
@@ -134,9 +156,13 @@ def test_report_in_headless_chromium(report: Path, tmp_path: Path) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
     page, events = seen["page"], seen["events"]
-    errors = [e for e in events if e.get("method") == "Runtime.exceptionThrown"
-              or (e.get("method") == "Runtime.consoleAPICalled" and e["params"].get("type") in ("error", "assert"))
-              or (e.get("method") == "Log.entryAdded" and e["params"]["entry"].get("level") == "error")]
+    errors = [
+        e
+        for e in events
+        if e.get("method") == "Runtime.exceptionThrown"
+        or (e.get("method") == "Runtime.consoleAPICalled" and e["params"].get("type") in ("error", "assert"))
+        or (e.get("method") == "Log.entryAdded" and e["params"]["entry"].get("level") == "error")
+    ]
     requests = [e["params"]["request"]["url"] for e in events if e.get("method") == "Network.requestWillBeSent"]
     assert errors == [], f"console errors: {errors}"
     assert [u for u in requests if not u.startswith(("file:", "data:"))] == [], f"network requests: {requests}"

@@ -36,9 +36,21 @@ def test_batching_spreads_framing_and_rest_batches_base64() -> None:
 
 
 def test_wire_table_from_result_rows() -> None:
-    df = pd.DataFrame([{"status": "ok", "variant": "mqtt[qos=1]", "serialization": "json", "batch": 1,
-                        "transport": "mqtt", "transport_options": json.dumps({"qos": 1}), "codec": "json",
-                        "payload_bytes_mean": 100.0, "events_per_send": 1.0}])
+    df = pd.DataFrame(
+        [
+            {
+                "status": "ok",
+                "variant": "mqtt[qos=1]",
+                "serialization": "json",
+                "batch": 1,
+                "transport": "mqtt",
+                "transport_options": json.dumps({"qos": 1}),
+                "codec": "json",
+                "payload_bytes_mean": 100.0,
+                "events_per_send": 1.0,
+            }
+        ]
+    )
     table = wire_table(df, events_per_device_month=43_200)
     assert table.loc[0, "total"] == pytest.approx(221.0)
     assert table.loc[0, "MB/device/month"] == pytest.approx(221 * 43_200 / 1e6)

@@ -40,8 +40,9 @@ def test_every_column_is_documented(small_run: Path) -> None:
     first = json.loads((small_run / "results.jsonl").read_text().splitlines()[0])
     nested = [k for k, v in first.items() if isinstance(v, dict)]
     for col in df.columns:
-        assert col in RESULT_COLUMNS or col.startswith("option_") or any(col.startswith(k + "_") for k in nested), \
+        assert col in RESULT_COLUMNS or col.startswith("option_") or any(col.startswith(k + "_") for k in nested), (
             f"column {col!r} is neither in RESULT_COLUMNS nor a flattened object of the record"
+        )
     doc = (Path(__file__).resolve().parents[2] / "docs" / "results.md").read_text()
     missing = [k for k in RESULT_COLUMNS if f"`{k}`" not in doc]
     assert not missing, f"docs/results.md does not document {missing}"
@@ -50,10 +51,24 @@ def test_every_column_is_documented(small_run: Path) -> None:
 def test_variant_label_and_options(tmp_path: Path) -> None:
     assert variant_label("mqtt", {}) == "mqtt"
     assert variant_label("mqtt", {"tls": True, "qos": 1}) == "mqtt[qos=1,tls=true]"
-    record = {"cell": "c", "repeat": 0, "codec": "json", "compression": "zstd", "transport": "mqtt",
-              "transport_options": {"qos": 1}, "status": "ok", "events_sent": 10, "sends": 0, "target_eps": 0,
-              "latency_ms": {}, "payload_bytes": {}, "send_bytes": {}, "cold_store": "gone",
-              "transport_counters": {"retries": 3}, "schema_version": 1}
+    record = {
+        "cell": "c",
+        "repeat": 0,
+        "codec": "json",
+        "compression": "zstd",
+        "transport": "mqtt",
+        "transport_options": {"qos": 1},
+        "status": "ok",
+        "events_sent": 10,
+        "sends": 0,
+        "target_eps": 0,
+        "latency_ms": {},
+        "payload_bytes": {},
+        "send_bytes": {},
+        "cold_store": "gone",
+        "transport_counters": {"retries": 3},
+        "schema_version": 1,
+    }
     (tmp_path / "results.jsonl").write_text(json.dumps(record) + "\n\n")
     df = load_results(tmp_path)
     assert df.loc[0, "variant"] == "mqtt[qos=1]" and df.loc[0, "option_qos"] == 1

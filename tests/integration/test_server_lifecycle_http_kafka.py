@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from support import assert_no_leftovers, need_modules, start_transport
 
 from iotbench.transports import get_transport
-from support import assert_no_leftovers, need_modules, start_transport
 
 need_modules("aiohttp", extra="http")
 need_modules("aiokafka", extra="kafka")

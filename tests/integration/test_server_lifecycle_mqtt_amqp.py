@@ -14,12 +14,12 @@ import time
 from pathlib import Path
 
 import pytest
+from support import alive, assert_no_leftovers, need_server
 
-from iotbench.pipeline.runner import run_cell
 from iotbench.model.spec import parse_spec
+from iotbench.pipeline.runner import run_cell
 from iotbench.transports import TransportError
 from iotbench.transports.servers.process import port_open
-from support import alive, assert_no_leftovers, need_server
 
 
 def processes_in(folder: Path) -> list[int]:
@@ -125,8 +125,9 @@ def test_mosquitto_that_exits_at_start_says_why(tmp_path):
     from iotbench.transports.servers import mosquitto as mosquitto_server
 
     with pytest.raises(TransportError, match="exited with code"):
-        mosquitto_server.start_mosquitto(tmp_path, tls={"certfile": str(tmp_path / "missing.pem"),
-                                                        "keyfile": str(tmp_path / "missing.key")})
+        mosquitto_server.start_mosquitto(
+            tmp_path, tls={"certfile": str(tmp_path / "missing.pem"), "keyfile": str(tmp_path / "missing.key")}
+        )
     assert_no_leftovers(processes_in(tmp_path), [])
 
 
@@ -161,11 +162,14 @@ def test_ctrl_c_during_a_run_stops_the_servers(transport, tmp_path):
     import sys
 
     spec = tmp_path / "spec.toml"
-    spec.write_text(f'codecs = ["json"]\ntransports = ["{transport}"]\ndevices = 100\ninterval_s = 1\nduration_s = 60\n')
+    spec.write_text(
+        f'codecs = ["json"]\ntransports = ["{transport}"]\ndevices = 100\ninterval_s = 1\nduration_s = 60\n'
+    )
     out = tmp_path / "run"
     cli = subprocess.Popen(
         [sys.executable, "-m", "iotbench.cli", "run", str(spec), "--out", str(out), "--no-report"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # a background shell ignores it
     )
     try:

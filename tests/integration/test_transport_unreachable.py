@@ -17,15 +17,27 @@ from transport_faults import dead_port, run_with, silent_endpoint
 
 # transport -> (its endpoint option, address template, dead-port message, silent-endpoint message)
 ENDPOINTS = {
-    "mqtt": ("url", "mqtt://127.0.0.1:{port}", "cannot connect to 127.0.0.1:{port}",
-             "no CONNACK from 127.0.0.1:{port} within 1 s"),
-    "amqp": ("url", "amqp://127.0.0.1:{port}", "amqp: cannot connect to 127.0.0.1:{port}: Connection refused",
-             "no AMQP open/attach from 127.0.0.1:{port} within 1 s"),
+    "mqtt": (
+        "url",
+        "mqtt://127.0.0.1:{port}",
+        "cannot connect to 127.0.0.1:{port}",
+        "no CONNACK from 127.0.0.1:{port} within 1 s",
+    ),
+    "amqp": (
+        "url",
+        "amqp://127.0.0.1:{port}",
+        "amqp: cannot connect to 127.0.0.1:{port}: Connection refused",
+        "no AMQP open/attach from 127.0.0.1:{port} within 1 s",
+    ),
     "http": ("endpoint", "http://127.0.0.1:{port}", "127.0.0.1:{port}", "127.0.0.1:{port} did not answer"),
     "kafka": ("bootstrap", "127.0.0.1:{port}", "127.0.0.1:{port}", "127.0.0.1:{port} did not answer"),
 }
-EXTRAS = {"mqtt": ("paho.mqtt", "mqtt"), "amqp": ("proton", "amqp"), "http": ("aiohttp", "http"),
-          "kafka": ("aiokafka", "kafka")}
+EXTRAS = {
+    "mqtt": ("paho.mqtt", "mqtt"),
+    "amqp": ("proton", "amqp"),
+    "http": ("aiohttp", "http"),
+    "kafka": ("aiokafka", "kafka"),
+}
 
 
 def _failed_then_ok(results, transport: str):
@@ -58,11 +70,14 @@ def test_an_unreachable_endpoint_fails_its_cell_and_the_matrix_goes_on(transport
     assert time.monotonic() - t0 < 30
 
 
-@pytest.mark.parametrize(("transport", "option", "message"), [
-    ("mqtt", {"qos": [2, 1]}, "'transport_options.mqtt.qos': mqtt qos=2 is not known; use one of 0, 1"),
-    ("amqp", {"settled": ["yes", False]}, "'transport_options.amqp.settled': amqp settled='yes' is not a boolean"),
-    ("http", {"mode": ["http3", "keep-alive"]}, "'transport_options.http.mode': http mode='http3'"),
-])
+@pytest.mark.parametrize(
+    ("transport", "option", "message"),
+    [
+        ("mqtt", {"qos": [2, 1]}, "'transport_options.mqtt.qos': mqtt qos=2 is not known; use one of 0, 1"),
+        ("amqp", {"settled": ["yes", False]}, "'transport_options.amqp.settled': amqp settled='yes' is not a boolean"),
+        ("http", {"mode": ["http3", "keep-alive"]}, "'transport_options.http.mode': http mode='http3'"),
+    ],
+)
 def test_a_bad_option_is_refused_when_the_spec_is_loaded(transport, option, message, tmp_path):
     from iotbench.model.spec import SpecError
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Callable, ClassVar
+from collections.abc import Callable
+from typing import ClassVar
 
 import pytest
 
-from iotbench.pipeline.runner import LEAD_S, run_cell
 from iotbench.model.spec import parse_spec
+from iotbench.pipeline.runner import LEAD_S, run_cell
 from iotbench.transports import TRANSPORTS
 from iotbench.transports.inprocess import InProcessTransport
 
@@ -53,8 +54,17 @@ def shaped():
 
 
 def _run(tmp_path, **spec):
-    spec = parse_spec({"codecs": ["json"], "transports": ["shaped"], "batch": [1], "devices": 200,
-                       "interval_s": 1.0, "jitter": 0.0, **spec})
+    spec = parse_spec(
+        {
+            "codecs": ["json"],
+            "transports": ["shaped"],
+            "batch": [1],
+            "devices": 200,
+            "interval_s": 1.0,
+            "jitter": 0.0,
+            **spec,
+        }
+    )
     return asyncio.run(run_cell(spec, spec.cells()[0], tmp_path / "cell"))
 
 

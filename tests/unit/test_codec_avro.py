@@ -78,8 +78,17 @@ def _container(schema, records, codec="null") -> bytes:
 @pytest.mark.parametrize("name", AVRO)
 def test_container_with_compression_or_unknown_schema_is_refused(name):
     codec = get_codec(name)
-    record = {"device_id": "d", "seq": 1, "observed_at": 0, "temperature_c": 1.0, "humidity_pct": 1.0,
-              "smoke_alarm": False, "water_leak": False, "battery_pct": 1.0, "schema_version": 1}
+    record = {
+        "device_id": "d",
+        "seq": 1,
+        "observed_at": 0,
+        "temperature_c": 1.0,
+        "humidity_pct": 1.0,
+        "smoke_alarm": False,
+        "water_leak": False,
+        "battery_pct": 1.0,
+        "schema_version": 1,
+    }
     with pytest.raises(CodecError, match="compression is the runner's job"):
         codec.decode_batch(_container(avro_schema(Reading), [record], codec="deflate"))
     # an array of nulls costs zero bytes per item: a reader that trusted any schema could spin forever

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import resource
+from datetime import UTC
 
 import msgspec
 import pytest
@@ -79,9 +80,9 @@ def test_implausible_readings_decode_and_validate_gives_the_reason(name, reading
         assert validate(decoded).startswith(reason)
 
 
-
-
-@pytest.mark.parametrize("name", [n for n in CODEC_NAMES if n.startswith(("json", "msgpack", "cbor")) and n != "msgpack-array"])
+@pytest.mark.parametrize(
+    "name", [n for n in CODEC_NAMES if n.startswith(("json", "msgpack", "cbor")) and n != "msgpack-array"]
+)
 def test_wrong_field_types_are_refused_by_self_describing_codecs(name, readings):
     # a map format carries types on the wire: a string where a float belongs is a CodecError
     codec = get_codec(name)
@@ -100,13 +101,13 @@ def test_wrong_field_types_are_refused_by_self_describing_codecs(name, readings)
 
 
 def test_protobuf_tells_a_missing_timestamp_from_the_epoch(readings):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from iotbench.codecs.schema import proto_messages
     from iotbench.model.telemetry import Reading
 
     codec = get_codec("protobuf")
-    at_epoch = msgspec.structs.replace(readings[0], observed_at=datetime(1970, 1, 1, tzinfo=timezone.utc))
+    at_epoch = msgspec.structs.replace(readings[0], observed_at=datetime(1970, 1, 1, tzinfo=UTC))
     assert codec.decode(codec.encode(at_epoch)) == at_epoch
     assert codec.decode_batch(codec.encode_batch([at_epoch, readings[1]])) == [at_epoch, readings[1]]
     message, batch, _ = proto_messages(Reading)

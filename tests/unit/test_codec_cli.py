@@ -17,7 +17,9 @@ def test_codec_table_rows_carry_sizes_and_times(capsys):
     assert set(table) == {"json", "msgpack-array"}
     for row in table.values():
         assert row["library"].startswith("msgspec ")
-        assert row["bytes_single"] > 0 and row["bytes_per_event_batch"] > 0 and row["compressed_bytes_per_event_batch"] > 0
+        assert (
+            row["bytes_single"] > 0 and row["bytes_per_event_batch"] > 0 and row["compressed_bytes_per_event_batch"] > 0
+        )
         assert row["encode_us"] > 0 and row["decode_batch_us"] > 0
     # field names are a large part of a self-describing event
     assert table["msgpack-array"]["bytes_single"] < table["json"]["bytes_single"] / 2

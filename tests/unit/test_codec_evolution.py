@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from iotbench.codecs import CODECS
-from iotbench.studies.evolution import DIRECTIONS, EvolutionRow, evolution_table, judge, sample_readings
 from iotbench.codecs.schema import ReadingV2
 from iotbench.model.telemetry import Reading
+from iotbench.studies.evolution import DIRECTIONS, EvolutionRow, evolution_table, judge, sample_readings
 
 V2_READS_V1, V1_READS_V2 = DIRECTIONS
 NAMED_MAPS = ("cbor", "json", "json-orjson", "json-stdlib", "msgpack", "msgpack-msgspec")
@@ -65,8 +65,10 @@ def test_judge_tells_the_outcomes_apart():
     v1, v2 = sample_readings()
     shifted = Reading(**{**{k: getattr(v1, k) for k in Reading.__struct_fields__}, "humidity_pct": 1.0})
     assert judge(v1, shifted)[0] == "wrong"
-    as_v2 = ReadingV2(**{k: getattr(v1, k) for k in ReadingV2.__struct_fields__ if k not in ("firmware", "schema_version")},
-                      schema_version=1)
+    as_v2 = ReadingV2(
+        **{k: getattr(v1, k) for k in ReadingV2.__struct_fields__ if k not in ("firmware", "schema_version")},
+        schema_version=1,
+    )
     assert judge(v1, as_v2) == ("ok", "battery_pct ignored; firmware = default 'unknown'")
     zero = Reading(**{k: getattr(v2, k) for k in Reading.__struct_fields__ if k != "battery_pct"}, battery_pct=0.0)
     assert judge(v2, zero)[0] == "invented"
@@ -75,7 +77,9 @@ def test_judge_tells_the_outcomes_apart():
 def test_the_table_is_plain_data_for_the_report():
     rows = evolution_table(["json"])
     assert len(rows) == 4
-    assert all(isinstance(getattr(r, f), str) for r in rows for f in ("codec", "direction", "framing", "outcome", "detail"))
+    assert all(
+        isinstance(getattr(r, f), str) for r in rows for f in ("codec", "direction", "framing", "outcome", "detail")
+    )
 
 
 def test_unknown_and_unsupported_codecs_get_rows_not_crashes(monkeypatch):
@@ -86,9 +90,17 @@ def test_unknown_and_unsupported_codecs_get_rows_not_crashes(monkeypatch):
 
     json_codec = get_codec("json")
     # a codec that leaves out the optional for_model
-    fake = LoadedCodec(types.SimpleNamespace(name="fake", label="Fake", binary=False, encode=json_codec.encode,
-                                             decode=json_codec.decode, encode_batch=json_codec.encode_batch,
-                                             decode_batch=json_codec.decode_batch))
+    fake = LoadedCodec(
+        types.SimpleNamespace(
+            name="fake",
+            label="Fake",
+            binary=False,
+            encode=json_codec.encode,
+            decode=json_codec.decode,
+            encode_batch=json_codec.encode_batch,
+            decode_batch=json_codec.decode_batch,
+        )
+    )
 
     def load(name):
         if name == "missing":

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import resource
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -25,9 +25,13 @@ CODEC_NAMES = CODECS.names()
 HOSTILE_EXAMPLES = int(os.environ.get("IOTBENCH_FUZZ_EXAMPLES", "1000"))
 # derandomize: CI runs the same 1,000 examples every time (no flaky reds); set
 # IOTBENCH_FUZZ_EXAMPLES higher and IOTBENCH_FUZZ_RANDOM=1 locally to search further.
-FUZZ = settings(max_examples=HOSTILE_EXAMPLES, deadline=None, database=None,
-                derandomize=not os.environ.get("IOTBENCH_FUZZ_RANDOM"),
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=HOSTILE_EXAMPLES,
+    deadline=None,
+    database=None,
+    derandomize=not os.environ.get("IOTBENCH_FUZZ_RANDOM"),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 MAX_RSS_GROWTH_KB = 256 * 1024
 
 
@@ -56,8 +60,12 @@ def rss_guard():
 
 
 def seed_payloads(codec, readings) -> list[bytes]:
-    return [codec.encode(readings[0]), codec.encode(readings[-1]), codec.encode_batch(readings[:3]),
-            codec.encode_batch(readings[:1])]
+    return [
+        codec.encode(readings[0]),
+        codec.encode(readings[-1]),
+        codec.encode_batch(readings[:3]),
+        codec.encode_batch(readings[:1]),
+    ]
 
 
 @st.composite
@@ -76,9 +84,9 @@ def mutations(draw, seeds: list[bytes]) -> bytes:
         elif op == "insert":
             data[i:i] = draw(st.binary(min_size=1, max_size=9))
         elif op == "delete":
-            del data[i:i + draw(st.integers(1, 8))]
+            del data[i : i + draw(st.integers(1, 8))]
         elif op == "repeat":
-            data[i:i] = data[i:i + draw(st.integers(1, 16))] * draw(st.integers(1, 50))
+            data[i:i] = data[i : i + draw(st.integers(1, 16))] * draw(st.integers(1, 50))
     return bytes(data)
 
 
@@ -120,7 +128,7 @@ VALID_READINGS = st.builds(
     Reading,
     device_id=st.text(min_size=1, max_size=40),
     seq=st.integers(0, 2**63 - 1),
-    observed_at=st.datetimes(datetime(1950, 1, 1), datetime(2100, 1, 1), timezones=st.just(timezone.utc)),
+    observed_at=st.datetimes(datetime(1950, 1, 1), datetime(2100, 1, 1), timezones=st.just(UTC)),
     temperature_c=st.floats(-60, 100),
     humidity_pct=st.floats(0, 100),
     smoke_alarm=st.booleans(),

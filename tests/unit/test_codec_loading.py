@@ -29,8 +29,10 @@ def _raising(exc: BaseException):
 
 def _plugin(**parts):
     json_codec = get_codec("json").plugin
-    base = {part: getattr(json_codec, part) for part in
-            ("label", "binary", "encode", "decode", "encode_batch", "decode_batch")}
+    base = {
+        part: getattr(json_codec, part)
+        for part in ("label", "binary", "encode", "decode", "encode_batch", "decode_batch")
+    }
     return types.SimpleNamespace(**{"name": "tiny", **base, **parts})
 
 
@@ -70,8 +72,12 @@ def test_declared_errors_apply_to_both_decoders_and_to_for_model(readings):
         return get_codec("json").plugin.for_model(model)
 
     codec = LoadedCodec(_plugin(errors=(msgspec.DecodeError,), for_model=for_model))
-    for decode in (codec.decode, codec.decode_batch, codec.for_model(Reading).decode,
-                   codec.for_model(Reading).decode_batch):
+    for decode in (
+        codec.decode,
+        codec.decode_batch,
+        codec.for_model(Reading).decode,
+        codec.for_model(Reading).decode_batch,
+    ):
         with pytest.raises(CodecError, match="^tiny: cannot decode payload: DecodeError: Input data was truncated"):
             decode(b"")
     assert isinstance(codec.for_model(Reading), CodecFunctions)

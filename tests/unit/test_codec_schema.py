@@ -71,7 +71,9 @@ def test_proto_is_compiled_from_the_checked_in_file(tmp_path, monkeypatch):
     # the codec has no generated code: editing the .proto is the only way to change it
     from iotbench.codecs import schema
 
-    source = PROTO.read_text().replace("double temperature_c = 4;", "double temperature_c = 4;\n  string probe = 99;", 1)
+    source = PROTO.read_text().replace(
+        "double temperature_c = 4;", "double temperature_c = 4;\n  string probe = 99;", 1
+    )
     (tmp_path / "telemetry.proto").write_text(source)
     monkeypatch.setattr(schema, "SCHEMA_DIR", tmp_path)
     monkeypatch.setattr(schema, "PROTO", tmp_path / "telemetry.proto")

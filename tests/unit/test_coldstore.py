@@ -10,10 +10,11 @@ from iotbench.pipeline.coldstore import JsonLinesColdStore, read_jsonl_store
 
 def test_rolls_by_size_and_publishes_atomically(tmp_path, readings):
     published = []
-    store = JsonLinesColdStore(tmp_path, roll_bytes=20_000, roll_s=3600,
-                               on_publish=lambda path, n, at: published.append((path.name, n)))
+    store = JsonLinesColdStore(
+        tmp_path, roll_bytes=20_000, roll_s=3600, on_publish=lambda path, n, at: published.append((path.name, n))
+    )
     for i in range(0, len(readings), 10):
-        store.append(readings[i:i + 10], 1_700_000_000.5)
+        store.append(readings[i : i + 10], 1_700_000_000.5)
         assert not list(tmp_path.glob("part-*.tmp"))  # only whole files carry the public name
     store.close()
     assert len(published) >= 3 and sum(n for _, n in published) == len(readings)
@@ -38,8 +39,9 @@ def test_records_are_readable_with_standard_tools(tmp_path, readings):
     store = JsonLinesColdStore(tmp_path)
     store.append(readings[:3], 1_700_000_000.25)
     store.close()
-    text = subprocess.run(["gzip", "-dc", str(tmp_path / "part-00000.jsonl.gz")], capture_output=True,
-                          check=True, timeout=10).stdout.decode()
+    text = subprocess.run(
+        ["gzip", "-dc", str(tmp_path / "part-00000.jsonl.gz")], capture_output=True, check=True, timeout=10
+    ).stdout.decode()
     first = json.loads(text.splitlines()[0])
     assert first["device_id"] == readings[0].device_id and first["seq"] == readings[0].seq
     assert first["observed_at"].startswith(readings[0].observed_at.isoformat()[:19])

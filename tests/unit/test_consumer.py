@@ -8,16 +8,22 @@ import time
 import msgspec
 
 from iotbench.codecs import get_codec
-from iotbench.pipeline.coldstore import JsonLinesColdStore
 from iotbench.compression import get_compression
+from iotbench.pipeline.coldstore import JsonLinesColdStore
 from iotbench.pipeline.consumer import Consumer, Window
 from iotbench.pipeline.deadletter import DeadLetter
 
 
 def _consumer(tmp_path, batched=True):
-    return Consumer(get_codec("json"), get_compression("none"), JsonLinesColdStore(tmp_path / "store", roll_s=3600),
-                    DeadLetter(tmp_path / "dead.jsonl"), batched=batched, window=Window(start=0.0, end=1e12),
-                    checkpoint_path=tmp_path / "checkpoint.json")
+    return Consumer(
+        get_codec("json"),
+        get_compression("none"),
+        JsonLinesColdStore(tmp_path / "store", roll_s=3600),
+        DeadLetter(tmp_path / "dead.jsonl"),
+        batched=batched,
+        window=Window(start=0.0, end=1e12),
+        checkpoint_path=tmp_path / "checkpoint.json",
+    )
 
 
 def test_bad_payloads_and_readings_go_to_dead_letter(tmp_path, readings):

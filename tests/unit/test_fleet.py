@@ -51,7 +51,7 @@ def test_jitter_and_phase_spread():
     firsts = sorted(t for t, _, r in due if r.seq == 0)
     assert firsts[0] >= START and firsts[-1] < START + 1.2  # phases over one interval (+ jitter)
     gaps = {}
-    for t, i, r in due:
+    for t, i, _ in due:
         gaps.setdefault(i, []).append(t)
     deltas = [b - a for ts in gaps.values() for a, b in zip(ts, ts[1:])]
     assert min(deltas) >= 0.8 - 1e-9 and max(deltas) <= 1.2 + 1e-9

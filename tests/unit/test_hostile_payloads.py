@@ -4,34 +4,44 @@ nothing from what a payload claims."""
 from __future__ import annotations
 
 import tracemalloc
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import msgspec
 import pytest
 
-from iotbench.pipeline.accounting import SeqLedger
 from iotbench.codecs import get_codec
-from iotbench.pipeline.coldstore import JsonLinesColdStore
 from iotbench.compression import get_compression
+from iotbench.model.telemetry import MAX_SEQ
+from iotbench.pipeline.accounting import SeqLedger
+from iotbench.pipeline.coldstore import JsonLinesColdStore
 from iotbench.pipeline.consumer import Consumer, Window
 from iotbench.pipeline.deadletter import DeadLetter
-from iotbench.model.telemetry import MAX_SEQ
 
 
 def _consumer(tmp_path, max_seq=MAX_SEQ):
-    return Consumer(get_codec("json"), get_compression("none"), JsonLinesColdStore(tmp_path / "store", roll_s=3600),
-                    DeadLetter(tmp_path / "dead.jsonl"), batched=True, window=Window(start=0.0, end=1e12),
-                    checkpoint_path=tmp_path / "checkpoint.json", max_seq=max_seq)
+    return Consumer(
+        get_codec("json"),
+        get_compression("none"),
+        JsonLinesColdStore(tmp_path / "store", roll_s=3600),
+        DeadLetter(tmp_path / "dead.jsonl"),
+        batched=True,
+        window=Window(start=0.0, end=1e12),
+        checkpoint_path=tmp_path / "checkpoint.json",
+        max_seq=max_seq,
+    )
 
 
-@pytest.mark.parametrize("changes, reason", [
-    ({"seq": 10**12}, "seq 1000000000000 is above"),
-    ({"seq": 2**63 - 1}, "seq 9223372036854775807 is above"),
-    ({"observed_at": datetime(1, 1, 1, tzinfo=timezone.utc)}, "observed_at 0001-01-01"),
-    ({"observed_at": datetime(9999, 1, 1, tzinfo=timezone.utc)}, "observed_at 9999-01-01"),
-    ({"schema_version": 10**9}, "schema_version 1000000000 outside"),
-    ({"temperature_c": 1e308}, "temperature_c 1e+308 outside"),
-])
+@pytest.mark.parametrize(
+    "changes, reason",
+    [
+        ({"seq": 10**12}, "seq 1000000000000 is above"),
+        ({"seq": 2**63 - 1}, "seq 9223372036854775807 is above"),
+        ({"observed_at": datetime(1, 1, 1, tzinfo=UTC)}, "observed_at 0001-01-01"),
+        ({"observed_at": datetime(9999, 1, 1, tzinfo=UTC)}, "observed_at 9999-01-01"),
+        ({"schema_version": 10**9}, "schema_version 1000000000 outside"),
+        ({"temperature_c": 1e308}, "temperature_c 1e+308 outside"),
+    ],
+)
 def test_a_forged_field_is_rejected_without_allocating(tmp_path, readings, changes, reason):
     consumer = _consumer(tmp_path)
     forged = msgspec.structs.replace(readings[0], **changes)

@@ -47,7 +47,9 @@ def _imports(module: str, path: Path, known: set[str]) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                base = ".".join(
+                    package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else [])
+                )
             names = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base for alias in node.names]
         else:
             continue
@@ -73,7 +75,7 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
             if nxt.startswith(node + "."):
                 continue  # a package's __init__ re-exporting its own submodule
             if state.get(nxt) == 1:
-                return stack[stack.index(nxt):] + [nxt]
+                return stack[stack.index(nxt) :] + [nxt]
             if nxt not in state and (found := visit(nxt)):
                 return found
         stack.pop()
@@ -103,14 +105,28 @@ def test_layers_point_one_way():
         "iotbench.pipeline.": ("iotbench.studies", "iotbench.report", "iotbench.cli"),
         "iotbench.codecs": ("iotbench.pipeline", "iotbench.studies", "iotbench.report", "iotbench.cli"),
         "iotbench.transports": ("iotbench.pipeline", "iotbench.studies", "iotbench.report", "iotbench.cli"),
-        "iotbench.transports.emulators": ("iotbench.transports.servers", "iotbench.transports.mqtt",
-                                          "iotbench.transports.amqp", "iotbench.transports.http",
-                                          "iotbench.transports.kafka", "iotbench.transports.coap",
-                                          "iotbench.transports.eventhubs", "iotbench.transports.inprocess"),
+        "iotbench.transports.emulators": (
+            "iotbench.transports.servers",
+            "iotbench.transports.mqtt",
+            "iotbench.transports.amqp",
+            "iotbench.transports.http",
+            "iotbench.transports.kafka",
+            "iotbench.transports.coap",
+            "iotbench.transports.eventhubs",
+            "iotbench.transports.inprocess",
+        ),
     }
-    client_rooms = ("iotbench.transports.mqtt", "iotbench.transports.amqp", "iotbench.transports.http",
-                    "iotbench.transports.kafka", "iotbench.transports.coap", "iotbench.transports.eventhubs",
-                    "iotbench.transports.inprocess", "iotbench.transports.event_stream", "iotbench.transports.tls")
+    client_rooms = (
+        "iotbench.transports.mqtt",
+        "iotbench.transports.amqp",
+        "iotbench.transports.http",
+        "iotbench.transports.kafka",
+        "iotbench.transports.coap",
+        "iotbench.transports.eventhubs",
+        "iotbench.transports.inprocess",
+        "iotbench.transports.event_stream",
+        "iotbench.transports.tls",
+    )
     broken = []
     for module, imported in graph.items():
         for prefix, forbidden in rules.items():
@@ -122,9 +138,14 @@ def test_layers_point_one_way():
 
 
 def test_import_iotbench_loads_no_server_emulator_or_study():
-    code = ("import sys, iotbench; print('\\n'.join(m for m in sys.modules if m.startswith('iotbench')))")
+    code = "import sys, iotbench; print('\\n'.join(m for m in sys.modules if m.startswith('iotbench')))"
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert "iotbench.pipeline.runner" in loaded  # the public API is there
-    heavy = [m for m in loaded if m.startswith(("iotbench.transports.servers", "iotbench.transports.emulators",
-                                                "iotbench.studies", "iotbench.report"))]
+    heavy = [
+        m
+        for m in loaded
+        if m.startswith(
+            ("iotbench.transports.servers", "iotbench.transports.emulators", "iotbench.studies", "iotbench.report")
+        )
+    ]
     assert not heavy, heavy

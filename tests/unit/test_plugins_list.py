@@ -31,7 +31,7 @@ def listed() -> list[str]:
 def _section(lines: list[str], title: str) -> list[str]:
     start = next(i for i, line in enumerate(lines) if line.startswith(title))
     end = next((i for i in range(start + 1, len(lines)) if not lines[i].startswith(" ")), len(lines))
-    return lines[start + 1:end]
+    return lines[start + 1 : end]
 
 
 def _plugin_line(section: list[str], name: str) -> str:
@@ -59,7 +59,7 @@ def test_every_transport_option_is_listed_with_its_type_default_and_range(listed
     transport = TRANSPORTS.load(name)
     assert transport.label in _plugin_line(section, name)
     start = section.index(_plugin_line(section, name))
-    options = section[start + 1:start + 1 + len(transport.Options.names())]
+    options = section[start + 1 : start + 1 + len(transport.Options.names())]
     for declared, line in zip(transport.Options.declared(), options, strict=True):
         assert line.split()[:2] == [declared.name, declared.kind.split()[0]], line
         assert f" {shown(declared.default)} " in line and declared.allowed() in line, line

@@ -11,22 +11,29 @@ from iotbench.model.spec import SpecError, parse_spec
 
 
 def _cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "iotbench.cli", *args], capture_output=True, text=True,
-                          timeout=120, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "iotbench.cli", *args], capture_output=True, text=True, timeout=120, cwd=cwd
+    )
 
 
-@pytest.mark.parametrize(("toml", "expected"), [
-    ('codecs = ["jsn"]', "spec key 'codecs': unknown codec 'jsn'; did you mean 'json'?"),
-    ("duration_s = -5", "spec key 'duration_s': -5.0 is negative; give a number > 0"),
-    ("durations_s = 5", "spec key 'durations_s': unknown key; did you mean 'duration_s'?"),
-    ('transports = ["inproc"]', "spec key 'transports': unknown transport 'inproc'; did you mean 'inprocess'?"),
-    ("batch = [0]", "spec key 'batch': 0 is zero; give a number > 0"),
-    ('devices = "many"', "spec key 'devices': 'many' is a str; give a int"),
-    ("jitter = 0.7", "spec key 'jitter': 0.7 is outside 0..0.5"),
-    ('exclude = [{codex = "json"}]', "spec key 'exclude.codex': is not a matrix dimension"),
-    ("[transport_options.inprocess]\nmax_queue = 5", "spec key 'transport_options.inprocess.max_queue': unknown option; did you mean 'max_queued'?"),
-    ("duration_s = ", "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    ("toml", "expected"),
+    [
+        ('codecs = ["jsn"]', "spec key 'codecs': unknown codec 'jsn'; did you mean 'json'?"),
+        ("duration_s = -5", "spec key 'duration_s': -5.0 is negative; give a number > 0"),
+        ("durations_s = 5", "spec key 'durations_s': unknown key; did you mean 'duration_s'?"),
+        ('transports = ["inproc"]', "spec key 'transports': unknown transport 'inproc'; did you mean 'inprocess'?"),
+        ("batch = [0]", "spec key 'batch': 0 is zero; give a number > 0"),
+        ('devices = "many"', "spec key 'devices': 'many' is a str; give a int"),
+        ("jitter = 0.7", "spec key 'jitter': 0.7 is outside 0..0.5"),
+        ('exclude = [{codex = "json"}]', "spec key 'exclude.codex': is not a matrix dimension"),
+        (
+            "[transport_options.inprocess]\nmax_queue = 5",
+            "spec key 'transport_options.inprocess.max_queue': unknown option; did you mean 'max_queued'?",
+        ),
+        ("duration_s = ", "not valid TOML"),
+    ],
+)
 def test_cli_names_the_key_and_exits_2(tmp_path, toml, expected):
     spec = tmp_path / "bad.toml"
     spec.write_text(toml + "\n")
@@ -44,9 +51,15 @@ def test_missing_spec_file_is_a_usage_error(tmp_path):
 
 
 def test_exclusions_and_option_lists_shape_the_matrix():
-    spec = parse_spec({"codecs": ["json", "msgpack"], "batch": [1, 100], "repeats": 2,
-                       "exclude": [{"codec": "json", "batch": 1}],
-                       "transport_options": {"inprocess": {"max_queued": [10, 1000]}}})
+    spec = parse_spec(
+        {
+            "codecs": ["json", "msgpack"],
+            "batch": [1, 100],
+            "repeats": 2,
+            "exclude": [{"codec": "json", "batch": 1}],
+            "transport_options": {"inprocess": {"max_queued": [10, 1000]}},
+        }
+    )
     cells = spec.cells()
     assert len(cells) == 3 * 2 * 2  # 4 combinations - 1 excluded, x 2 queue sizes, x 2 repeats
     assert not [c for c in cells if c.codec == "json" and c.batch == 1]
@@ -63,10 +76,15 @@ def test_list_shows_every_plugin_and_its_status():
 
 
 def test_matrix_tables_union_their_cells_and_reject_non_dimensions():
-    spec = parse_spec({"devices": 10, "matrix": [
-        {"codecs": ["json", "msgpack"], "batch": [100]},
-        {"codecs": ["json"], "batch": [1, 100]},
-    ]})
+    spec = parse_spec(
+        {
+            "devices": 10,
+            "matrix": [
+                {"codecs": ["json", "msgpack"], "batch": [100]},
+                {"codecs": ["json"], "batch": [1, 100]},
+            ],
+        }
+    )
     assert [(c.codec, c.batch) for c in spec.cells()] == [("json", 100), ("msgpack", 100), ("json", 1)]
     assert all(c.devices == 10 for c in spec.cells())
     with pytest.raises(SpecError, match=r"matrix\[0\]\.duration_s"):
@@ -90,8 +108,11 @@ def test_sigterm_stops_a_run_like_ctrl_c(tmp_path):
 
     spec = tmp_path / "spec.toml"
     spec.write_text('codecs = ["json"]\ndevices = 1000\ninterval_s = 1\nduration_s = 60\nwarmup_s = 0\n')
-    proc = subprocess.Popen([sys.executable, "-m", "iotbench.cli", "run", str(spec), "--out", str(tmp_path / "o"),
-                             "--no-report"], stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "iotbench.cli", "run", str(spec), "--out", str(tmp_path / "o"), "--no-report"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(4)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
@@ -111,35 +132,56 @@ def machine_24gb(monkeypatch):
     monkeypatch.setattr(iotbench.model.limits, "machine_memory", lambda: 24 * GB)
 
 
-@pytest.mark.parametrize(("toml", "key", "says"), [
-    ("[transport_options]\ninprocess = 5", "transport_options.inprocess", "is not a table"),
-    ('codecs = ["json", "msgpack"]\nexclude = [{codec = "json"}, {codec = "msgpack"}]', "exclude",
-     "remove every cell"),
-    ('transports = ["mqtt"]\n[transport_options.mqtt]\nurl = "mqtt://bob:s3cret@broker.example:1883"',
-     "transport_options.mqtt.url", "IOTBENCH_MQTT_URL"),
-    ('transports = ["amqp"]\n[transport_options.amqp]\nurl = ["amqp://broker.example", "amqp://bob:s3cret@h"]',
-     "transport_options.amqp.url", "IOTBENCH_AMQP_PASSWORD"),
-    ('transports = ["mqtt"]\n[transport_options.mqtt]\nqos = 7', "transport_options.mqtt.qos", "use one of 0, 1"),
-    ('transports = ["kafka"]\n[transport_options.kafka]\nmax_batch_size = 1', "transport_options.kafka.max_batch_size",
-     "from 1024 to 1048576"),
-    ('transports = ["http"]\n[transport_options.http]\nconnect_timeout_s = nan',
-     "transport_options.http.connect_timeout_s", "not a finite number"),
-    ("devices = 1_000_000_000", "devices", "above 12,000,000 (each simulated device takes ~1 KB"),
-    ("batch = 10_000_000_000", "batch", "above 100,000 (a batch is one publication"),
-    ("devices = 1_000_000\ninterval_s = 1e-9", "interval_s", "below 0.001"),
-    ("devices = 1_000_000\ninterval_s = 0.01", "interval_s", "100,000,000 events/s, above 1,000,000"),
-    ("devices = 100_000\ninterval_s = 1\nduration_s = 86_400", "duration_s", "in the ledgers"),
-    ("devices = 100_000\ninterval_s = 0.1\nbatch = 100_000\nmax_inflight = 100_000", "max_inflight",
-     "lower max_inflight to at most"),
-    ("devices = 1\ninterval_s = 0.001\nduration_s = 80_000", "duration_s", "readings per device, above 16,777,215"),
-    ("duration_s = 100_000", "duration_s", "above 86,400"),
-    ("duration_s = nan", "duration_s", "nan is not a finite number"),
-    ("seed = -3", "seed", "-3 is negative"),
-    ("linger_ms = inf", "linger_ms", "inf is not a finite number"),
-    ("connections = 1_000_000", "connections", "open-file"),
-    ("repeats = 1000\nbatch = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]", "repeats", "22,000 cell runs"),
-    ("[cold_store]\nroll_bytes = 1", "cold_store.roll_bytes", "below 65,536"),
-])
+@pytest.mark.parametrize(
+    ("toml", "key", "says"),
+    [
+        ("[transport_options]\ninprocess = 5", "transport_options.inprocess", "is not a table"),
+        (
+            'codecs = ["json", "msgpack"]\nexclude = [{codec = "json"}, {codec = "msgpack"}]',
+            "exclude",
+            "remove every cell",
+        ),
+        (
+            'transports = ["mqtt"]\n[transport_options.mqtt]\nurl = "mqtt://bob:s3cret@broker.example:1883"',
+            "transport_options.mqtt.url",
+            "IOTBENCH_MQTT_URL",
+        ),
+        (
+            'transports = ["amqp"]\n[transport_options.amqp]\nurl = ["amqp://broker.example", "amqp://bob:s3cret@h"]',
+            "transport_options.amqp.url",
+            "IOTBENCH_AMQP_PASSWORD",
+        ),
+        ('transports = ["mqtt"]\n[transport_options.mqtt]\nqos = 7', "transport_options.mqtt.qos", "use one of 0, 1"),
+        (
+            'transports = ["kafka"]\n[transport_options.kafka]\nmax_batch_size = 1',
+            "transport_options.kafka.max_batch_size",
+            "from 1024 to 1048576",
+        ),
+        (
+            'transports = ["http"]\n[transport_options.http]\nconnect_timeout_s = nan',
+            "transport_options.http.connect_timeout_s",
+            "not a finite number",
+        ),
+        ("devices = 1_000_000_000", "devices", "above 12,000,000 (each simulated device takes ~1 KB"),
+        ("batch = 10_000_000_000", "batch", "above 100,000 (a batch is one publication"),
+        ("devices = 1_000_000\ninterval_s = 1e-9", "interval_s", "below 0.001"),
+        ("devices = 1_000_000\ninterval_s = 0.01", "interval_s", "100,000,000 events/s, above 1,000,000"),
+        ("devices = 100_000\ninterval_s = 1\nduration_s = 86_400", "duration_s", "in the ledgers"),
+        (
+            "devices = 100_000\ninterval_s = 0.1\nbatch = 100_000\nmax_inflight = 100_000",
+            "max_inflight",
+            "lower max_inflight to at most",
+        ),
+        ("devices = 1\ninterval_s = 0.001\nduration_s = 80_000", "duration_s", "readings per device, above 16,777,215"),
+        ("duration_s = 100_000", "duration_s", "above 86,400"),
+        ("duration_s = nan", "duration_s", "nan is not a finite number"),
+        ("seed = -3", "seed", "-3 is negative"),
+        ("linger_ms = inf", "linger_ms", "inf is not a finite number"),
+        ("connections = 1_000_000", "connections", "open-file"),
+        ("repeats = 1000\nbatch = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]", "repeats", "22,000 cell runs"),
+        ("[cold_store]\nroll_bytes = 1", "cold_store.roll_bytes", "below 65,536"),
+    ],
+)
 def test_a_spec_no_machine_could_run_is_refused_at_load(tmp_path, monkeypatch, capsys, machine_24gb, toml, key, says):
     import signal
 

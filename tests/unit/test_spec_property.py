@@ -18,16 +18,40 @@ from iotbench.codecs import CODECS
 from iotbench.compression import compression_names
 from iotbench.model.spec import SpecError, parse_spec
 
-BASE = {"codecs": ["json"], "transports": ["inprocess"], "batch": [1, 100], "devices": 1000, "interval_s": 1.0,
-        "duration_s": 5.0, "warmup_s": 1.0}
+BASE = {
+    "codecs": ["json"],
+    "transports": ["inprocess"],
+    "batch": [1, 100],
+    "devices": 1000,
+    "interval_s": 1.0,
+    "duration_s": 5.0,
+    "warmup_s": 1.0,
+}
 USABLE_CODECS = sorted(n for n in CODECS.names() if CODECS.status(n)[0])
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 # key path -> kind: every number a spec holds (the path into the raw dict, dotted)
-INTS = ["batch", "connections", "devices", "repeats", "seed", "max_inflight", "cold_store.roll_bytes",
-        "transport_options.inprocess.max_queued"]
-FLOATS = ["interval_s", "jitter", "start_spread_s", "duration_s", "warmup_s", "linger_ms", "send_timeout_s",
-          "drain_timeout_s", "cold_store.roll_s"]
+INTS = [
+    "batch",
+    "connections",
+    "devices",
+    "repeats",
+    "seed",
+    "max_inflight",
+    "cold_store.roll_bytes",
+    "transport_options.inprocess.max_queued",
+]
+FLOATS = [
+    "interval_s",
+    "jitter",
+    "start_spread_s",
+    "duration_s",
+    "warmup_s",
+    "linger_ms",
+    "send_timeout_s",
+    "drain_timeout_s",
+    "cold_store.roll_s",
+]
 ZERO_OK = {"seed", "jitter", "start_spread_s", "warmup_s", "linger_ms"}
 TEXTS = ["codecs", "transports", "compression", "name"]
 LISTS = ["codecs", "transports", "batch", "compression", "connections", "devices", "interval_s"]
@@ -78,8 +102,11 @@ PATHS = INTS + FLOATS + TEXTS
 def invalid_specs(draw) -> tuple[dict, str]:
     kind = draw(st.sampled_from(["value", "value", "value", "unknown key", "section", "exclude all"]))
     if kind == "unknown key":
-        key = draw(st.from_regex(r"[a-z_][a-z0-9_]{0,15}", fullmatch=True).filter(
-            lambda k: k not in iotbench.model.spec._KNOWN))
+        key = draw(
+            st.from_regex(r"[a-z_][a-z0-9_]{0,15}", fullmatch=True).filter(
+                lambda k: k not in iotbench.model.spec._KNOWN
+            )
+        )
         return {**BASE, key: draw(st.integers() | st.text(max_size=5))}, key
     if kind == "section":
         bad = draw(st.one_of(st.integers(), st.text(max_size=5), st.lists(st.integers(), max_size=2)))
@@ -120,8 +147,9 @@ def valid_specs(draw) -> dict:
         "seed": draw(st.integers(min_value=0, max_value=2**40)),
         "linger_ms": draw(st.floats(min_value=0, max_value=1000)),
         "max_inflight": draw(st.integers(min_value=1, max_value=10_000)),
-        "transport_options": {"inprocess": {"max_queued": draw(st.lists(st.integers(1, 10**6), min_size=1,
-                                                                          max_size=2))}},
+        "transport_options": {
+            "inprocess": {"max_queued": draw(st.lists(st.integers(1, 10**6), min_size=1, max_size=2))}
+        },
         "cold_store": {"roll_bytes": draw(st.integers(65_536, 1 << 30)), "roll_s": draw(st.floats(0.01, 3600))},
     }
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import msgspec
 import pytest
-
 from conftest import fleet_readings
+
 from iotbench.model.telemetry import Reading, device_id, validate
 
 
@@ -44,20 +44,31 @@ def test_values_carry_sensor_precision_and_utc_microseconds(readings):
     assert any(r.observed_at.microsecond for r in readings)
 
 
-GOOD = dict(device_id="b0000-a001-s1", seq=3, observed_at=datetime(2026, 1, 1, tzinfo=timezone.utc),
-            temperature_c=21.0, humidity_pct=40.0, smoke_alarm=False, water_leak=False, battery_pct=90.0)
+GOOD = dict(
+    device_id="b0000-a001-s1",
+    seq=3,
+    observed_at=datetime(2026, 1, 1, tzinfo=UTC),
+    temperature_c=21.0,
+    humidity_pct=40.0,
+    smoke_alarm=False,
+    water_leak=False,
+    battery_pct=90.0,
+)
 
 
-@pytest.mark.parametrize(("change", "reason"), [
-    ({"humidity_pct": 150.0}, "humidity_pct 150.0 outside 0..100"),
-    ({"temperature_c": float("nan")}, "temperature_c nan outside -60..100"),
-    ({"battery_pct": -1.0}, "battery_pct -1.0 outside 0..100"),
-    ({"seq": -1}, "seq -1 is negative"),
-    ({"device_id": ""}, "device_id '' is empty or longer than 128 characters"),
-    ({"observed_at": datetime(2026, 1, 1)}, "observed_at is not a timezone-aware datetime"),
-    ({"temperature_c": "hot"}, "temperature_c 'hot' is not a number"),
-    ({"smoke_alarm": 1}, "smoke_alarm and water_leak must be booleans"),
-])
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"humidity_pct": 150.0}, "humidity_pct 150.0 outside 0..100"),
+        ({"temperature_c": float("nan")}, "temperature_c nan outside -60..100"),
+        ({"battery_pct": -1.0}, "battery_pct -1.0 outside 0..100"),
+        ({"seq": -1}, "seq -1 is negative"),
+        ({"device_id": ""}, "device_id '' is empty or longer than 128 characters"),
+        ({"observed_at": datetime(2026, 1, 1)}, "observed_at is not a timezone-aware datetime"),
+        ({"temperature_c": "hot"}, "temperature_c 'hot' is not a number"),
+        ({"smoke_alarm": 1}, "smoke_alarm and water_leak must be booleans"),
+    ],
+)
 def test_validate_names_the_problem(change, reason):
     assert validate(Reading(**GOOD)) is None
     assert validate(msgspec.structs.replace(Reading(**GOOD), **change)) == reason

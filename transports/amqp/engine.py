@@ -20,8 +20,16 @@ import struct
 import time
 from typing import Any
 
-from cproton import (PN_DELIVERY, PN_LINK_FLOW, PN_TRANSPORT, isnull, pn_collector_peek, pn_collector_pop,
-                     pn_event_delivery, pn_event_type)
+from cproton import (
+    PN_DELIVERY,
+    PN_LINK_FLOW,
+    PN_TRANSPORT,
+    isnull,
+    pn_collector_peek,
+    pn_collector_pop,
+    pn_event_delivery,
+    pn_event_type,
+)
 from proton import Collector, Connection, Delivery, Event, Link, Message, Transport
 
 from iotbench.transports.base import Deliver, ReceiverDefaults, TransportError
@@ -130,7 +138,7 @@ class AmqpConnection(asyncio.Protocol):
             return
         pending = engine.pending()
         while pending > 0:  # the engine makes frames as its output buffer empties: take them all
-            socket.write(engine.peek(pending))
+            socket.write(engine.peek(pending))  # type: ignore[arg-type]  # proton returns bytes when pending > 0
             engine.pop(pending)
             pending = engine.pending()
         if pending < 0 and not socket.is_closing():  # the engine is done with the socket
@@ -274,7 +282,11 @@ class SenderConnection(AmqpConnection):
         if state == Delivery.ACCEPTED:
             future.set_result(None)
         else:
-            how = {Delivery.REJECTED: "rejected", Delivery.RELEASED: "released", Delivery.MODIFIED: "modified"}
+            how: dict[Any, str] = {
+                Delivery.REJECTED: "rejected",
+                Delivery.RELEASED: "released",
+                Delivery.MODIFIED: "modified",
+            }
             future.set_exception(TransportError(f"the broker {how.get(state, state)} the message"))
 
     def pause_writing(self) -> None:
@@ -323,7 +335,7 @@ class ReceiverConnection(AmqpConnection, ReceiverDefaults):
         body = _data_section(data)
         if body is None:  # not the plain shape RabbitMQ delivers: let proton decode it
             message.decode(data)
-            body = message.body if isinstance(message.body, bytes) else bytes(message.body)
+            body = message.body if isinstance(message.body, bytes) else bytes(message.body)  # type: ignore[arg-type]
         delivery.update(Delivery.ACCEPTED)
         delivery.settle()
         if self._deliver_error is not None:
@@ -356,16 +368,16 @@ def _data_section(raw: bytes | bytearray) -> bytes | None:
             if ctor == 0xA0:
                 size, i = raw[i], i + 1
             elif ctor == 0xB0:
-                size, i = int.from_bytes(raw[i:i + 4], "big"), i + 4
+                size, i = int.from_bytes(raw[i : i + 4], "big"), i + 4
             else:
                 return None
-            return bytes(raw[i:i + size]) if i + size == n else None
+            return bytes(raw[i : i + size]) if i + size == n else None
         if ctor in _EMPTY:
             continue
         width = _SIZE_WIDTH.get(ctor)
         if width is None:
             return None
-        i += width + int.from_bytes(raw[i:i + width], "big")
+        i += width + int.from_bytes(raw[i : i + width], "big")
     return None
 
 

@@ -19,8 +19,9 @@ from __future__ import annotations
 import asyncio
 import os
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 from iotbench.transports.amqp.engine import AmqpConnection, ReceiverConnection, SenderConnection
 from iotbench.transports.base import Deliver, TransportDefaults, TransportError
@@ -39,17 +40,28 @@ SCHEMES = {"amqp": 5672, "amqps": 5671}  # url schemes and their default ports
 class AmqpOptions(TransportOptions):
     transport: ClassVar[str] = "amqp"
 
-    settled: bool = option(False, "true: pre-settled (at most once), send returns once handed to the link; "
-                           "false: send returns on the broker's accept")
-    address: str = option("/queue/iotbench", "the link's address (RabbitMQ: /queue/NAME declares the queue)",
-                          nonempty=True)
+    settled: bool = option(
+        False,
+        "true: pre-settled (at most once), send returns once handed to the link; "
+        "false: send returns on the broker's accept",
+    )
+    address: str = option(
+        "/queue/iotbench", "the link's address (RabbitMQ: /queue/NAME declares the queue)", nonempty=True
+    )
     # messages the broker may push before it is asked again, held in memory
     credit: int = option(1000, "the receiver's prefetch", low=1, high=1_000_000, unit="messages")
     tls: bool = option(False, "AMQP over TLS (RabbitMQ with a local CA's certificate; amqps:// for a url)")
-    url: str = option("", "amqp://[user@]host:port of an external broker instead of starting RabbitMQ "
-                      "(password: IOTBENCH_AMQP_PASSWORD)")
-    connect_timeout_s: float = option(10.0, "bound on each connect and the broker's open/attach",
-                                      low=CONNECT_TIMEOUT_S[0], high=CONNECT_TIMEOUT_S[1], unit="s")
+    url: str = option(
+        "",
+        "amqp://[user@]host:port of an external broker instead of starting RabbitMQ (password: IOTBENCH_AMQP_PASSWORD)",
+    )
+    connect_timeout_s: float = option(
+        10.0,
+        "bound on each connect and the broker's open/attach",
+        low=CONNECT_TIMEOUT_S[0],
+        high=CONNECT_TIMEOUT_S[1],
+        unit="s",
+    )
 
     def check(self) -> None:
         if self.url:
@@ -96,8 +108,9 @@ class AmqpTransport(TransportDefaults):
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(timeout):
-                await loop.create_connection(lambda: connection, self.endpoint.host, self.endpoint.port,
-                                             ssl=self.ssl_context)
+                await loop.create_connection(
+                    lambda: connection, self.endpoint.host, self.endpoint.port, ssl=self.ssl_context
+                )
         except TimeoutError:
             raise TransportError(f"cannot connect to {where} within {timeout:g} s") from None
         except ssl.SSLError as exc:
@@ -109,8 +122,9 @@ class AmqpTransport(TransportDefaults):
                 await connection.opened
         except TimeoutError:
             connection.abort("no AMQP open/attach")
-            raise TransportError(f"no AMQP open/attach from {where} within {timeout:g} s "
-                                 "(is it an AMQP 1.0 broker?)") from None
+            raise TransportError(
+                f"no AMQP open/attach from {where} within {timeout:g} s (is it an AMQP 1.0 broker?)"
+            ) from None
 
     def _running(self) -> Endpoint:
         if self.endpoint is None:

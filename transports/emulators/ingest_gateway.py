@@ -26,11 +26,12 @@ import asyncio
 import importlib
 import os
 from collections import deque
-from typing import Any, Awaitable, Callable, Mapping, Protocol
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol
 
 import msgspec
 
-from iotbench.transports.event_stream import (BATCH_CONTENT_TYPE, MAX_PUBLICATION, STREAM_PATH, Event, encode_frame)
+from iotbench.transports.event_stream import BATCH_CONTENT_TYPE, MAX_PUBLICATION, STREAM_PATH, Event, encode_frame
 
 __all__ = ["Sink", "SinkFull", "StreamSink", "app_from_env", "create_app"]
 
@@ -85,8 +86,9 @@ class StreamSink:
                         self._writable.clear()
                         await self._writable.wait()
             except TimeoutError:
-                raise SinkFull(f"{self._size} bytes queued for the stream reader, none taken for "
-                               f"{self.put_timeout_s:g} s") from None
+                raise SinkFull(
+                    f"{self._size} bytes queued for the stream reader, none taken for {self.put_timeout_s:g} s"
+                ) from None
         self._frames.extend(frames)
         self._size += size
         self._readable.set()
@@ -107,6 +109,7 @@ class StreamSink:
 
 
 # ---- the ASGI app -------------------------------------------------------------------
+
 
 async def _respond(send: Send, status: int, text: str = "") -> None:
     body = text.encode()
@@ -151,8 +154,9 @@ def _events(hub: str, publisher: str | None, content_type: str, body: bytes) -> 
 
 async def _stream(sink: StreamSink, receive: Receive, send: Send) -> None:
     """Hand queued frames to this reader until it disconnects."""
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"application/x-iotbench-frames")]})
+    await send(
+        {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/x-iotbench-frames")]}
+    )
     await send({"type": "http.response.body", "body": b"", "more_body": True})  # headers out now
 
     async def pump() -> None:
@@ -190,8 +194,9 @@ def create_app(sink: Sink | None = None, *, max_body: int = MAX_PUBLICATION) -> 
             return
         route = _route(path)
         if route is None:
-            await _respond(send, 404, f"no such endpoint {path}; POST to /{{hub}}/messages or "
-                                      "/{hub}/publishers/{id}/messages")
+            await _respond(
+                send, 404, f"no such endpoint {path}; POST to /{{hub}}/messages or /{{hub}}/publishers/{{id}}/messages"
+            )
             return
         if method != "POST":
             await _respond(send, 405, f"{method} is not allowed here; POST the events")
@@ -204,7 +209,7 @@ def create_app(sink: Sink | None = None, *, max_body: int = MAX_PUBLICATION) -> 
         try:
             events = _events(*route, content_type, body)
         except (msgspec.DecodeError, msgspec.ValidationError, UnicodeError) as exc:
-            await _respond(send, 400, f"malformed batch ({exc}); send [{{\"Body\": \"...\"}}, ...]")
+            await _respond(send, 400, f'malformed batch ({exc}); send [{{"Body": "..."}}, ...]')
             return
         try:
             await the_sink.put(events)

@@ -67,14 +67,19 @@ async def _probe(connection: ConnectionString) -> str:
 class HubReceiver(ReceiverDefaults):
     """One consumer client over every partition, from where each partition ends when it opens."""
 
-    def __init__(self, transport: "EventHubsTransport", deliver: Deliver) -> None:
+    def __init__(self, transport: EventHubsTransport, deliver: Deliver) -> None:
         from azure.eventhub.aio import EventHubConsumerClient
 
         self._t = transport
         self._deliver = deliver
         self._client = EventHubConsumerClient.from_connection_string(
-            transport.connection.render(), consumer_group=transport.consumer_group, retry_total=3,
-            load_balancing_strategy="greedy", load_balancing_interval=10.0, **transport.checkpoint_kwargs())
+            transport.connection.render(),
+            consumer_group=transport.consumer_group,
+            retry_total=3,
+            load_balancing_strategy="greedy",
+            load_balancing_interval=10.0,
+            **transport.checkpoint_kwargs(),
+        )
         self._task: asyncio.Task[None] | None = None
         self._live: set[str] = set()  # partitions whose receive loop has called back at least once
         self._latest: dict[str, tuple[Any, Any]] = {}  # partition -> (context, last event delivered)
@@ -83,24 +88,35 @@ class HubReceiver(ReceiverDefaults):
         self._failure: str | None = None
         self.errors: list[str] = []
 
-    async def open(self) -> "HubReceiver":
+    async def open(self) -> HubReceiver:
         try:  # an eager, bounded call: a wrong endpoint fails here, not silently in the background
             async with asyncio.timeout(self._t.call_timeout_s):
                 partitions = await self._client.get_partition_ids()
         except TimeoutError:
             await self.close()
             why = await _probe(self._t.connection)
-            raise TransportError(f"no answer from {self._t.connection.host} within "
-                                 f"{self._t.call_timeout_s:g} s (get_partition_ids): {why}") from None
+            raise TransportError(
+                f"no answer from {self._t.connection.host} within "
+                f"{self._t.call_timeout_s:g} s (get_partition_ids): {why}"
+            ) from None
         except Exception as exc:  # noqa: BLE001
             await self.close()
-            raise TransportError(f"cannot reach hub {self._t.connection.entity!r} at "
-                                 f"{self._t.connection.host}: {describe_failure(exc)}") from None
+            raise TransportError(
+                f"cannot reach hub {self._t.connection.entity!r} at {self._t.connection.host}: {describe_failure(exc)}"
+            ) from None
         positions = await self._ends(partitions)
-        self._task = asyncio.get_running_loop().create_task(self._client.receive_batch(
-            self._on_batch, on_error=self._on_error, starting_position=positions, starting_position_inclusive=False,
-            max_batch_size=300, max_wait_time=LIVENESS_S, prefetch=prefetch(self._t.load, len(partitions))),
-            name="eventhubs-receiver")
+        self._task = asyncio.get_running_loop().create_task(
+            self._client.receive_batch(
+                self._on_batch,
+                on_error=self._on_error,
+                starting_position=positions,
+                starting_position_inclusive=False,
+                max_batch_size=300,
+                max_wait_time=LIVENESS_S,
+                prefetch=prefetch(self._t.load, len(partitions)),
+            ),
+            name="eventhubs-receiver",
+        )
         # the SDK opens one connection per partition: wait until all are receiving, so that senders
         # (and a connection limit) meet a consumer that is already there
         deadline = time.monotonic() + self._t.call_timeout_s
@@ -109,8 +125,10 @@ class HubReceiver(ReceiverDefaults):
         if len(self._live) < len(partitions):
             why = "; ".join(dict.fromkeys(self.errors)) or "no error reported"
             await self.close()
-            raise TransportError(f"the consumer could not receive from partitions "
-                                 f"{sorted(set(partitions) - self._live)} within {self._t.call_timeout_s:g} s: {why}")
+            raise TransportError(
+                f"the consumer could not receive from partitions "
+                f"{sorted(set(partitions) - self._live)} within {self._t.call_timeout_s:g} s: {why}"
+            )
         return self
 
     async def _ends(self, partitions: list[str]) -> dict[str, Any]:
@@ -120,6 +138,7 @@ class HubReceiver(ReceiverDefaults):
         machine's clock and the service's (an enqueued-time filter from a clock that runs
         ahead skips this cell's first events; one that runs behind reads a previous cell's).
         """
+
         async def end(pid: str) -> Any:
             props = await self._client.get_partition_properties(pid)
             return "-1" if props["is_empty"] else props["last_enqueued_sequence_number"]
@@ -130,8 +149,10 @@ class HubReceiver(ReceiverDefaults):
         except Exception as exc:  # noqa: BLE001 - a timeout or refusal: the consumer cannot start
             await self.close()
             why = "no answer" if isinstance(exc, TimeoutError) else describe_failure(exc)
-            raise TransportError(f"cannot read the partitions' last sequence numbers from "
-                                 f"{self._t.connection.host} within {self._t.call_timeout_s:g} s: {why}") from None
+            raise TransportError(
+                f"cannot read the partitions' last sequence numbers from "
+                f"{self._t.connection.host} within {self._t.call_timeout_s:g} s: {why}"
+            ) from None
         return dict(zip(partitions, ends))
 
     def failure(self) -> str | None:

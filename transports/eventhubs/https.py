@@ -37,12 +37,17 @@ URLS = ("publisher", "hub")
 class EventHubsHttpsOptions(HubOptions):
     transport: ClassVar[str] = "eventhubs-https"
 
-    mode: str = option("keep-alive", "HTTP/1.1 on one persistent connection, or a new connection per request",
-                       choices=MODES)
-    form: str = option("single", "one event per request, or the servicebus JSON batch form (binary bodies "
-                       "base64-encoded: +33 %)", choices=FORMS)
-    url: str = option("publisher", "the per-device publisher URL (keeps each device's order) or the hub URL",
-                      choices=URLS)
+    mode: str = option(
+        "keep-alive", "HTTP/1.1 on one persistent connection, or a new connection per request", choices=MODES
+    )
+    form: str = option(
+        "single",
+        "one event per request, or the servicebus JSON batch form (binary bodies base64-encoded: +33 %)",
+        choices=FORMS,
+    )
+    url: str = option(
+        "publisher", "the per-device publisher URL (keeps each device's order) or the hub URL", choices=URLS
+    )
 
 
 class EventHubsHttpsTransport(EventHubsTransport):

@@ -57,12 +57,11 @@ class HubSender:
     """One producer client; ``send`` publishes one event (or joins the next batch: ``group_sends``)
     and returns once it is acknowledged."""
 
-    def __init__(self, transport: "EventHubsTransport", index: int) -> None:
+    def __init__(self, transport: EventHubsTransport, index: int) -> None:
         from azure.eventhub.aio import EventHubProducerClient
 
         self._t = transport
-        self._producer = EventHubProducerClient.from_connection_string(
-            transport.connection.render(), retry_total=0)
+        self._producer = EventHubProducerClient.from_connection_string(transport.connection.render(), retry_total=0)
         self._queue: list[tuple[str, bytes, asyncio.Future[None]]] = []
         self._wake = asyncio.Event()
         self._refused: str | None = None
@@ -193,11 +192,13 @@ class HubSender:
             async with asyncio.timeout(self._t.call_timeout_s):
                 return await awaitable
         except TimeoutError:
-            raise TransportError(f"eventhubs: {what} got no answer within {self._t.call_timeout_s:g} s "
-                                 f"from {self._t.connection.host}") from None
+            raise TransportError(
+                f"eventhubs: {what} got no answer within {self._t.call_timeout_s:g} s from {self._t.connection.host}"
+            ) from None
 
-    async def _send_group(self, partition_id: str | None, partition_key: str | None,
-                          group: list[tuple[bytes, asyncio.Future[None]]]) -> None:
+    async def _send_group(
+        self, partition_id: str | None, partition_key: str | None, group: list[tuple[bytes, asyncio.Future[None]]]
+    ) -> None:
         """Send ``group`` as few publications as fit; each payload's future gets the outcome of its own."""
         route = {"partition_id": partition_id, "partition_key": partition_key}
         most = self._t.max_batch_events if self._t.group_sends else 1
@@ -205,16 +206,16 @@ class HubSender:
         while start < len(group):
             taken: list[tuple[bytes, asyncio.Future[None]]] = []
             try:
-                batch, taken = await self._fill(route, group[start:start + most])
+                batch, taken = await self._fill(route, group[start : start + most])
                 await self._send_with_retries(route, batch, taken)
                 outcome: TransportError | None = None
             except _Oversize as exc:
-                outcome, taken = exc, group[start:start + 1]
+                outcome, taken = exc, group[start : start + 1]
             except TransportError as exc:
                 outcome = exc
             except Exception as exc:  # noqa: BLE001 - every SDK failure becomes a counted, explained send failure
                 outcome = self._failure(exc)
-            done = group[start:start + len(taken)] if taken else group[start:]  # no batch: the rest shares the fate
+            done = group[start : start + len(taken)] if taken else group[start:]  # no batch: the rest shares the fate
             for _, future in done:
                 if not future.done():
                     future.set_exception(outcome) if outcome else future.set_result(None)
@@ -259,8 +260,9 @@ class HubSender:
             return TransportError(self._refused)
         return TransportError(f"eventhubs: send failed: {describe_failure(exc)}")
 
-    async def _send_with_retries(self, route: dict[str, Any], batch: Any,
-                                 items: list[tuple[bytes, asyncio.Future[None]]]) -> None:
+    async def _send_with_retries(
+        self, route: dict[str, Any], batch: Any, items: list[tuple[bytes, asyncio.Future[None]]]
+    ) -> None:
         """Send; on ServerBusy wait the SDK's back-off and retry, within ``call_timeout_s`` overall.
 
         A retry rebuilds the batch from the payloads whose send has not timed out at the
@@ -278,8 +280,10 @@ class HubSender:
             deadline = min(self._since.get(future, now) for _, future in live) + t.call_timeout_s - GIVE_UP_S
             if now >= deadline:
                 t.count("events_given_up", len(live))
-                raise TransportError(f"eventhubs: not sent within {t.call_timeout_s:g} s (call_timeout_s): "
-                                     f"{'throttled, ' if attempt else ''}queued behind earlier sends") from None
+                raise TransportError(
+                    f"eventhubs: not sent within {t.call_timeout_s:g} s (call_timeout_s): "
+                    f"{'throttled, ' if attempt else ''}queued behind earlier sends"
+                ) from None
             if attempt:
                 batch, live = await self._fill(route, live)
             try:
@@ -296,8 +300,10 @@ class HubSender:
                 t.count("events_throttled", len(live))
                 if attempt == t.retries or time.monotonic() + t.busy_backoff_s >= deadline:
                     t.count("events_given_up", len(live))
-                    raise TransportError(f"eventhubs: ServerBusy (throttled) {attempt + 1} time(s); gave up after "
-                                         f"{attempt} retries within {t.call_timeout_s:g} s") from None
+                    raise TransportError(
+                        f"eventhubs: ServerBusy (throttled) {attempt + 1} time(s); gave up after "
+                        f"{attempt} retries within {t.call_timeout_s:g} s"
+                    ) from None
                 t.count("retries")
                 await asyncio.sleep(t.busy_backoff_s)
 

@@ -37,8 +37,9 @@ import asyncio
 import logging
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 from iotbench.model import cost
 from iotbench.model.cost import AMQP_CONNECTIONS_PER_NAMESPACE, MAX_PUBLICATION_BYTES
@@ -54,8 +55,14 @@ from iotbench.transports.servers.azurite import Azurite
 from iotbench.transports.servers.base import Server
 from iotbench.transports.servers.eventhubs import EndpointSettings, EventHubsServer
 
-__all__ = ["EventHubsOptions", "EventHubsTransport", "HubOptions", "CONNECTION_STRING_ENV", "cloud_connection",
-           "kafka_options"]
+__all__ = [
+    "EventHubsOptions",
+    "EventHubsTransport",
+    "HubOptions",
+    "CONNECTION_STRING_ENV",
+    "cloud_connection",
+    "kafka_options",
+]
 
 CONNECTION_STRING_ENV = "IOTBENCH_EVENTHUB_CONNECTION_STRING"
 BUSY_BACKOFF_S = 4.0  # what the SDK itself waits after com.microsoft:server-busy
@@ -72,35 +79,61 @@ class HubOptions(TransportOptions):
 
     transport: ClassVar[str] = "eventhubs"
 
-    partitions: int = option(4, "the local hub's partitions", low=1, high=1024,
-                             unit="(Event Hubs Dedicated's most; Standard takes 32)")
+    partitions: int = option(
+        4, "the local hub's partitions", low=1, high=1024, unit="(Event Hubs Dedicated's most; Standard takes 32)"
+    )
     consumer_group: str = option("$default", "the receiver's consumer group", nonempty=True)
-    throughput_units: float | str = option(AUTO, "the local endpoint's throughput units (auto: what the cost model "
-                                           "buys for the offered rate)", low=0, high=1000,
-                                           unit="throughput units (0: no limit)",
-                                           also=(AUTO,))
-    max_message_bytes: int = option(MAX_PUBLICATION_BYTES, "the local endpoint's largest publication", low=0,
-                                    high=1 << 30, unit="bytes (0: no limit; Standard takes 1 MB)")
-    call_timeout_s: float = option(10.0, "bound on every SDK call (the SDK can wait forever on a peer it does "
-                                   "not understand)", low=CONNECT_TIMEOUT_S[0], high=CONNECT_TIMEOUT_S[1], unit="s")
+    throughput_units: float | str = option(
+        AUTO,
+        "the local endpoint's throughput units (auto: what the cost model buys for the offered rate)",
+        low=0,
+        high=1000,
+        unit="throughput units (0: no limit)",
+        also=(AUTO,),
+    )
+    max_message_bytes: int = option(
+        MAX_PUBLICATION_BYTES,
+        "the local endpoint's largest publication",
+        low=0,
+        high=1 << 30,
+        unit="bytes (0: no limit; Standard takes 1 MB)",
+    )
+    call_timeout_s: float = option(
+        10.0,
+        "bound on every SDK call (the SDK can wait forever on a peer it does not understand)",
+        low=CONNECT_TIMEOUT_S[0],
+        high=CONNECT_TIMEOUT_S[1],
+        unit="s",
+    )
     hub: str = option("telemetry", "the event hub's name", nonempty=True)
-    checkpoint: str = option("none", "blob: the receiver checkpoints in a blob store (Azurite here) once the cold "
-                             "store has the events", choices=CHECKPOINTS)
+    checkpoint: str = option(
+        "none",
+        "blob: the receiver checkpoints in a blob store (Azurite here) once the cold store has the events",
+        choices=CHECKPOINTS,
+    )
 
 
 @dataclass(frozen=True)
 class EventHubsOptions(HubOptions):
-    partitioning: str = option("id", "id: the client hashes the device to a partition; key: the device id is the "
-                               "partition key; none: round-robin (no per-device order)", choices=PARTITIONINGS)
+    partitioning: str = option(
+        "id",
+        "id: the client hashes the device to a partition; key: the device id is the "
+        "partition key; none: round-robin (no per-device order)",
+        choices=PARTITIONINGS,
+    )
     group_sends: bool = option(False, "pack concurrent sends into batches (false: one publication per send)")
-    max_batch_events: int = option(100, "events per grouped batch (group_sends)", low=1, high=MAX_BATCH,
-                                   unit="events")
-    max_connections: int = option(AMQP_CONNECTIONS_PER_NAMESPACE, "connections the local endpoint accepts",
-                                  low=0, high=1_000_000,
-                                  unit="connections (0: no limit; Standard takes 5,000)")
+    max_batch_events: int = option(100, "events per grouped batch (group_sends)", low=1, high=MAX_BATCH, unit="events")
+    max_connections: int = option(
+        AMQP_CONNECTIONS_PER_NAMESPACE,
+        "connections the local endpoint accepts",
+        low=0,
+        high=1_000_000,
+        unit="connections (0: no limit; Standard takes 5,000)",
+    )
     retries: int = option(3, "ServerBusy retries per send, each counted", low=0, high=100, unit="retries")
-    busy_backoff_s: float = option(BUSY_BACKOFF_S, "the wait after a ServerBusy answer (the SDK's own: 4 s)",
-                                   low=0, high=600, unit="s")
+    busy_backoff_s: float = option(
+        BUSY_BACKOFF_S, "the wait after a ServerBusy answer (the SDK's own: 4 s)", low=0, high=600, unit="s"
+    )
 
 
 def cloud_connection(hub: str) -> ConnectionString | None:
@@ -124,10 +157,18 @@ def kafka_options(hub: str = "telemetry") -> dict[str, Any]:
     """
     connection = cloud_connection(hub)
     if connection is None:
-        raise TransportError(f"set {CONNECTION_STRING_ENV} to the namespace's connection string to use its Kafka endpoint")
-    return {"bootstrap": f"{connection.host.split(':')[0]}:9093", "security_protocol": "SASL_SSL",
-            "sasl_mechanism": "PLAIN", "sasl_username": "$ConnectionString", "sasl_password_env": CONNECTION_STRING_ENV,
-            "topic": connection.entity or hub, "create_topic": False}
+        raise TransportError(
+            f"set {CONNECTION_STRING_ENV} to the namespace's connection string to use its Kafka endpoint"
+        )
+    return {
+        "bootstrap": f"{connection.host.split(':')[0]}:9093",
+        "security_protocol": "SASL_SSL",
+        "sasl_mechanism": "PLAIN",
+        "sasl_username": "$ConnectionString",
+        "sasl_password_env": CONNECTION_STRING_ENV,
+        "topic": connection.entity or hub,
+        "create_topic": False,
+    }
 
 
 class EventHubsTransport(TransportDefaults):
@@ -136,8 +177,11 @@ class EventHubsTransport(TransportDefaults):
     name: ClassVar[str] = "eventhubs"
     label: ClassVar[str] = "Event Hubs over AMQP through the azure-eventhub SDK, to a local endpoint or Azure"
     Options: ClassVar[type[HubOptions]] = EventHubsOptions
-    libraries: ClassVar[tuple[str, ...]] = ("azure-eventhub", "azure-eventhub-checkpointstoreblob-aio",
-                                            "azure-storage-blob")
+    libraries: ClassVar[tuple[str, ...]] = (
+        "azure-eventhub",
+        "azure-eventhub-checkpointstoreblob-aio",
+        "azure-storage-blob",
+    )
     CONTRACT_VARIANTS: ClassVar[list[dict[str, Any]]] = [{"partitioning": "key"}, {"partitioning": "id"}]
 
     def __init__(self, **options: Any) -> None:
@@ -168,7 +212,9 @@ class EventHubsTransport(TransportDefaults):
         if tu != AUTO:
             return float(tu)
         load = self.load
-        return float(cost.throughput_units(load.events_per_s, load.bytes_per_event) if load else cost.throughput_units(0, 0))
+        return float(
+            cost.throughput_units(load.events_per_s, load.bytes_per_event) if load else cost.throughput_units(0, 0)
+        )
 
     def servers(self) -> dict[str, Server]:
         """The local endpoint (Standard-tier limits by default), and Azurite for blob checkpoints;
@@ -176,8 +222,9 @@ class EventHubsTransport(TransportDefaults):
         out: dict[str, Server] = {}
         if cloud_connection(self.hub) is None:
             _, max_bytes, max_conns = self._limits
-            settings = EndpointSettings(self.hub, self.partitions, self.throughput_units(), max_bytes, max_conns,
-                                        rest=self.wants_rest())
+            settings = EndpointSettings(
+                self.hub, self.partitions, self.throughput_units(), max_bytes, max_conns, rest=self.wants_rest()
+            )
             out["hub"] = EventHubsServer(settings)
         if self.checkpoint == "blob" and storage_from_env() is None:
             out["storage"] = Azurite()
@@ -191,12 +238,17 @@ class EventHubsTransport(TransportDefaults):
             self._rest = hub.extras.get("rest") or None
             tu, (_, max_bytes, max_conns) = self.throughput_units(), self._limits
             # the limits in effect, in the results: a throttled cell says what throttled it
-            self._counters.update(limit_throughput_units=int(tu) if tu == int(tu) else tu,  # type: ignore[dict-item]
-                                  limit_max_connections=max_conns, limit_max_message_bytes=max_bytes)
+            self._counters.update(
+                limit_throughput_units=int(tu) if tu == int(tu) else tu,  # type: ignore[arg-type]  # a fraction of a TU
+                limit_max_connections=max_conns,
+                limit_max_message_bytes=max_bytes,
+            )
         else:
             self._connection = cloud_connection(self.hub)
             if self._connection is None:
-                raise TransportError(f"{self.name}: no local endpoint was started and {CONNECTION_STRING_ENV} is not set")
+                raise TransportError(
+                    f"{self.name}: no local endpoint was started and {CONNECTION_STRING_ENV} is not set"
+                )
         if self.checkpoint == "blob":
             storage = endpoints.get("storage")
             await self._open_checkpoint_store(storage.extras["connection_string"] if storage else storage_from_env())
@@ -221,7 +273,7 @@ class EventHubsTransport(TransportDefaults):
 
     async def _open_checkpoint_store(self, storage: str | None) -> None:
         if storage is None:
-            raise TransportError(f"{self.name}: checkpoint = \"blob\" needs a storage account (none was started)")
+            raise TransportError(f'{self.name}: checkpoint = "blob" needs a storage account (none was started)')
         # a container per cell: no ownership or checkpoint of an earlier cell is picked up
         container = f"iotbench-{self.consumer_group.strip('$').lower() or 'default'}-{int(time.time() * 1000)}"
         self._checkpoint_store = await checkpoint_store(storage, container, self.call_timeout_s)

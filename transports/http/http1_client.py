@@ -40,13 +40,15 @@ class Http1Connection(asyncio.Protocol):
         self.keep_alive = True
 
     @classmethod
-    async def open(cls, host: str, port: int, *, ssl_context: ssl.SSLContext | None = None,
-                   timeout: float = 10.0) -> "Http1Connection":
+    async def open(
+        cls, host: str, port: int, *, ssl_context: ssl.SSLContext | None = None, timeout: float = 10.0
+    ) -> Http1Connection:
         if ssl_context is not None:
             ssl_context.set_alpn_protocols(["http/1.1"])
         async with asyncio.timeout(timeout):
             _, proto = await asyncio.get_running_loop().create_connection(
-                cls, host, port, ssl=ssl_context, server_hostname=host if ssl_context else None)
+                cls, host, port, ssl=ssl_context, server_hostname=host if ssl_context else None
+            )
         return proto
 
     @property

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import ssl
-from typing import Sequence
+from collections.abc import Sequence
 
 import h2.config
 import h2.connection
@@ -52,7 +52,7 @@ class Http2Connection(asyncio.Protocol):
         # token is Huffman-coded in pure Python on every request (~30 us): memoize the coder.
         # The bytes on the wire stay exactly what h2 would send.
         coder = self._h2.encoder.huffman_coder
-        coder.encode = functools.lru_cache(maxsize=256)(coder.encode)
+        coder.encode = functools.lru_cache(maxsize=256)(coder.encode)  # type: ignore[method-assign]
         self._loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
         self._streams: dict[int, _Stream] = {}
@@ -60,8 +60,9 @@ class Http2Connection(asyncio.Protocol):
         self._error: Exception | None = None
 
     @classmethod
-    async def open(cls, host: str, port: int, *, ssl_context: ssl.SSLContext | None = None,
-                   timeout: float = 10.0) -> "Http2Connection":
+    async def open(
+        cls, host: str, port: int, *, ssl_context: ssl.SSLContext | None = None, timeout: float = 10.0
+    ) -> Http2Connection:
         """Connect (TLS with ALPN ``h2`` when a context is given, else clear-text prior knowledge)."""
         if ssl_context is not None:
             ssl_context.set_alpn_protocols(["h2"])
@@ -69,8 +70,12 @@ class Http2Connection(asyncio.Protocol):
         loop = asyncio.get_running_loop()
         async with asyncio.timeout(timeout):
             transport, proto = await loop.create_connection(
-                lambda: cls(authority, "https" if ssl_context else "http"), host, port, ssl=ssl_context,
-                server_hostname=host if ssl_context else None)
+                lambda: cls(authority, "https" if ssl_context else "http"),
+                host,
+                port,
+                ssl=ssl_context,
+                server_hostname=host if ssl_context else None,
+            )
         if ssl_context is not None and transport.get_extra_info("ssl_object").selected_alpn_protocol() != "h2":
             transport.close()
             raise Http2Error(f"{authority} did not agree to HTTP/2 over TLS (ALPN); is it an HTTP/2 server?")
@@ -100,7 +105,7 @@ class Http2Connection(asyncio.Protocol):
             if isinstance(event, h2.events.ResponseReceived):
                 stream = self._streams.get(event.stream_id)
                 if stream is not None:
-                    stream.status = int(dict(event.headers).get(":status", 0))
+                    stream.status = int(dict(event.headers).get(":status", 0))  # type: ignore[call-overload]
             elif isinstance(event, h2.events.DataReceived):
                 stream = self._streams.get(event.stream_id)
                 if stream is not None:
@@ -130,19 +135,28 @@ class Http2Connection(asyncio.Protocol):
         stream_id = self._h2.get_next_available_stream_id()
         stream = self._streams[stream_id] = _Stream(self._loop)
         try:
-            self._h2.send_headers(stream_id, [
-                (":method", "POST"), (":path", path), (":scheme", self._scheme), (":authority", self._authority),
-                ("content-length", str(len(body))), *headers,
-            ], end_stream=not body)
+            self._h2.send_headers(
+                stream_id,
+                [
+                    (":method", "POST"),
+                    (":path", path),
+                    (":scheme", self._scheme),
+                    (":authority", self._authority),
+                    ("content-length", str(len(body))),
+                    *headers,
+                ],
+                end_stream=not body,
+            )
             view, sent = memoryview(body), 0
             while sent < len(body):
-                room = min(self._h2.local_flow_control_window(stream_id), self._h2.max_outbound_frame_size,
-                           len(body) - sent)
+                room = min(
+                    self._h2.local_flow_control_window(stream_id), self._h2.max_outbound_frame_size, len(body) - sent
+                )
                 if room <= 0:
                     self._flush()
                     await self._wait_change()
                     continue
-                self._h2.send_data(stream_id, view[sent:sent + room].tobytes(), end_stream=sent + room == len(body))
+                self._h2.send_data(stream_id, view[sent : sent + room].tobytes(), end_stream=sent + room == len(body))
                 sent += room
             self._flush()
             await stream.done

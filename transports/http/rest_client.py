@@ -18,10 +18,10 @@ from urllib.parse import quote, urlsplit
 import msgspec
 
 from iotbench.transports.base import TransportError
-from iotbench.transports.sas import sign as sas_token
+from iotbench.transports.event_stream import BATCH_CONTENT_TYPE
 from iotbench.transports.http.http1_client import Http1Connection
 from iotbench.transports.http.http2_client import Http2Connection
-from iotbench.transports.event_stream import BATCH_CONTENT_TYPE
+from iotbench.transports.sas import sign as sas_token
 from iotbench.transports.tls import client_context
 
 __all__ = ["BODY_ENCODING", "RestEndpoint", "RestSender", "batch_form"]
@@ -81,7 +81,8 @@ class RestSender:
             headers["Connection"] = "close"
         self._h2_headers = [(k.lower(), v) for k, v in headers.items()]
         self._head_fields = f"Host: {endpoint.host}:{endpoint.port}\r\n" + "".join(
-            f"{k}: {v}\r\n" for k, v in headers.items())
+            f"{k}: {v}\r\n" for k, v in headers.items()
+        )
         self._per_device = url == "publisher"
         self._http1: Http1Connection | None = None
         self._h2: Http2Connection | None = None

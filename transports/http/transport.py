@@ -27,19 +27,27 @@ import asyncio
 import base64
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import aiohttp
 
-from iotbench.transports.base import Deliver, ReceiverDefaults, TransportDefaults, TransportError, stop_task, task_failure
-from iotbench.transports.event_stream import STREAM_PATH, decode_frames
+from iotbench.transports.base import (
+    Deliver,
+    ReceiverDefaults,
+    TransportDefaults,
+    TransportError,
+    stop_task,
+    task_failure,
+)
 from iotbench.transports.endpoints import Endpoint
+from iotbench.transports.event_stream import STREAM_PATH, decode_frames
+from iotbench.transports.http.rest_client import BODY_ENCODING, RestEndpoint, RestSender
+from iotbench.transports.options import CONNECT_TIMEOUT_S, TransportOptions, option
 from iotbench.transports.servers.base import Server
 from iotbench.transports.servers.ingest import SERVERS, IngestGateway, default_server
-from iotbench.transports.options import CONNECT_TIMEOUT_S, TransportOptions, option
-from iotbench.transports.http.rest_client import BODY_ENCODING, RestEndpoint, RestSender
 
 __all__ = ["HttpOptions", "HttpTransport", "BODY_ENCODING"]
 
@@ -52,30 +60,41 @@ URLS = ("publisher", "hub")
 class HttpOptions(TransportOptions):
     transport: ClassVar[str] = "http"
 
-    mode: str = option("keep-alive", "HTTP/1.1 on one persistent connection, a new connection per request, "
-                       "or HTTP/2 streams on one connection", choices=MODES)
+    mode: str = option(
+        "keep-alive",
+        "HTTP/1.1 on one persistent connection, a new connection per request, or HTTP/2 streams on one connection",
+        choices=MODES,
+    )
     tls: bool = option(False, "HTTPS through a local CA")
-    form: str = option("single", "the payload as the body, or wrapped in the servicebus JSON batch form",
-                       choices=FORMS)
+    form: str = option("single", "the payload as the body, or wrapped in the servicebus JSON batch form", choices=FORMS)
     url: str = option("publisher", "POST to the per-device publisher URL or to the hub URL", choices=URLS)
-    server: str = option("auto", "the gateway's server (auto: uvicorn for HTTP/1.1, granian else hypercorn "
-                         "for HTTP/2)", choices=("auto", *SERVERS))
-    auth: str = option("sas", "a SAS Authorization header on every request, as to Event Hubs, or none",
-                       choices=("sas", "none"))
+    server: str = option(
+        "auto",
+        "the gateway's server (auto: uvicorn for HTTP/1.1, granian else hypercorn for HTTP/2)",
+        choices=("auto", *SERVERS),
+    )
+    auth: str = option(
+        "sas", "a SAS Authorization header on every request, as to Event Hubs, or none", choices=("sas", "none")
+    )
     hub: str = option("telemetry", "the hub name in the URL", nonempty=True)
-    endpoint: str = option("", "http(s)://host:port of a running gateway instead of starting one "
-                           "(or IOTBENCH_HTTP_ENDPOINT)")
+    endpoint: str = option(
+        "", "http(s)://host:port of a running gateway instead of starting one (or IOTBENCH_HTTP_ENDPOINT)"
+    )
     ca_file: str = option("", "CA certificates to trust for an external https endpoint (empty: the system's)")
-    connect_timeout_s: float = option(10.0, "bound on each connect and request", low=CONNECT_TIMEOUT_S[0],
-                                      high=CONNECT_TIMEOUT_S[1], unit="s")
+    connect_timeout_s: float = option(
+        10.0, "bound on each connect and request", low=CONNECT_TIMEOUT_S[0], high=CONNECT_TIMEOUT_S[1], unit="s"
+    )
 
     def check(self) -> None:
         if urlsplit(self.endpoint).password:
-            raise TransportError("http endpoint holds a password, and specs are saved with the results; "
-                                 "give the endpoint in IOTBENCH_HTTP_ENDPOINT instead (never saved)")
+            raise TransportError(
+                "http endpoint holds a password, and specs are saved with the results; "
+                "give the endpoint in IOTBENCH_HTTP_ENDPOINT instead (never saved)"
+            )
         if self.mode == "http2" and self.server == "uvicorn":
-            raise TransportError("uvicorn does not speak HTTP/2; use server='granian' or 'hypercorn' "
-                                 "(or 'auto') with mode='http2'")
+            raise TransportError(
+                "uvicorn does not speak HTTP/2; use server='granian' or 'hypercorn' (or 'auto') with mode='http2'"
+            )
 
 
 class _Receiver(ReceiverDefaults):
@@ -112,11 +131,24 @@ class HttpTransport(TransportDefaults):
     name: ClassVar[str] = "http"
     label: ClassVar[str] = "HTTP/1.1 or HTTP/2 (TLS optional) POSTs shaped like Event Hubs' REST API, to a gateway"
     Options: ClassVar[type[HttpOptions]] = HttpOptions
-    libraries: ClassVar[tuple[str, ...]] = ("aiohttp", "httptools", "h2", "uvicorn", "uvloop", "granian", "hypercorn",
-                                            "trustme")
+    libraries: ClassVar[tuple[str, ...]] = (
+        "aiohttp",
+        "httptools",
+        "h2",
+        "uvicorn",
+        "uvloop",
+        "granian",
+        "hypercorn",
+        "trustme",
+    )
     CONTRACT_VARIANTS: ClassVar[list[dict[str, Any]]] = [
-        {}, {"mode": "new-connection"}, {"mode": "http2"}, {"tls": True}, {"mode": "http2", "tls": True},
-        {"form": "batch", "url": "hub"}, {"mode": "http2", "server": "hypercorn"},
+        {},
+        {"mode": "new-connection"},
+        {"mode": "http2"},
+        {"tls": True},
+        {"mode": "http2", "tls": True},
+        {"form": "batch", "url": "hub"},
+        {"mode": "http2", "server": "hypercorn"},
     ]
 
     def __init__(self, **options: Any) -> None:
@@ -143,8 +175,13 @@ class HttpTransport(TransportDefaults):
         if not url:
             raise TransportError("http: no gateway was started and none is named (endpoint or IOTBENCH_HTTP_ENDPOINT)")
         sas_key = os.environ.get("IOTBENCH_HTTP_SAS_KEY") or secrets.token_urlsafe(32)
-        self._endpoint = RestEndpoint(url, ca_file, o.hub, os.environ.get("IOTBENCH_HTTP_SAS_KEY_NAME", "send"),
-                                      sas_key if o.auth == "sas" else None)
+        self._endpoint = RestEndpoint(
+            url,
+            ca_file,
+            o.hub,
+            os.environ.get("IOTBENCH_HTTP_SAS_KEY_NAME", "send"),
+            sas_key if o.auth == "sas" else None,
+        )
 
     def _running(self) -> RestEndpoint:
         if self._endpoint is None:
@@ -157,24 +194,30 @@ class HttpTransport(TransportDefaults):
 
     async def open_receiver(self, deliver: Deliver) -> _Receiver:
         endpoint, timeout_s = self._running(), float(self.options.connect_timeout_s)
-        session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=endpoint.ssl_context() or False),
-                                        timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeout_s))
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(ssl=endpoint.ssl_context() or False),
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeout_s),
+        )
         url = endpoint.base + STREAM_PATH
         try:
             async with asyncio.timeout(timeout_s):
                 response = await session.get(url)
         except TimeoutError:
             await session.close()
-            raise TransportError(f"the gateway at {endpoint.base} did not answer within {timeout_s:g} s "
-                                 "(connect_timeout_s); is it an iotbench ingest gateway?") from None
+            raise TransportError(
+                f"the gateway at {endpoint.base} did not answer within {timeout_s:g} s "
+                "(connect_timeout_s); is it an iotbench ingest gateway?"
+            ) from None
         except aiohttp.ClientError as exc:
             await session.close()
             raise TransportError(f"cannot reach the gateway at {endpoint.base}: {exc}; is it running?") from None
         if response.status != 200:
             response.release()
             await session.close()
-            raise TransportError(f"the gateway at {endpoint.base} refused the event stream ({response.status}); "
-                                 "is it an iotbench ingest gateway with the default stream sink?")
+            raise TransportError(
+                f"the gateway at {endpoint.base} refused the event stream ({response.status}); "
+                "is it an iotbench ingest gateway with the default stream sink?"
+            )
         return _Receiver(session, response, deliver)
 
     async def stop(self) -> None:

@@ -39,16 +39,28 @@ class LocalAzurite:
         self.workdir = Path(workdir).resolve()  # servers run in their own folder: never relative
         self.port = free_port()
         data = self.workdir / "data"
-        argv = [_azurite_blob(), "--blobHost", LOOPBACK, "--blobPort", str(self.port), "--location", str(data),
-                "--disableTelemetry", "--skipApiVersionCheck", "--silent"]
+        argv = [
+            _azurite_blob(),
+            "--blobHost",
+            LOOPBACK,
+            "--blobPort",
+            str(self.port),
+            "--location",
+            str(data),
+            "--disableTelemetry",
+            "--skipApiVersionCheck",
+            "--silent",
+        ]
         self.process = ServerProcess("azurite", argv, workdir=self.workdir, port=self.port, ready_timeout=60.0)
 
     @property
     def connection_string(self) -> str:
-        return (f"DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT};AccountKey={DEV_KEY};"
-                f"BlobEndpoint=http://{LOOPBACK}:{self.port}/{DEV_ACCOUNT};")
+        return (
+            f"DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT};AccountKey={DEV_KEY};"
+            f"BlobEndpoint=http://{LOOPBACK}:{self.port}/{DEV_ACCOUNT};"
+        )
 
-    def start(self) -> "LocalAzurite":
+    def start(self) -> LocalAzurite:
         (self.workdir / "data").mkdir(parents=True, exist_ok=True)
         self.process.start()
         return self
@@ -56,7 +68,7 @@ class LocalAzurite:
     def stop(self) -> None:
         self.process.stop()
 
-    def __enter__(self) -> "LocalAzurite":
+    def __enter__(self) -> LocalAzurite:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -74,8 +86,14 @@ class Azurite(ServerDefaults):
 
     def start(self, workdir: Path) -> Endpoint:
         self.local = LocalAzurite(workdir).start()
-        return Endpoint("http", LOOPBACK, self.local.port, DEV_ACCOUNT, DEV_KEY,
-                        extras={"connection_string": self.local.connection_string})
+        return Endpoint(
+            "http",
+            LOOPBACK,
+            self.local.port,
+            DEV_ACCOUNT,
+            DEV_KEY,
+            extras={"connection_string": self.local.connection_string},
+        )
 
     def stop(self) -> None:
         if self.local is not None:

@@ -26,8 +26,13 @@ def start_coap_gateway(workdir: Path, *, ready_timeout: float = 30.0) -> ServerP
     if importlib.util.find_spec("aiocoap") is None:
         raise TransportError("aiocoap is not installed: pip install 'iotbench[coap]'")
     port = free_port()
-    process = ServerProcess("coap-gateway", [sys.executable, "-m", "iotbench.transports.emulators.coap_gateway", str(port)],
-                            workdir=Path(workdir).resolve(), port=port, ready_timeout=ready_timeout)
+    process = ServerProcess(
+        "coap-gateway",
+        [sys.executable, "-m", "iotbench.transports.emulators.coap_gateway", str(port)],
+        workdir=Path(workdir).resolve(),
+        port=port,
+        ready_timeout=ready_timeout,
+    )
     return process.start()
 
 

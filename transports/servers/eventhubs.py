@@ -21,11 +21,12 @@ import os
 import secrets
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from iotbench.transports.sas import ConnectionString
 from iotbench.transports.endpoints import Endpoint
+from iotbench.transports.sas import ConnectionString
 from iotbench.transports.servers.base import ServerDefaults
 from iotbench.transports.servers.process import LOOPBACK, ServerProcess, free_port
 
@@ -48,9 +49,18 @@ class EndpointSettings:
     rest: bool = False  # also serve the REST send API over HTTP
 
     def argv(self) -> list[str]:
-        out = ["--hub", self.hub, "--partitions", str(self.partitions),
-               "--throughput-units", f"{self.throughput_units:g}", "--max-message-bytes", str(self.max_message_bytes),
-               "--max-connections", str(self.max_connections)]
+        out = [
+            "--hub",
+            self.hub,
+            "--partitions",
+            str(self.partitions),
+            "--throughput-units",
+            f"{self.throughput_units:g}",
+            "--max-message-bytes",
+            str(self.max_message_bytes),
+            "--max-connections",
+            str(self.max_connections),
+        ]
         return out
 
 
@@ -63,12 +73,19 @@ class LocalEventHubs:
         self.port = free_port()
         self.http_port = free_port() if settings.rest else None
         self._key = secrets.token_urlsafe(32)  # a fresh key per endpoint: nothing to leak beyond the run
-        argv = [sys.executable, "-m", "iotbench.transports.servers.eventhubs", "--port", str(self.port),
-                *settings.argv()]
+        argv = [
+            sys.executable,
+            "-m",
+            "iotbench.transports.servers.eventhubs",
+            "--port",
+            str(self.port),
+            *settings.argv(),
+        ]
         if self.http_port:
             argv += ["--http-port", str(self.http_port)]
-        self.process = ServerProcess("eventhubs", argv, workdir=self.workdir, port=self.port,
-                                     env={KEY_ENV: self._key}, ready_timeout=30.0)
+        self.process = ServerProcess(
+            "eventhubs", argv, workdir=self.workdir, port=self.port, env={KEY_ENV: self._key}, ready_timeout=30.0
+        )
 
     @property
     def connection(self) -> ConnectionString:
@@ -83,7 +100,7 @@ class LocalEventHubs:
     def rest_endpoint(self) -> str | None:
         return f"http://{LOOPBACK}:{self.http_port}" if self.http_port else None
 
-    def start(self) -> "LocalEventHubs":
+    def start(self) -> LocalEventHubs:
         self.process.start()
         return self
 
@@ -97,7 +114,7 @@ class LocalEventHubs:
         except (OSError, ValueError):
             return {}
 
-    def __enter__(self) -> "LocalEventHubs":
+    def __enter__(self) -> LocalEventHubs:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -118,9 +135,14 @@ class EventHubsServer(ServerDefaults):
 
     def start(self, workdir: Path) -> Endpoint:
         self.local = LocalEventHubs(workdir, self.settings).start()
-        return Endpoint("amqp", LOOPBACK, self.local.port, KEY_NAME, self.local.connection.key,
-                        extras={"connection_string": self.local.connection_string,
-                                "rest": self.local.rest_endpoint or ""})
+        return Endpoint(
+            "amqp",
+            LOOPBACK,
+            self.local.port,
+            KEY_NAME,
+            self.local.connection.key,
+            extras={"connection_string": self.local.connection_string, "rest": self.local.rest_endpoint or ""},
+        )
 
     def stop(self) -> None:
         if self.local is not None:
@@ -154,15 +176,22 @@ async def _serve(args: argparse.Namespace, key: str) -> None:
 
     hub = Hub(args.hub, args.partitions, HubLimits(args.throughput_units, args.max_message_bytes, args.max_connections))
     endpoint = AmqpEndpoint(hub, args.key_name, key)
-    closers = []
+    closers: list[Callable[[], object]] = []
     if args.http_port:  # first: the AMQP port opening is what tells the starter that all is ready
         from iotbench.transports.emulators.eventhubs.rest import serve_rest
 
         closers.append(await serve_rest(hub, args.key_name, key, args.host, args.http_port))
     server = await asyncio.start_server(endpoint.serve, args.host, args.port, limit=2**22)
     closers.append(server.close)
-    logging.info("serving hub %s (%d partitions) on amqp://%s:%d%s; limits: %s", hub.name, len(hub.partitions),
-                 args.host, args.port, f" and http://{args.host}:{args.http_port}" if args.http_port else "", hub.limits)
+    logging.info(
+        "serving hub %s (%d partitions) on amqp://%s:%d%s; limits: %s",
+        hub.name,
+        len(hub.partitions),
+        args.host,
+        args.port,
+        f" and http://{args.host}:{args.http_port}" if args.http_port else "",
+        hub.limits,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

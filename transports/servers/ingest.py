@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 from iotbench.transports.base import TransportError
 from iotbench.transports.endpoints import Endpoint
@@ -58,11 +58,32 @@ def default_server(mode: str) -> str:
 
 
 def _uvicorn_argv(port: int, tls: LocalCA | None) -> list[str]:
-    argv = [sys.executable, "-m", "uvicorn", "--factory", APP_FACTORY, "--host", LOOPBACK, "--port", str(port),
-            "--loop", "uvloop" if _have("uvloop") else "asyncio",
-            "--http", "httptools" if _have("httptools") else "h11",
-            "--no-access-log", "--log-level", "warning", "--lifespan", "off",
-            "--timeout-keep-alive", "60", "--timeout-graceful-shutdown", "1", "--backlog", "4096"]
+    argv = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        APP_FACTORY,
+        "--host",
+        LOOPBACK,
+        "--port",
+        str(port),
+        "--loop",
+        "uvloop" if _have("uvloop") else "asyncio",
+        "--http",
+        "httptools" if _have("httptools") else "h11",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        "--lifespan",
+        "off",
+        "--timeout-keep-alive",
+        "60",
+        "--timeout-graceful-shutdown",
+        "1",
+        "--backlog",
+        "4096",
+    ]
     if tls:
         argv += ["--ssl-certfile", str(tls.cert), "--ssl-keyfile", str(tls.key)]
     return argv
@@ -88,17 +109,46 @@ def _hypercorn_argv(port: int, tls: LocalCA | None, workdir: Path) -> list[str]:
 
 
 def _granian_argv(port: int, tls: LocalCA | None) -> list[str]:
-    argv = [sys.executable, "-m", "granian", "--interface", "asgi", "--factory", "--host", LOOPBACK,
-            "--port", str(port), "--http", "auto", "--workers", "1", "--runtime-threads", "1",
-            "--no-access-log", "--log-level", "warning", "--backlog", "4096",
-            "--http2-max-concurrent-streams", "100", "--workers-kill-timeout", "1"]
+    argv = [
+        sys.executable,
+        "-m",
+        "granian",
+        "--interface",
+        "asgi",
+        "--factory",
+        "--host",
+        LOOPBACK,
+        "--port",
+        str(port),
+        "--http",
+        "auto",
+        "--workers",
+        "1",
+        "--runtime-threads",
+        "1",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        "--backlog",
+        "4096",
+        "--http2-max-concurrent-streams",
+        "100",
+        "--workers-kill-timeout",
+        "1",
+    ]
     if tls:
         argv += ["--ssl-certificate", str(tls.cert), "--ssl-keyfile", str(tls.key)]
     return argv + [APP_FACTORY]
 
 
-def start_gateway(workdir: Path, *, server: str = "uvicorn", tls: bool = False,
-                  env: Mapping[str, str] | None = None, ready_timeout: float = 30.0) -> Gateway:
+def start_gateway(
+    workdir: Path,
+    *,
+    server: str = "uvicorn",
+    tls: bool = False,
+    env: Mapping[str, str] | None = None,
+    ready_timeout: float = 30.0,
+) -> Gateway:
     """Start the gateway on a free loopback port under ``workdir``; ready when the port accepts."""
     if server not in SERVERS:
         raise TransportError(f"unknown gateway server {server!r}; use one of {', '.join(SERVERS)}")
@@ -114,8 +164,7 @@ def start_gateway(workdir: Path, *, server: str = "uvicorn", tls: bool = False,
         argv = _hypercorn_argv(port, files, workdir)
     else:
         argv = _granian_argv(port, files)
-    process = ServerProcess(f"gateway-{server}", argv, workdir=workdir, port=port, env=env,
-                            ready_timeout=ready_timeout)
+    process = ServerProcess(f"gateway-{server}", argv, workdir=workdir, port=port, env=env, ready_timeout=ready_timeout)
     process.start()
     return Gateway(url=f"{'https' if tls else 'http'}://{LOOPBACK}:{port}", process=process, tls=files)
 

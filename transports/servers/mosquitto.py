@@ -18,8 +18,8 @@ from pathlib import Path
 
 from iotbench.transports.endpoints import Endpoint
 from iotbench.transports.servers.base import ServerDefaults
-from iotbench.transports.servers.tls import local_ca
 from iotbench.transports.servers.process import LOOPBACK, ServerProcess, free_port, require_binary
+from iotbench.transports.servers.tls import local_ca
 
 __all__ = ["start_mosquitto", "answers_mqtt", "Mosquitto"]
 
@@ -82,8 +82,14 @@ def start_mosquitto(workdir: Path, *, tls: dict[str, str] | None = None, ready_t
     port = free_port()
     conf = workdir / "mosquitto.conf"
     conf.write_text(_config(port, tls))
-    return ServerProcess("mosquitto", [binary, "-c", str(conf)], workdir=workdir, port=port,
-                         ready=lambda: answers_mqtt(port, tls=bool(tls)), ready_timeout=ready_timeout).start()
+    return ServerProcess(
+        "mosquitto",
+        [binary, "-c", str(conf)],
+        workdir=workdir,
+        port=port,
+        ready=lambda: answers_mqtt(port, tls=bool(tls)),
+        ready_timeout=ready_timeout,
+    ).start()
 
 
 class Mosquitto(ServerDefaults):

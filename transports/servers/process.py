@@ -15,15 +15,15 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 from iotbench.transports.base import TransportError
 
 __all__ = ["ServerProcess", "free_port", "port_open", "require_binary", "wait_until"]
 
 LOOPBACK = "127.0.0.1"
-_running: set["ServerProcess"] = set()
+_running: set[ServerProcess] = set()
 
 
 def free_port() -> int:
@@ -94,20 +94,26 @@ class ServerProcess:
     def pid(self) -> int | None:
         return self._proc.pid if self._proc else None
 
-    def start(self) -> "ServerProcess":
+    def start(self) -> ServerProcess:
         self.workdir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
         try:
             self._proc = subprocess.Popen(
-                self.argv, cwd=self.workdir, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,
+                self.argv,
+                cwd=self.workdir,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
             )
         except OSError as exc:
             raise TransportError(f"{self.name} could not start ({exc}); see {self.log_path}") from None
         finally:
             log.close()
         _running.add(self)
-        if not wait_until(lambda: self._proc.poll() is not None or self.ready(), self.ready_timeout):
+        proc = self._proc
+        if not wait_until(lambda: proc.poll() is not None or self.ready(), self.ready_timeout):
             self.stop()
             raise TransportError(f"{self.name} was not ready within {self.ready_timeout:.0f} s; log: {self.tail()}")
         if self._proc.poll() is not None:
@@ -150,7 +156,7 @@ class ServerProcess:
         except (ProcessLookupError, PermissionError):
             pass
 
-    def __enter__(self) -> "ServerProcess":
+    def __enter__(self) -> ServerProcess:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -23,8 +23,8 @@ from pathlib import Path
 from iotbench.transports.base import TransportError
 from iotbench.transports.endpoints import Endpoint
 from iotbench.transports.servers.base import ServerDefaults
-from iotbench.transports.servers.tls import local_ca
 from iotbench.transports.servers.process import LOOPBACK, ServerProcess, free_port, port_open, require_binary
+from iotbench.transports.servers.tls import local_ca
 
 __all__ = ["RabbitMQ", "start_rabbitmq", "RabbitMQServer"]
 
@@ -77,9 +77,13 @@ def start_rabbitmq(workdir: Path, *, tls: dict[str, str] | None = None, ready_ti
     conf = ["loopback_users = none", "vm_memory_high_watermark.relative = 0.2", "disk_free_limit.absolute = 50MB"]
     tls_port = free_port() if tls else None
     if tls:
-        conf += [f"listeners.ssl.default = {LOOPBACK}:{tls_port}", f"ssl_options.certfile = {tls['certfile']}",
-                 f"ssl_options.keyfile = {tls['keyfile']}", "ssl_options.verify = verify_none",
-                 "ssl_options.fail_if_no_peer_cert = false"]
+        conf += [
+            f"listeners.ssl.default = {LOOPBACK}:{tls_port}",
+            f"ssl_options.certfile = {tls['certfile']}",
+            f"ssl_options.keyfile = {tls['keyfile']}",
+            "ssl_options.verify = verify_none",
+            "ssl_options.fail_if_no_peer_cert = false",
+        ]
     (workdir / "rabbitmq.conf").write_text("\n".join(conf) + "\n")
     env = {
         "HOME": str(workdir),
@@ -98,11 +102,22 @@ def start_rabbitmq(workdir: Path, *, tls: dict[str, str] | None = None, ready_ti
         "LANG": "C.UTF-8",
         "LC_ALL": "C.UTF-8",
     }
-    epmd = ServerProcess("epmd", [epmd_binary, "-port", str(epmd_port), "-address", LOOPBACK],
-                         workdir=workdir, port=epmd_port, env=env, ready_timeout=10.0).start()
+    epmd = ServerProcess(
+        "epmd",
+        [epmd_binary, "-port", str(epmd_port), "-address", LOOPBACK],
+        workdir=workdir,
+        port=epmd_port,
+        env=env,
+        ready_timeout=10.0,
+    ).start()
     broker = ServerProcess(
-        "rabbitmq", [str(sbin / "rabbitmq-server")], workdir=workdir, port=amqp_port, env=env,
-        ready_timeout=ready_timeout, stop_argv=[str(sbin / "rabbitmqctl"), "-n", node, "stop"],
+        "rabbitmq",
+        [str(sbin / "rabbitmq-server")],
+        workdir=workdir,
+        port=amqp_port,
+        env=env,
+        ready_timeout=ready_timeout,
+        stop_argv=[str(sbin / "rabbitmqctl"), "-n", node, "stop"],
         ready=lambda: port_open(amqp_port) and (tls_port is None or port_open(tls_port)),
     )
     try:

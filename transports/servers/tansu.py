@@ -64,10 +64,26 @@ def start_tansu(workdir: Path, *, ready_timeout: float = 30.0) -> TansuBroker:
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     url = f"tcp://{LOOPBACK}:{port}"
-    argv = [binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
-            "--storage-engine", "memory://tansu/", "--cluster-id", "iotbench"]
-    process = ServerProcess("tansu", argv, workdir=workdir, port=port, ready_timeout=ready_timeout,
-                            env={"RUST_LOG": os.environ.get("RUST_LOG", "warn")})
+    argv = [
+        binary,
+        "broker",
+        "--listener-url",
+        url,
+        "--advertised-listener-url",
+        url,
+        "--storage-engine",
+        "memory://tansu/",
+        "--cluster-id",
+        "iotbench",
+    ]
+    process = ServerProcess(
+        "tansu",
+        argv,
+        workdir=workdir,
+        port=port,
+        ready_timeout=ready_timeout,
+        env={"RUST_LOG": os.environ.get("RUST_LOG", "warn")},
+    )
     process.start()
     return TansuBroker(bootstrap=f"{LOOPBACK}:{port}", process=process)
 

@@ -16,9 +16,9 @@ handshake with a one-certificate chain (FACTS.md: 1.2-2.5 KB, ~1 ms CPU).
 from __future__ import annotations
 
 import ssl
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from iotbench.transports.base import TransportError
 from iotbench.transports.tls import client_context
@@ -72,5 +72,6 @@ def _pkcs8(key_pem: bytes) -> bytes:
     from cryptography.hazmat.primitives import serialization
 
     key = serialization.load_pem_private_key(key_pem, password=None)
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )

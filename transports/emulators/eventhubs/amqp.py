@@ -25,8 +25,18 @@ from azure.eventhub._pyamqp.message import Message, Properties
 from azure.eventhub._pyamqp.types import TYPE, VALUE, AMQPTypes
 
 __all__ = [
-    "AMQP_HEADER", "BATCH_FORMAT", "SASL_HEADER", "Frame", "StoredEvent", "annotated", "frame_bytes",
-    "read_frame", "read_header", "reply_message", "split_event", "unpack_batch",
+    "AMQP_HEADER",
+    "BATCH_FORMAT",
+    "SASL_HEADER",
+    "Frame",
+    "StoredEvent",
+    "annotated",
+    "frame_bytes",
+    "read_frame",
+    "read_header",
+    "reply_message",
+    "split_event",
+    "unpack_batch",
 ]
 
 AMQP_HEADER = b"AMQP\x00\x01\x00\x00"
@@ -58,7 +68,7 @@ async def read_frame(reader: asyncio.StreamReader, max_size: int) -> Frame:
         raise ValueError(f"frame of {size} bytes is outside 8..{max_size}")
     doff, kind, channel = head[4], head[5], struct.unpack_from(">H", head, 6)[0]
     body = await reader.readexactly(size - 8) if size > 8 else b""
-    body = body[doff * 4 - 8:]
+    body = body[doff * 4 - 8 :]
     if not body:
         return Frame(kind, channel, None, [])
     performative, fields = decode_frame(memoryview(body))
@@ -90,7 +100,7 @@ def _sections(encoded: bytes | memoryview) -> list[tuple[int, int, int]]:
     while pos < total:
         if view[pos] != 0x00:
             raise ValueError(f"message section at byte {pos} is not a described type")
-        rest, descriptor = _DECODE_BY_CONSTRUCTOR[view[pos + 1]](view[pos + 2:])
+        rest, descriptor = _DECODE_BY_CONSTRUCTOR[view[pos + 1]](view[pos + 2 :])
         rest, _ = _DECODE_BY_CONSTRUCTOR[rest[0]](rest[1:])
         end = total - len(rest)
         out.append((descriptor, pos, end))
@@ -105,7 +115,7 @@ def split_event(encoded: bytes | memoryview) -> StoredEvent:
     annotations: dict[bytes, Any] = {}
     for descriptor, start, end in _sections(data):
         if descriptor == _MESSAGE_ANNOTATIONS:
-            annotations = _DECODE_BY_CONSTRUCTOR[data[start + 3]](memoryview(data)[start + 4:end])[1] or {}
+            annotations = _DECODE_BY_CONSTRUCTOR[data[start + 3]](memoryview(data)[start + 4 : end])[1] or {}
         elif descriptor == 0x70:
             head += data[start:end]
         else:
@@ -116,7 +126,8 @@ def split_event(encoded: bytes | memoryview) -> StoredEvent:
 def unpack_batch(encoded: bytes | memoryview) -> tuple[list[StoredEvent], dict[bytes, Any]]:
     """The inner events of a 0x80013700 batch and the batch's own annotations."""
     outer = decode_payload(memoryview(bytes(encoded)))
-    return [split_event(d) for d in (outer.data or [])], dict(outer.message_annotations or {})
+    annotations: dict[bytes, Any] = dict(outer.message_annotations or {})  # type: ignore[arg-type]
+    return [split_event(bytes(d)) for d in (outer.data or [])], annotations
 
 
 def partition_key(event: StoredEvent) -> str | None:
@@ -129,7 +140,10 @@ def annotated(event: StoredEvent, sequence: int, offset: int, enqueued_ms: int) 
     entries: list[tuple[Any, Any]] = []
     for key, value in event.annotations.items():
         if key == _PARTITION_KEY:
-            value = {TYPE: AMQPTypes.string, VALUE: value.decode("utf-8", "replace") if isinstance(value, bytes) else value}
+            value = {
+                TYPE: AMQPTypes.string,
+                VALUE: value.decode("utf-8", "replace") if isinstance(value, bytes) else value,
+            }
         entries.append(({TYPE: AMQPTypes.symbol, VALUE: key}, value))
     entries += [
         ({TYPE: AMQPTypes.symbol, VALUE: b"x-opt-sequence-number"}, {TYPE: AMQPTypes.long, VALUE: sequence}),
@@ -137,8 +151,13 @@ def annotated(event: StoredEvent, sequence: int, offset: int, enqueued_ms: int) 
         ({TYPE: AMQPTypes.symbol, VALUE: b"x-opt-enqueued-time"}, {TYPE: AMQPTypes.timestamp, VALUE: enqueued_ms}),
     ]
     section = bytearray()
-    encode_value(section, {TYPE: AMQPTypes.described, VALUE: (
-        {TYPE: AMQPTypes.ulong, VALUE: _MESSAGE_ANNOTATIONS}, {TYPE: AMQPTypes.map, VALUE: entries})})
+    encode_value(
+        section,
+        {
+            TYPE: AMQPTypes.described,
+            VALUE: ({TYPE: AMQPTypes.ulong, VALUE: _MESSAGE_ANNOTATIONS}, {TYPE: AMQPTypes.map, VALUE: entries}),
+        },
+    )
     return event.head + bytes(section) + event.tail
 
 
@@ -146,8 +165,7 @@ def reply_message(correlation_id: Any, status: int, description: str, value: Any
     """A management/CBS response: status in application properties, as the SDK reads it."""
     message = Message(
         properties=Properties(correlation_id=correlation_id),
-        application_properties={"status-code": {TYPE: AMQPTypes.int, VALUE: status},
-                                "status-description": description},
+        application_properties={"status-code": {TYPE: AMQPTypes.int, VALUE: status}, "status-description": description},
         value=value,
     )
     return bytes(encode_payload(bytearray(), message))

@@ -30,7 +30,15 @@ from azure.eventhub._pyamqp.error import AMQPError
 from azure.eventhub._pyamqp.outcomes import Accepted, Rejected
 
 from iotbench.transports.emulators.eventhubs.amqp import (
-    AMQP_HEADER, BATCH_FORMAT, SASL_HEADER, frame_bytes, partition_key, perf, read_frame, split_event, unpack_batch,
+    AMQP_HEADER,
+    BATCH_FORMAT,
+    SASL_HEADER,
+    frame_bytes,
+    partition_key,
+    perf,
+    read_frame,
+    split_event,
+    unpack_batch,
 )
 from iotbench.transports.emulators.eventhubs.hub import Hub, Refused
 from iotbench.transports.emulators.eventhubs.management import put_token, read_entity
@@ -176,7 +184,7 @@ class _Connection:
             self.send(channel, perf.BeginFrame(channel, 0, WINDOW, WINDOW, 255, None, None, None))
         elif code == 0x17:
             session = self.sessions.pop(channel, None)
-            for link in (session.links.values() if session else ()):
+            for link in session.links.values() if session else ():
                 if link.task:
                     link.task.cancel()
             self.send(channel, perf.EndFrame(None))
@@ -191,9 +199,11 @@ class _Connection:
         error = None
         if limit and self.endpoint.connections >= limit:
             self.hub.stats["refused_connections"] += 1
-            error = AMQPError(condition=b"amqp:resource-limit-exceeded",
-                              description=f"connection refused: the namespace allows {limit} AMQP connections "
-                                          "(max_connections)", info=None)
+            error = AMQPError(
+                condition=b"amqp:resource-limit-exceeded",
+                description=f"connection refused: the namespace allows {limit} AMQP connections (max_connections)",
+                info=None,
+            )
         else:
             self.endpoint.connections += 1
             self.counted = True
@@ -226,11 +236,28 @@ class _Connection:
         path = _entity_path(address.decode() if isinstance(address, bytes) else str(address or ""))
         link = _Link(name, remote_handle, session.new_handle(), path, incoming=not client_receives)
         session.links[remote_handle] = link
-        reply_source = Source(address=source[0] if source else None)
-        reply_target = Target(address=target[0] if target else None)
-        self.send(channel, perf.AttachFrame(
-            name, link.handle, not client_receives, fields[3], fields[4], reply_source, reply_target, None, None,
-            None if client_receives is False else 0, self.hub.limits.max_message_bytes or None, None, None, None))
+        # pyamqp's performatives are namedtuples with defaults its annotations do not show
+        reply_source = Source(address=source[0] if source else None)  # type: ignore[call-arg]
+        reply_target = Target(address=target[0] if target else None)  # type: ignore[call-arg]
+        self.send(
+            channel,
+            perf.AttachFrame(
+                name,
+                link.handle,
+                not client_receives,
+                fields[3],
+                fields[4],
+                reply_source,
+                reply_target,
+                None,
+                None,
+                None if client_receives is False else 0,
+                self.hub.limits.max_message_bytes or None,
+                None,
+                None,
+                None,
+            ),
+        )
         error = self._check_link(link, source)
         if error is not None:
             self.send(channel, perf.DetachFrame(link.handle, True, AMQPError(*error, None)))
@@ -250,7 +277,10 @@ class _Connection:
             return None
         parts = link.path.split("/")
         if parts[0].lower() != self.hub.name.lower():
-            return b"amqp:not-found", f"the messaging entity '{parts[0]}' could not be found (this endpoint serves '{self.hub.name}')"
+            return (
+                b"amqp:not-found",
+                f"the messaging entity '{parts[0]}' could not be found (this endpoint serves '{self.hub.name}')",
+            )
         if not self._granted(link.path):
             return b"amqp:unauthorized-access", f"no valid put-token on $cbs grants '{link.path}'"
         try:
@@ -261,7 +291,10 @@ class _Connection:
                     return b"amqp:not-found", f"cannot send to '{link.path}'"
                 return None
             if len(parts) != 5 or parts[1].lower() != "consumergroups" or parts[3].lower() != "partitions":
-                return b"amqp:not-found", f"cannot receive from '{link.path}': use <hub>/ConsumerGroups/<cg>/Partitions/<n>"
+                return (
+                    b"amqp:not-found",
+                    f"cannot receive from '{link.path}': use <hub>/ConsumerGroups/<cg>/Partitions/<n>",
+                )
             partition = self.hub.partition(parts[4])
             link.partition = partition.id
             filters = source[7] if len(source) > 7 and source[7] else {}
@@ -282,9 +315,22 @@ class _Connection:
         return any(expiry >= now and grants(resource, path) for resource, expiry in self.tokens)
 
     def _grant(self, session: _Session, link: _Link) -> None:
-        self.send(session.channel, perf.FlowFrame(
-            None, WINDOW, session.next_outgoing_id, WINDOW, link.handle, link.received, link.credit_left,
-            None, None, None, None))
+        self.send(
+            session.channel,
+            perf.FlowFrame(
+                None,
+                WINDOW,
+                session.next_outgoing_id,
+                WINDOW,
+                link.handle,
+                link.received,
+                link.credit_left,
+                None,
+                None,
+                None,
+                None,
+            ),
+        )
 
     def _flow(self, channel: int, fields: list[Any]) -> None:
         session = self.sessions.get(channel)
@@ -314,8 +360,12 @@ class _Connection:
 
     def _deliver(self, session: _Session, link: _Link, payload: bytes) -> None:
         tag = struct.pack(">I", link.delivery_count)
-        self.send(session.channel, perf.TransferFrame(
-            link.handle, session.next_outgoing_id, tag, 0, True, False, None, None, None, None, None, payload))
+        self.send(
+            session.channel,
+            perf.TransferFrame(
+                link.handle, session.next_outgoing_id, tag, 0, True, False, None, None, None, None, None, payload
+            ),
+        )
         session.next_outgoing_id += 1
         link.delivery_count += 1
         link.credit -= 1

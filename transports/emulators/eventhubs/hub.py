@@ -18,8 +18,9 @@ import bisect
 import itertools
 import time
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from iotbench.transports.emulators.eventhubs.amqp import StoredEvent, annotated
 
@@ -126,7 +127,9 @@ class Partition:
 
         last = len(self.events) - 1
         return {
-            "name": self.hub, "type": "com.microsoft:partition", "partition": self.id,
+            "name": self.hub,
+            "type": "com.microsoft:partition",
+            "partition": self.id,
             "begin_sequence_number": {TYPE: AMQPTypes.long, VALUE: 0},
             "last_enqueued_sequence_number": {TYPE: AMQPTypes.long, VALUE: last},
             "last_enqueued_offset": str(self.offsets[-1] if self.offsets else -1),
@@ -152,8 +155,11 @@ class Hub:
         try:
             return self.partitions[int(pid)]
         except (ValueError, IndexError):
-            raise Refused("amqp:not-found", 404,
-                          f"partition {pid!r} does not exist in {self.name} (0..{len(self.partitions) - 1})") from None
+            raise Refused(
+                "amqp:not-found",
+                404,
+                f"partition {pid!r} does not exist in {self.name} (0..{len(self.partitions) - 1})",
+            ) from None
 
     def route(self, key: str | None) -> Partition:
         """The partition a key maps to (stable), or the next one round-robin without a key."""
@@ -166,14 +172,18 @@ class Hub:
         limit = self.limits.max_message_bytes
         if limit and size > limit:
             self.stats["oversize"] += 1
-            raise Refused("amqp:link:message-size-exceeded", 413,
-                          f"publication of {size} bytes exceeds the {limit}-byte limit")
+            raise Refused(
+                "amqp:link:message-size-exceeded", 413, f"publication of {size} bytes exceeds the {limit}-byte limit"
+            )
         if self.throttle is not None and not self.throttle.admit(len(events), size):
             self.stats["throttled"] += 1
-            raise Refused("com.microsoft:server-busy", 503,
-                          f"ServerBusy: {self.limits.throughput_units:g} throughput unit(s) exceeded "
-                          f"({EVENTS_PER_TU * self.limits.throughput_units:g} events/s, "
-                          f"{BYTES_PER_TU * self.limits.throughput_units:g} bytes/s)")
+            raise Refused(
+                "com.microsoft:server-busy",
+                503,
+                f"ServerBusy: {self.limits.throughput_units:g} throughput unit(s) exceeded "
+                f"({EVENTS_PER_TU * self.limits.throughput_units:g} events/s, "
+                f"{BYTES_PER_TU * self.limits.throughput_units:g} bytes/s)",
+            )
         target = self.partition(partition) if partition is not None else self.route(key)
         target.append(events)
         self.stats["events"] += len(events)
@@ -184,7 +194,10 @@ class Hub:
         """What a ``com.microsoft:eventhub`` READ returns."""
         from azure.eventhub._pyamqp.types import TYPE, VALUE, AMQPTypes
 
-        return {"name": self.name, "type": "com.microsoft:eventhub",
-                "created_at": {TYPE: AMQPTypes.timestamp, VALUE: self.created_ms},
-                "partition_count": {TYPE: AMQPTypes.int, VALUE: len(self.partitions)},
-                "partition_ids": [p.id for p in self.partitions]}
+        return {
+            "name": self.name,
+            "type": "com.microsoft:eventhub",
+            "created_at": {TYPE: AMQPTypes.timestamp, VALUE: self.created_ms},
+            "partition_count": {TYPE: AMQPTypes.int, VALUE: len(self.partitions)},
+            "partition_ids": [p.id for p in self.partitions],
+        }

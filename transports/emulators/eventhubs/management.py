@@ -8,7 +8,8 @@ answered with the reason (expired, wrong key name, bad signature), never the tok
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from azure.eventhub._pyamqp._decode import decode_payload
 
@@ -46,8 +47,9 @@ def read_entity(hub: Hub, authorize: Authorize, payload: bytes) -> bytes:
     except SasError as exc:
         return reply_message(correlation, 401, f"Unauthorized: {exc}")
     if props.get("operation") != "READ" or str(props.get("name", "")).lower() != hub.name.lower():
-        return reply_message(correlation, 404, f"unknown entity {props.get('name')!r} or operation "
-                                               f"{props.get('operation')!r}")
+        return reply_message(
+            correlation, 404, f"unknown entity {props.get('name')!r} or operation {props.get('operation')!r}"
+        )
     if props.get("type") == "com.microsoft:eventhub":
         return reply_message(correlation, 200, "OK", hub.properties())
     if props.get("type") == "com.microsoft:partition":

@@ -15,22 +15,23 @@ is admitted or throttled whole).
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from azure.eventhub._pyamqp._encode import encode_payload
 from azure.eventhub._pyamqp.message import Message
 
 from iotbench.transports.emulators.eventhubs.amqp import StoredEvent
 from iotbench.transports.emulators.eventhubs.hub import Hub, Refused
-from iotbench.transports.sas import SasError, grants, verify
 from iotbench.transports.emulators.ingest_gateway import SinkFull, create_app
 from iotbench.transports.event_stream import MAX_PUBLICATION, Event
+from iotbench.transports.sas import SasError, grants, verify
 
 __all__ = ["HubSink", "rest_app", "serve_rest"]
 
 
 def _stored(event: Event) -> StoredEvent:
-    message = Message(application_properties=dict(event.properties) or None, data=[event.body])
+    message = Message(application_properties=dict(event.properties) or None, data=[event.body])  # type: ignore[arg-type]
     return StoredEvent(b"", bytes(encode_payload(bytearray(), message)), {}, len(event.body))
 
 
@@ -44,16 +45,22 @@ class HubSink:
         if not events:
             return
         try:
-            self.hub.publish([_stored(e) for e in events], sum(len(e.body) for e in events),
-                             partition=None, key=events[0].publisher)
+            self.hub.publish(
+                [_stored(e) for e in events], sum(len(e.body) for e in events), partition=None, key=events[0].publisher
+            )
         except Refused as exc:  # ServerBusy (and any other refusal) is the gateway's 503
             raise SinkFull(exc.description) from None
 
 
 async def _refuse(send: Callable[[dict[str, Any]], Awaitable[None]], status: int, text: str) -> None:
     body = text.encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-length", str(len(body)).encode()), (b"content-type", b"text/plain")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-length", str(len(body)).encode()), (b"content-type", b"text/plain")],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -65,8 +72,12 @@ def rest_app(hub: Hub, key_name: str, key: str) -> Callable[..., Awaitable[None]
         if scope["type"] == "http":
             path = scope["path"].strip("/")
             if path.split("/")[0].lower() != hub.name.lower():
-                await _refuse(send, 404, f"the messaging entity '{path.split('/')[0]}' could not be found "
-                                         f"(this endpoint serves '{hub.name}')")
+                await _refuse(
+                    send,
+                    404,
+                    f"the messaging entity '{path.split('/')[0]}' could not be found "
+                    f"(this endpoint serves '{hub.name}')",
+                )
                 return
             token = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"authorization"), "")
             try:
@@ -86,9 +97,18 @@ async def serve_rest(hub: Hub, key_name: str, key: str, host: str, port: int) ->
 
     import uvicorn
 
-    config = uvicorn.Config(rest_app(hub, key_name, key), host=host, port=port, loop="none", lifespan="off",
-                            http="httptools" if importlib.util.find_spec("httptools") else "h11",
-                            log_level="warning", access_log=False, timeout_keep_alive=60, backlog=4096)
+    config = uvicorn.Config(
+        rest_app(hub, key_name, key),
+        host=host,
+        port=port,
+        loop="none",
+        lifespan="off",
+        http="httptools" if importlib.util.find_spec("httptools") else "h11",
+        log_level="warning",
+        access_log=False,
+        timeout_keep_alive=60,
+        backlog=4096,
+    )
     server = uvicorn.Server(config)
     task = asyncio.get_running_loop().create_task(server.serve(), name="eventhubs-rest")
     while not server.started and not task.done():
