@@ -54,6 +54,7 @@ async def _exercise(transport, tmp_path) -> list[bytes]:
     return received
 
 
+@pytest.mark.server
 @pytest.mark.parametrize(("name", "options"), list(_cases()))
 def test_delivers_everything_in_order_per_device(name, options, tmp_path):
     try:

@@ -13,11 +13,11 @@ from report_support import small_run  # noqa: F401 - a fixture
 from iotbench.cli import main
 from iotbench.report.benchmarks import load_benchmarks
 
+pytestmark = pytest.mark.server  # every test here starts a server
+
 BENCH = """
 from iotbench.codecs import get_codec
 from iotbench.studies.samples import sample_readings
-
-pytestmark = pytest.mark.server  # every test here starts a server
 
 READING = sample_readings(1)[0]
 
