@@ -3,9 +3,9 @@
 A field holds the option's type, its default, its range or choices and what it is for:
 
     @dataclass(frozen=True)
-    class InProcessOptions(TransportOptions):
-        transport: ClassVar[str] = "inprocess"
-        max_queued: int = option(100_000, "payloads queued in memory", low=1, high=1_000_000, unit="payloads")
+    class MqttOptions(TransportOptions):
+        transport: ClassVar[str] = "mqtt"
+        qos: int = option(1, "0: at most once; 1: at least once", choices=(0, 1))
 
 Constructing the structure checks every value (no I/O) and raises ``TransportError`` with
 one line: the transport, the option, the bad value, what is allowed. Loading a spec
@@ -14,10 +14,10 @@ before any server starts or any file is written; the transport is built from the
 structure (``MqttTransport(qos=0)`` makes ``MqttOptions(qos=0)``), and ``iotbench list``
 prints the declarations.
 
-    >>> from iotbench.transports.inprocess import InProcessOptions
-    >>> InProcessOptions(max_queued=0)
+    >>> from iotbench.transports.mqtt import MqttOptions
+    >>> MqttOptions(qos=2)
     Traceback (most recent call last):
-    iotbench.transports.base.TransportError: inprocess max_queued=0 must be a whole number from 1 to 1000000 payloads
+    iotbench.transports.base.TransportError: mqtt qos=2 is not known; use one of 0, 1
 """
 
 from __future__ import annotations

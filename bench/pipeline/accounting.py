@@ -35,15 +35,21 @@ class SeqLedger:
         self.max_seq = max_seq
 
     def add(self, device_id: str, seq: int) -> None:
+        marks = self._room(device_id, seq)
+        if marks[seq] < MAX_COUNT:
+            marks[seq] += 1
+
+    def _room(self, device_id: str, seq: int) -> bytearray:
+        """The device's marks, with room for ``seq`` (bounds checked)."""
         if not 0 <= seq <= self.max_seq:
             raise ValueError(f"seq {seq} outside 0..{self.max_seq}: validate readings before they reach the ledger")
         marks = self._seen.get(device_id)
         if marks is None:
-            marks = self._seen[device_id] = bytearray(seq + 8)
+            marks = self._seen[device_id] = bytearray(min(seq + 16, self.max_seq + 8))
         elif seq >= len(marks):
-            marks.extend(bytes(seq + 8 - len(marks)))
-        if marks[seq] < MAX_COUNT:
-            marks[seq] += 1
+            # twice the room (within the bound): a device's marks grow a few times, not every 8 readings
+            marks.extend(bytes(min(max(seq + 8, 2 * len(marks)), self.max_seq + 8) - len(marks)))
+        return marks
 
     def add_readings(self, readings: Iterable[Reading]) -> int:
         """``add`` for every reading of a payload, in one call (it runs per event); returns how
@@ -54,15 +60,13 @@ class SeqLedger:
             seq = r.seq
             marks = seen.get(r.device_id)
             if marks is None or seq >= len(marks):
-                self.add(r.device_id, seq)
+                marks = self._room(r.device_id, seq)
+            count = marks[seq]
+            if count == 0:
                 new += 1
-            else:
-                count = marks[seq]
-                if count == 0:
-                    new += 1
-                    marks[seq] = 1
-                elif count < MAX_COUNT:
-                    marks[seq] = count + 1
+                marks[seq] = 1
+            elif count < MAX_COUNT:
+                marks[seq] = count + 1
         return new
 
     def distinct(self) -> int:
@@ -94,6 +98,16 @@ class SeqLedger:
                     ranges.append([seq, seq])
             out[device_id] = ranges
         return out
+
+    @classmethod
+    def from_marks(cls, marks: dict[str, bytearray], max_seq: int = MAX_SEQ) -> SeqLedger:
+        """A ledger from another's ``devices()`` (e.g. sent from another process), bounds checked."""
+        ledger = cls(max_seq)
+        for device_id, counts in marks.items():
+            if len(counts) > max_seq + 8:
+                raise ValueError(f"device {device_id!r}: {len(counts)} marks, more than seq {max_seq} allows")
+            ledger._seen[device_id] = counts
+        return ledger
 
     @classmethod
     def from_ranges(cls, ranges: dict[str, list[list[int]]]) -> SeqLedger:

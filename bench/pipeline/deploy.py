@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from iotbench.transports.base import Transport
+from iotbench.transports.endpoints import Endpoint
 
 __all__ = ["Deployment"]
 
@@ -28,33 +29,45 @@ class Deployment:
         self.workdir = Path(workdir).resolve()
         self.started: list[Any] = []  # the servers running, in start order
         self._stopped: list[Any] = []  # their counters are read after they stop
+        self.endpoints: dict[str, Endpoint] = {}
 
     async def start(self) -> Transport:
         """Start every server the transport names, then the transport; a failure stops what started."""
         try:
-            endpoints = {}
-            for role, server in self.transport.servers().items():
-                self.started.append(server)
-                endpoints[role] = await asyncio.to_thread(server.start, self.workdir / server.name)
-            await self.transport.start(endpoints)
+            self.endpoints = await self.start_servers()
+            await self.transport.start(self.endpoints)
         except BaseException:
             await self.stop()
             raise
         return self.transport
+
+    async def start_servers(self) -> dict[str, Endpoint]:
+        """Only the servers (the sides of a cell connect from their own processes): role -> endpoint."""
+        endpoints = {}
+        for role, server in self.transport.servers().items():
+            self.started.append(server)
+            endpoints[role] = await asyncio.to_thread(server.start, self.workdir / server.name)
+        return endpoints
 
     async def stop(self) -> None:
         """Close the transport's connections, then stop the servers (each by pid, bounded by its launcher)."""
         try:
             await self.transport.stop()
         finally:
-            servers, self.started = self.started, []
-            for server in reversed(servers):
-                await asyncio.to_thread(server.stop)
-                self._stopped.append(server)
+            await self.stop_servers()
+
+    async def stop_servers(self) -> None:
+        servers, self.started = self.started, []
+        for server in reversed(servers):
+            await asyncio.to_thread(server.stop)
+            self._stopped.append(server)
 
     def counters(self) -> dict[str, int]:
         """The transport's counters and every stopped server's, the latter as ``server_<name>``."""
-        out = dict(self.transport.counters())
+        return {**self.transport.counters(), **self.server_counters()}
+
+    def server_counters(self) -> dict[str, int]:
+        out = {}
         for server in self._stopped:
             out.update({f"server_{name}": value for name, value in server.counters().items()})
         return out

@@ -1,8 +1,9 @@
 """The matrix runner: every cell of a spec, each in isolation, measured the same way.
 
-A cell is: start the transport's server, open the consumer (fresh cold-store
-folder), open the senders, drive the fleet's open-loop schedule for warm-up +
-duration, drain, stop, reconcile per (device, seq), and write one result line.
+A cell is: start the transport's servers, start the receiving side (its own process:
+receiver, consumer, fresh cold-store folder) and the sending side (its own process: fleet,
+publisher, senders), let the fleet's open-loop schedule run for warm-up + duration, drain,
+stop, reconcile per (device, seq) from the two sides' snapshots, and write one result line.
 A cell that fails (server down, endpoint silent) is recorded with its reason and
 the matrix goes on.
 """
@@ -10,9 +11,9 @@ the matrix goes on.
 from __future__ import annotations
 
 import asyncio
-import gc
 import gzip
 import json
+import multiprocessing
 import random
 import secrets
 import shutil
@@ -29,27 +30,24 @@ from iotbench.machine import library_versions, machine_info
 from iotbench.model.results import CellResult, append_result
 from iotbench.model.spec import Cell, Spec
 from iotbench.model.telemetry import DeviceState
-from iotbench.pipeline.accounting import SeqLedger, reconcile, stored_among, unstored
-from iotbench.pipeline.coldstore import JsonLinesColdStore
-from iotbench.pipeline.consumer import Consumer, Window
-from iotbench.pipeline.deadletter import DeadLetter
+from iotbench.pipeline.accounting import SeqLedger, reconcile, stored_among
 from iotbench.pipeline.deploy import Deployment
-from iotbench.pipeline.fleet import Fleet, FleetConfig
 from iotbench.pipeline.metrics import Latency
-from iotbench.pipeline.publisher import Publisher
-from iotbench.pipeline.snapshots import ReceiveSide, SendSide
+from iotbench.pipeline.sides import CLOSE_TIMEOUT_S, LATE_S, QUIET_S, Drain, Go, SideTask, receiving_side, sending_side
+from iotbench.pipeline.snapshots import ReceiveSide, SendSide, ledger_to_wire, merge_sends
 from iotbench.transports import get_transport
-from iotbench.transports.base import Load, Receiver, TransportError
+from iotbench.transports.base import Load, TransportError
 
 __all__ = ["run_cell", "run_matrix", "Progress"]
 
-LEAD_S = 0.2  # the schedule starts this long after set-up, so the first readings are not late
+# the schedule starts this long after both sides said ready: the "go" reaches them and the
+# sending side lays out its schedule (100,000 devices: ~60 ms) before the first reading is due
+LEAD_S = 0.5
 START_TIMEOUT_S = 120.0  # a server start (RabbitMQ takes ~5 s) or a connect, bounded
-CLOSE_TIMEOUT_S = 10.0
-QUIET_S = 5.0  # stop draining once nothing has arrived for this long
-LATE_S = 2.0  # after a drain that gave up: arrivals this long after it are counted late, not lost
-EXACT_CHECK_S = 0.5  # the drain's exact (device, seq) check runs at most this often
-DUE_CHUNK = 2000  # readings taken per step when behind, so the consumer is never starved
+# forkserver: a side starts in ~10 ms from a clean, preloaded process (spawn: ~0.4 s a side;
+# fork: unsafe beside the runner's threads)
+_CONTEXT = multiprocessing.get_context("forkserver")
+_CONTEXT.set_forkserver_preload(["iotbench.pipeline.sides"])
 RUN_ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
 
 
@@ -81,109 +79,205 @@ async def run_cell(
 ) -> CellResult:
     """Run one cell; everything it writes goes under ``folder`` (removed first).
 
-    ``run_id`` prefixes the device ids (a new one when not given): no two runs share a device id.
+    The servers start here; the receiving side and the sending side run in processes of their
+    own (``iotbench.pipeline.sides``). ``run_id`` prefixes the device ids (a new one when not
+    given): no two runs share a device id.
     """
     run_id = run_id or new_run_id()
+    folder = Path(folder).resolve()
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     started_at = datetime.now(UTC).isoformat()
     t0 = time.perf_counter()
-    codec, compression = get_codec(cell.codec), get_compression(cell.compression)
-    transport = None
-    window = Window()
-    dead_letter = DeadLetter(folder / "dead-letter.jsonl")
-    store = JsonLinesColdStore(
-        folder / "cold-store", roll_bytes=spec.cold_store.roll_bytes, roll_s=spec.cold_store.roll_s
-    )
-    consumer = Consumer(
-        codec,
-        compression,
-        store,
-        dead_letter,
-        batched=cell.batch > 1,
-        window=window,
-        checkpoint_path=folder / "checkpoint.json",
-        max_seq=_max_seq(spec, cell),
-    )
-    fleet_config = FleetConfig(
-        cell.devices, cell.interval_s, spec.jitter, spec.start_spread_s, spec.seed + cell.repeat, id_prefix=f"{run_id}-"
-    )
-    publisher: Publisher | None = None
-    deployment: Deployment | None = None
-    fleet: Fleet | None = None
-    receiver = None
-    senders: list = []
+    cell_run = _CellRun(spec, cell, folder, progress, run_id)
     error: str | None = None
     try:
+        await cell_run.run()
+    except TimeoutError as exc:
+        error = str(exc) or f"server start or connect did not finish within {START_TIMEOUT_S:g} s"
+    except (TransportError, OSError, ConnectionError) as exc:
+        error = str(exc)
+    finally:
+        await cell_run.close()
+    if error is not None and not error.startswith(cell.transport):
+        error = f"{cell.transport}: {error}"
+    return _result(
+        spec, cell, folder, cell_run.sending(), cell_run.receiving(), started_at, time.perf_counter() - t0, error,
+        cell_run.counters(), run_id,
+    )  # fmt: skip
+
+
+class _Side:
+    """One side's process and its pipe, seen from the runner."""
+
+    def __init__(self, name: str, target: Any, task: SideTask) -> None:
+        self.name = name
+        self.conn, child = _CONTEXT.Pipe()
+        self.process = _CONTEXT.Process(target=target, args=(task, child), name=f"iotbench-{name}", daemon=True)
+        self.process.start()
+        child.close()
+        self.events = 0
+        self.done: Any = None
+        self.finished = False
+
+    def send(self, kind: str, body: Any = None) -> None:
         try:
-            transport = get_transport(cell.transport)(**dict(cell.transport_options))
+            self.conn.send((kind, body))
+        except (OSError, ValueError):
+            pass  # the side is gone: its end shows in poll()
+
+    def poll(self) -> None:
+        """Take what the side said; a failure or a side that died raises TransportError."""
+        try:
+            while not self.finished and self.conn.poll():
+                kind, body = self.conn.recv()
+                if kind == "progress":
+                    self.events = body
+                elif kind == "ready":
+                    self.ready = True
+                elif kind == "failed":
+                    self.finished = True
+                    raise TransportError(body)
+                elif kind == "done":
+                    self.finished, self.done = True, body
+        except (EOFError, OSError):
+            self.finished = True
+            self.process.join(1.0)
+            raise TransportError(f"the {self.name} side died (exit code {self.process.exitcode})") from None
+
+    async def wait(self, attribute: str, timeout_s: float, what: str) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not getattr(self, attribute, None) and not self.finished:
+            self.poll()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the {self.name} side: {what} did not finish within {timeout_s:g} s")
+            await asyncio.sleep(0.01)
+
+    def end(self) -> None:
+        self.conn.close()
+        self.process.join(CLOSE_TIMEOUT_S)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(5.0)
+
+
+class _CellRun:
+    """One cell: its servers here, its two sides in their own processes."""
+
+    def __init__(self, spec: Spec, cell: Cell, folder: Path, progress: Progress | None, run_id: str) -> None:
+        self.spec, self.cell, self.folder, self.progress, self.run_id = spec, cell, folder, progress, run_id
+        self.deployment: Deployment | None = None
+        self.receiver: _Side | None = None
+        self.senders: list[_Side] = []
+
+    async def run(self) -> None:
+        spec, cell = self.spec, self.cell
+        transport_class = get_transport(cell.transport)
+        try:
+            transport = transport_class(**dict(cell.transport_options))
         except (TypeError, ValueError) as exc:  # a bad option value fails this cell, not the matrix
             raise TransportError(f"bad options {dict(cell.transport_options)}: {exc}") from None
-        transport.plan(_load(cell, codec, compression, fleet_config))
-        deployment = Deployment(transport, folder / "server")
+        load = _load(cell, get_codec(cell.codec), get_compression(cell.compression), spec.seed + cell.repeat)
+        transport.plan(load)
+        self.deployment = Deployment(transport, self.folder / "server")
         async with asyncio.timeout(START_TIMEOUT_S):
-            await deployment.start()
-            receiver = await transport.open_receiver(consumer.deliver)
-            consumer.checkpointers.append(receiver)  # its checkpoints (if any) follow the cold store
-            senders = [await transport.open_sender(i) for i in range(cell.connections)]
-        publisher = Publisher(
-            senders,
-            codec,
-            compression,
-            batch=cell.batch,
-            linger_s=spec.linger_ms / 1000.0,
-            max_inflight=spec.max_inflight,
-            send_timeout_s=spec.send_timeout_s,
-            window=window,
-            dead_letter=dead_letter,
-        )
-        fleet = Fleet(fleet_config)
-        # The fleet's 100,000 device objects live for the whole cell: keep them out of
-        # the collector's full passes, which would otherwise stall the schedule.
-        gc.collect()
-        gc.freeze()
+            endpoints = await self.deployment.start_servers()
+        task = SideTask(spec, cell, str(self.folder), f"{transport_class.__module__}:{transport_class.__qualname__}",
+                        endpoints, load, self.run_id, _max_seq(spec, cell))  # fmt: skip
+        # the receiver first: a consumer is there before anything is sent
+        self.receiver = _Side("receiving", receiving_side, task)
+        await self.receiver.wait("ready", START_TIMEOUT_S, "connecting")
+        self.senders = [_Side("sending", sending_side, task)]
+        for side in self.senders:
+            await side.wait("ready", START_TIMEOUT_S, "connecting")
         start = time.time() + LEAD_S
-        window.start, window.end = start + spec.warmup_s, start + spec.warmup_s + spec.duration_s
-        fleet.schedule(start=start, end=window.end)
-        if progress:
-            progress.start_cell(cell, int(fleet_config.target_eps * (spec.warmup_s + spec.duration_s)))
-        await _drive(fleet, publisher, consumer, receiver, progress)
-        await _drain(publisher, consumer, receiver, spec.drain_timeout_s, progress)
-    except TimeoutError:
-        error = f"{cell.transport}: server start or connect did not finish within {START_TIMEOUT_S:g} s"
-    except (TransportError, OSError, ConnectionError) as exc:
-        error = str(exc) if str(exc).startswith(f"{cell.transport}") else f"{cell.transport}: {exc}"
-    finally:
-        gc.unfreeze()
-        for closable in [*senders, receiver]:
-            if closable is not None:
-                await _bounded(closable.close())
-        if deployment is not None:
-            await _bounded(deployment.stop())
-        consumer.close()
-        if publisher is not None:  # what was sent, for an independent check of the cold store
-            (folder / "sent-ledger.json.gz").write_bytes(
-                gzip.compress(msgspec.json.encode(publisher.sent.to_ranges()), 1)
+        go = Go(start, start + spec.warmup_s, start + spec.warmup_s + spec.duration_s)
+        for side in (self.receiver, *self.senders):
+            side.send("go", go)
+        if self.progress:
+            self.progress.start_cell(cell, int(cell.target_eps * (spec.warmup_s + spec.duration_s)))
+        await self._until_sent(go)
+        sending = self.sending()
+        assert sending is not None
+        drain = Drain(ledger_to_wire(sending.sent), ledger_to_wire(sending.failed), sending.events_acked,
+                      spec.drain_timeout_s)  # fmt: skip
+        self.receiver.send("drain", drain)
+        bound = spec.drain_timeout_s + QUIET_S + LATE_S + CLOSE_TIMEOUT_S + 30.0
+        await self.receiver.wait("done", bound, "draining")
+        self._report()
+
+    async def _until_sent(self, go: Go) -> None:
+        """Until every sending side is done; a receiving side that fails calls the senders off."""
+        assert self.receiver is not None
+        # the schedule, then every send bounded by send_timeout_s, then closing: generous, but bounded
+        deadline = go.window_end + self.spec.send_timeout_s + CLOSE_TIMEOUT_S + 60.0
+        while not all(side.finished for side in self.senders):
+            try:
+                self.receiver.poll()
+            except TransportError:
+                for side in self.senders:
+                    side.send("stop")
+                raise
+            for side in self.senders:
+                side.poll()
+            self._report()
+            if time.time() > deadline:
+                raise TimeoutError(f"the sending side did not finish within {deadline - go.start:.0f} s")
+            await asyncio.sleep(0.05)
+
+    def _report(self) -> None:
+        if self.progress and self.receiver is not None:
+            self.progress.update(sum(side.events for side in self.senders), self.receiver.events)
+
+    def sending(self) -> SendSide | None:
+        sides = [SendSide.from_wire(side.done["side"]) for side in self.senders if side.done]
+        return merge_sends(sides) if sides and len(sides) == len(self.senders) else None
+
+    def receiving(self) -> ReceiveSide | None:
+        done = self.receiver.done if self.receiver is not None else None
+        return ReceiveSide.from_wire(done["side"]) if done else None
+
+    def counters(self) -> dict[str, int]:
+        """The sides' transport counters (counts add; a limit is the same on both) and the servers'."""
+        out: dict[str, int] = {}
+        for side in (self.receiver, *self.senders):
+            if side is not None and side.done:
+                for name, value in side.done["counters"].items():
+                    out[name] = value if name.startswith("limit_") else out.get(name, 0) + value
+        if self.deployment is not None:
+            out.update(self.deployment.server_counters())
+        return out
+
+    async def close(self) -> None:
+        """Stop the sides (bounded), then the servers; the dead letters of both sides in one file."""
+        for side in (*self.senders, self.receiver):
+            if side is not None:
+                if not side.finished:
+                    side.send("stop")
+                await asyncio.to_thread(side.end)
+        if self.deployment is not None:
+            await _bounded(self.deployment.stop_servers())
+        _merge_dead_letters(self.folder)
+        sending = self.sending()
+        if sending is not None:  # what was sent, for an independent check of the cold store
+            (self.folder / "sent-ledger.json.gz").write_bytes(
+                gzip.compress(msgspec.json.encode(sending.sent.to_ranges()), 1)
             )
-    sending = publisher.snapshot(fleet.scheduled if fleet else 0) if publisher else None
-    return _result(
-        spec,
-        cell,
-        folder,
-        sending,
-        consumer.snapshot(),
-        started_at,
-        time.perf_counter() - t0,
-        error,
-        deployment.counters() if deployment is not None else {},
-        run_id,
-    )
 
 
-def _load(cell: Cell, codec: Any, compression: Any, fleet_config: FleetConfig) -> Load:
+def _merge_dead_letters(folder: Path) -> None:
+    """The sending side's dead letters (failed sends) appended to the cell's dead-letter file."""
+    part = folder / "dead-letter.sending.jsonl"
+    if part.exists():
+        with open(folder / "dead-letter.jsonl", "ab") as out:
+            out.write(part.read_bytes())
+        part.unlink()
+
+
+def _load(cell: Cell, codec: Any, compression: Any, seed: int) -> Load:
     """The cell's offered load; bytes per event from one encoded sample batch, as it will be sent."""
-    rng = random.Random(fleet_config.seed)
+    rng = random.Random(seed)
     sample = [DeviceState(i, rng).next(time.time()) for i in range(min(cell.batch, 100))]
     raw = codec.encode(sample[0]) if cell.batch == 1 else codec.encode_batch(sample)
     return Load(
@@ -199,83 +293,9 @@ async def _bounded(coro: object) -> None:
         pass
 
 
-def _check(receiver: Receiver) -> None:
-    """A receiver whose stream broke, whose task died or whose consumer raised fails the cell."""
-    reason = receiver.failure()
-    if reason is not None:
-        raise TransportError(f"receiver failed: {reason}")
-
-
-async def _drive(
-    fleet: Fleet, publisher: Publisher, consumer: Consumer, receiver: Receiver, progress: Progress | None
-) -> None:
-    """The open loop: at each wake, everything due goes out; nothing waits for acks."""
-    next_report = 0.0
-    offer = publisher.offer
-    while True:
-        now = time.time()
-        _check(receiver)
-        due = fleet.due(now, DUE_CHUNK)
-        for intended, index, reading in due:
-            offer(intended, index, reading)
-        publisher.flush_due(now)
-        consumer.tick(now)
-        if progress and now >= next_report:
-            progress.update(publisher.events_sent, consumer.ledger_events())
-            next_report = now + 0.25
-        upcoming = fleet.next_due()
-        if upcoming is None:
-            break
-        await publisher.wait_for_capacity()
-        if len(due) == DUE_CHUNK:
-            await asyncio.sleep(0)  # behind schedule: let sends and the consumer run, then go on
-            continue
-        wake = min(upcoming, publisher.next_deadline(), now + 0.1)
-        await asyncio.sleep(max(0.0, wake - time.time()))
-    await publisher.finish()
-
-
-async def _drain(
-    publisher: Publisher, consumer: Consumer, receiver: Receiver, timeout_s: float, progress: Progress | None
-) -> None:
-    """Wait until every acknowledged event has been stored, or nothing arrives for QUIET_S,
-    or ``timeout_s``; then, if some are still missing, listen LATE_S more: what arrives
-    then is counted late, apart from lost.
-
-    It waits on (device, seq), not on payload counts: a duplicate must not stand in for a
-    missing event. The exact check runs only once the cheap count says it could pass.
-    """
-    deadline = time.monotonic() + timeout_s
-    last_seen, last_change = consumer.payloads, time.monotonic()
-    next_exact = 0.0
-    missing = None
-    while time.monotonic() < deadline:
-        _check(receiver)
-        now = time.monotonic()
-        if consumer.distinct >= publisher.events_acked and now >= next_exact:
-            missing = unstored(publisher.sent, consumer.ledger, skip=publisher.failed)
-            if missing == 0:
-                break
-            next_exact = now + EXACT_CHECK_S
-        if consumer.payloads != last_seen:
-            last_seen, last_change = consumer.payloads, now
-        elif now - last_change > QUIET_S:
-            break
-        await asyncio.sleep(0.01)
-        consumer.tick(time.time())
-    if missing != 0 and unstored(publisher.sent, consumer.ledger, skip=publisher.failed):
-        consumer.late_after = time.time()
-        late_deadline = time.monotonic() + LATE_S
-        while time.monotonic() < late_deadline:
-            await asyncio.sleep(0.05)
-            consumer.tick(time.time())
-        _check(receiver)
-    if progress:
-        progress.update(publisher.events_sent, consumer.ledger_events())
-
-
 NO_SIZES: dict[str, float | None] = {"mean": None, "min": None, "max": None}
 SEND_LATENCIES = ("send_delay", "publish", "publish_failed")
+RECEIVE_LATENCIES = ("e2e_received", "e2e_stored")
 
 
 def _result(
@@ -283,15 +303,20 @@ def _result(
     cell: Cell,
     folder: Path,
     send: SendSide | None,
-    receive: ReceiveSide,
+    receive: ReceiveSide | None,
     started_at: str,
     elapsed: float,
     error: str | None,
     transport_counters: dict[str, int],
     run_id: str,
 ) -> CellResult:
-    """One result line from the two sides' snapshots (no sending side: the cell failed before it had one)."""
+    """One result line from the two sides' snapshots (a side without one failed before it ended)."""
+    receive = receive or ReceiveSide(SeqLedger(), 0, 0, 0.0, {k: Latency() for k in RECEIVE_LATENCIES}, 0, {})
     tally = reconcile(send.sent if send else SeqLedger(), receive.ledger)
+    reasons = dict(receive.dead_letter_reasons)
+    for reason, n in (send.dead_letter_reasons if send else {}).items():
+        reasons[reason] = reasons.get(reason, 0) + n
+    dead_letters = receive.dead_letters + (send.dead_letters if send else 0)
     histograms = {**(send.latency if send else {k: Latency() for k in SEND_LATENCIES}), **receive.latency}
     out_dir = folder.parent.parent
     return CellResult(
@@ -324,11 +349,11 @@ def _result(
         payload_bytes=send.payload_bytes if send else NO_SIZES,
         send_bytes=send.send_bytes if send else NO_SIZES,
         cold_store=str((folder / "cold-store").relative_to(out_dir)),
-        dead_letter=str((folder / "dead-letter.jsonl").relative_to(out_dir)) if receive.dead_letters else None,
+        dead_letter=str((folder / "dead-letter.jsonl").relative_to(out_dir)) if dead_letters else None,
         started_at=started_at,
         elapsed_s=round(elapsed, 3),
         error=error,
-        error_samples=receive.dead_letter_reasons,
+        error_samples=reasons,
         histograms={k: h.encoded() for k, h in histograms.items()},
         transport_counters=transport_counters,
         events_failed_stored=stored_among(send.failed, receive.ledger) if send else 0,

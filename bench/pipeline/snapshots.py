@@ -8,12 +8,38 @@ machine and send its snapshot back.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
 
+from iotbench.model.telemetry import MAX_SEQ
 from iotbench.pipeline.accounting import SeqLedger
 from iotbench.pipeline.metrics import Latency
 
-__all__ = ["ReceiveSide", "SendSide"]
+__all__ = ["ReceiveSide", "SendSide", "ledger_from_wire", "ledger_to_wire", "merge_sends"]
+
+Wire = dict[str, Any]  # what crosses a process boundary: plain types, pickled by multiprocessing
+
+
+def ledger_to_wire(ledger: SeqLedger) -> dict[str, bytes]:
+    """A ledger as device -> its marks (one byte per seq), as compact as it is in memory."""
+    return {device: bytes(marks) for device, marks in ledger.devices().items()}
+
+
+def ledger_from_wire(wire: dict[str, bytes], max_seq: int = MAX_SEQ) -> SeqLedger:
+    return SeqLedger.from_marks({device: bytearray(marks) for device, marks in wire.items()}, max_seq)
+
+
+def _latencies_to_wire(latency: dict[str, Latency]) -> dict[str, tuple[str, int]]:
+    return {name: (h.encoded(), h.clipped_count) for name, h in latency.items()}
+
+
+def _latencies_from_wire(wire: dict[str, tuple[str, int]]) -> dict[str, Latency]:
+    out = {}
+    for name, (encoded, clipped) in wire.items():
+        h = Latency.decode(encoded)
+        h.clipped = clipped
+        out[name] = h
+    return out
 
 
 @dataclass(frozen=True)
@@ -30,6 +56,27 @@ class SendSide:
     send_bytes: dict[str, float | None]  # per send
     sent: SeqLedger = field(repr=False)
     failed: SeqLedger = field(repr=False)  # events of sends that raised or timed out
+    dead_letters: int = 0  # failed sends written to the sending side's dead-letter file
+    dead_letter_reasons: dict[str, int] = field(default_factory=dict)
+
+    def to_wire(self) -> Wire:
+        return {
+            **asdict(replace(self, sent=SeqLedger(), failed=SeqLedger(), latency={})),
+            "sent": ledger_to_wire(self.sent),
+            "failed": ledger_to_wire(self.failed),
+            "latency": _latencies_to_wire(self.latency),
+        }
+
+    @classmethod
+    def from_wire(cls, wire: Wire) -> SendSide:
+        return cls(
+            **{
+                **wire,
+                "sent": ledger_from_wire(wire["sent"]),
+                "failed": ledger_from_wire(wire["failed"]),
+                "latency": _latencies_from_wire(wire["latency"]),
+            }
+        )
 
 
 @dataclass(frozen=True)
@@ -43,3 +90,59 @@ class ReceiveSide:
     latency: dict[str, Latency]  # e2e_received, e2e_stored
     dead_letters: int
     dead_letter_reasons: dict[str, int]
+
+    def to_wire(self) -> Wire:
+        return {
+            **asdict(replace(self, ledger=SeqLedger(), latency={})),
+            "ledger": ledger_to_wire(self.ledger),
+            "latency": _latencies_to_wire(self.latency),
+        }
+
+    @classmethod
+    def from_wire(cls, wire: Wire) -> ReceiveSide:
+        return cls(
+            **{**wire, "ledger": ledger_from_wire(wire["ledger"]), "latency": _latencies_from_wire(wire["latency"])}
+        )
+
+
+def _merge_sizes(parts: list[tuple[dict[str, float | None], int]]) -> dict[str, float | None]:
+    """Mean/min/max of several sides' sizes, the means weighted by what each side sent."""
+    known = [({k: float(v or 0.0) for k, v in s.items()}, n) for s, n in parts if n and s.get("mean") is not None]
+    if not known:
+        return {"mean": None, "min": None, "max": None}
+    total = sum(n for _, n in known)
+    return {
+        "mean": round(sum(s["mean"] * n for s, n in known) / total, 2),
+        "min": min(s["min"] for s, _ in known),
+        "max": max(s["max"] for s, _ in known),
+    }
+
+
+def merge_sends(sides: list[SendSide]) -> SendSide:
+    """The sending side of a cell from its processes' snapshots: counts add, ledgers and histograms merge."""
+    if len(sides) == 1:
+        return sides[0]
+    sent, failed = SeqLedger(), SeqLedger()
+    latency: dict[str, Latency] = {}
+    reasons: dict[str, int] = {}
+    for side in sides:
+        sent.merge(side.sent)
+        failed.merge(side.failed)
+        for name, h in side.latency.items():
+            latency.setdefault(name, Latency()).merge(h)
+        for reason, n in side.dead_letter_reasons.items():
+            reasons[reason] = reasons.get(reason, 0) + n
+    return SendSide(
+        scheduled=sum(s.scheduled for s in sides),
+        events_sent=sum(s.events_sent for s in sides),
+        events_acked=sum(s.events_acked for s in sides),
+        events_failed=sum(s.events_failed for s in sides),
+        sends=sum(s.sends for s in sides),
+        latency=latency,
+        payload_bytes=_merge_sizes([(s.payload_bytes, s.events_sent) for s in sides]),
+        send_bytes=_merge_sizes([(s.send_bytes, s.sends) for s in sides]),
+        sent=sent,
+        failed=failed,
+        dead_letters=sum(s.dead_letters for s in sides),
+        dead_letter_reasons=reasons,
+    )

@@ -138,12 +138,12 @@ def test_cell_that_fails_after_the_server_started_leaves_nothing(transport, tmp_
 
     seen: dict[str, list[int]] = {}
 
-    def failing_publisher(*args, **kwargs):
+    def failing_sides(*args, **kwargs):  # the runner builds the sides' task once the servers run
         seen["pids"] = processes_in(tmp_path)
         seen["ports"] = listening_ports(seen["pids"])
         raise TransportError("injected failure after the server started")
 
-    monkeypatch.setattr(runner, "Publisher", failing_publisher)
+    monkeypatch.setattr(runner, "SideTask", failing_sides)
     spec = parse_spec({"codecs": ["json"], "transports": [transport], "devices": 10, "duration_s": 1})
     result = asyncio.run(run_cell(spec, spec.cells()[0], tmp_path / "cell"))
     if "not installed" in (result.error or ""):

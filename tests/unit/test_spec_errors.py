@@ -28,8 +28,8 @@ def _cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
         ("jitter = 0.7", "spec key 'jitter': 0.7 is outside 0..0.5"),
         ('exclude = [{codex = "json"}]', "spec key 'exclude.codex': is not a matrix dimension"),
         (
-            "[transport_options.inprocess]\nmax_queue = 5",
-            "spec key 'transport_options.inprocess.max_queue': unknown option; did you mean 'max_queued'?",
+            "[transport_options.inprocess]\nmax_buffered = 5",
+            "spec key 'transport_options.inprocess.max_buffered': unknown option; did you mean 'max_buffered_bytes'?",
         ),
         ("duration_s = ", "not valid TOML"),
     ],
@@ -57,13 +57,13 @@ def test_exclusions_and_option_lists_shape_the_matrix():
             "batch": [1, 100],
             "repeats": 2,
             "exclude": [{"codec": "json", "batch": 1}],
-            "transport_options": {"inprocess": {"max_queued": [10, 1000]}},
+            "transport_options": {"inprocess": {"max_buffered_bytes": [65536, 1048576]}},
         }
     )
     cells = spec.cells()
     assert len(cells) == 3 * 2 * 2  # 4 combinations - 1 excluded, x 2 queue sizes, x 2 repeats
     assert not [c for c in cells if c.codec == "json" and c.batch == 1]
-    assert {dict(c.transport_options)["max_queued"] for c in cells} == {10, 1000}
+    assert {dict(c.transport_options)["max_buffered_bytes"] for c in cells} == {65536, 1048576}
     with pytest.raises(SpecError, match="'repeats'"):
         parse_spec({"repeats": 0})
 
@@ -202,8 +202,10 @@ def test_a_spec_no_machine_could_run_is_refused_at_load(tmp_path, monkeypatch, c
 
 def test_each_transport_option_variant_is_built_once_at_load(monkeypatch):
     # a bad value in a list names itself; a combination no single value explains names the section
-    with pytest.raises(SpecError, match=r"'transport_options\.inprocess\.max_queued': inprocess max_queued=0 must"):
-        parse_spec({"transport_options": {"inprocess": {"max_queued": [10, 0]}}})
+    with pytest.raises(
+        SpecError, match=r"'transport_options\.inprocess\.max_buffered_bytes': inprocess max_buffered_bytes=0 must"
+    ):
+        parse_spec({"transport_options": {"inprocess": {"max_buffered_bytes": [65536, 0]}}})
     with pytest.raises(SpecError, match=r"'transport_options\.http': mode='http2', server='uvicorn' together"):
         parse_spec({"transports": ["http"], "transport_options": {"http": {"mode": "http2", "server": "uvicorn"}}})
 

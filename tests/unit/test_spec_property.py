@@ -39,7 +39,7 @@ INTS = [
     "seed",
     "max_inflight",
     "cold_store.roll_bytes",
-    "transport_options.inprocess.max_queued",
+    "transport_options.inprocess.max_buffered_bytes",
 ]
 FLOATS = [
     "interval_s",
@@ -148,7 +148,7 @@ def valid_specs(draw) -> dict:
         "linger_ms": draw(st.floats(min_value=0, max_value=1000)),
         "max_inflight": draw(st.integers(min_value=1, max_value=10_000)),
         "transport_options": {
-            "inprocess": {"max_queued": draw(st.lists(st.integers(1, 10**6), min_size=1, max_size=2))}
+            "inprocess": {"max_buffered_bytes": draw(st.lists(st.integers(65536, 1 << 30), min_size=1, max_size=2))}
         },
         "cold_store": {"roll_bytes": draw(st.integers(65_536, 1 << 30)), "roll_s": draw(st.floats(0.01, 3600))},
     }
