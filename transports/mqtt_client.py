@@ -180,13 +180,12 @@ class MqttConnection(asyncio.Protocol):
     # -- asyncio.Protocol -------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        self._transport = transport  # type: ignore[assignment]  # uvloop's is no asyncio.Transport subclass
         if self._ws is not None:
             self._ws.send_request(self._ws.connect())
-            transport.write(b"".join(self._ws.data_to_send()))
+            transport.write(b"".join(self._ws.data_to_send()))  # type: ignore[attr-defined]
         else:
-            transport.write(self._hello)
+            transport.write(self._hello)  # type: ignore[attr-defined]
 
     def pause_writing(self) -> None:
         self.paused = self.loop.create_future()

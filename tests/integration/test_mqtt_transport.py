@@ -138,6 +138,8 @@ class _ScriptedBroker:
         self.packets: list[bytes] = []
         self.writer: asyncio.StreamWriter | None = None
         self.port = 0
+        self.reading = asyncio.Event()  # cleared: the broker stops reading after CONNECT
+        self.reading.set()
 
     async def __aenter__(self) -> _ScriptedBroker:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
@@ -154,6 +156,7 @@ class _ScriptedBroker:
 
         self.writer, buffer, connected = writer, b"", False
         while data := await reader.read(65536):
+            await self.reading.wait()
             buffer += data
             end = 0
             for _first, start, end in split(buffer, 0):
@@ -179,7 +182,8 @@ class _ScriptedBroker:
         self.writer.write(b"\x40\x03" + packet_id.to_bytes(2, "big") + bytes((reason,)))
 
 
-def test_qos1_send_returns_on_its_puback_and_the_receive_maximum_holds_the_rest_in_order():
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_qos1_send_returns_on_its_puback_and_the_receive_maximum_holds_the_rest_in_order(loop):
     async def scenario() -> None:
         # MQTT 5 CONNACK: success, properties: receive maximum 2
         async with _ScriptedBroker(b"\x20\x06\x00\x00\x03\x21\x00\x02") as broker:
@@ -208,7 +212,35 @@ def test_qos1_send_returns_on_its_puback_and_the_receive_maximum_holds_the_rest_
                 await sender.send("dev-1", b"after")
             await transport.stop()
 
-    asyncio.run(asyncio.wait_for(scenario(), 30))
+    if loop == "uvloop":
+        uvloop = pytest.importorskip("uvloop")
+        uvloop.run(asyncio.wait_for(scenario(), 30))
+    else:
+        asyncio.run(asyncio.wait_for(scenario(), 30))
+
+
+def test_qos0_send_waits_while_the_socket_is_full_instead_of_buffering_without_bound():
+    async def scenario() -> int:
+        async with _ScriptedBroker(b"\x20\x02\x00\x00") as broker:
+            transport = MqttTransport(qos=0, url=f"mqtt://127.0.0.1:{broker.port}")
+            await transport.start({})
+            sender = await transport.open_sender(0)
+            broker.reading.clear()
+            payload = bytes(100_000)
+            returned = 0
+            while returned < 1000:  # 100 MB: far beyond what the kernel's socket buffers hold
+                pending = asyncio.ensure_future(sender.send("dev-1", payload))
+                done, _ = await asyncio.wait({pending}, timeout=0.5)
+                if not done:
+                    break
+                returned += 1
+            broker.reading.set()  # the broker reads again: the waiting send returns
+            await asyncio.wait_for(pending, 10)
+            await transport.stop()
+            return returned
+
+    returned = asyncio.run(asyncio.wait_for(scenario(), 60))
+    assert returned < 300, f"{returned} sends of 100 KB returned while nothing was read"
 
 
 def test_packets_split_across_reads_and_long_lengths_are_read_whole():
