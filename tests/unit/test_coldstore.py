@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import subprocess
+from datetime import UTC, datetime
+
+import msgspec
 
 from iotbench.pipeline.coldstore import JsonLinesColdStore, read_jsonl_store
 
@@ -47,3 +50,22 @@ def test_records_are_readable_with_standard_tools(tmp_path, readings):
     assert first["observed_at"].startswith(readings[0].observed_at.isoformat()[:19])
     assert first["temperature_c"] == readings[0].temperature_c
     assert first["stored_at"] == "2023-11-14T22:13:20.250000+00:00"
+
+
+def test_each_record_is_the_reading_then_its_own_stored_at(tmp_path, readings):
+    # records of several appends are encoded together; each keeps the time of its own append, and
+    # the line is the reading's JSON with stored_at last, as `"}\n" -> ',"stored_at":...}\n'` made it
+    store = JsonLinesColdStore(tmp_path, roll_s=3600)
+    times = [1_700_000_000.0, 1_700_000_000.0000004, 1_700_000_000.9999996, 1_700_000_001.5, 1_700_000_001.123456]
+    for i, t in enumerate(times):
+        store.append(readings[2 * i : 2 * i + 2], t)
+    store.close()
+    text = subprocess.run(
+        ["gzip", "-dc", str(tmp_path / "part-00000.jsonl.gz")], capture_output=True, check=True, timeout=10
+    ).stdout
+    expected = b"".join(
+        msgspec.json.encode(r)[:-1] + b',"stored_at":"' + datetime.fromtimestamp(t, UTC).isoformat().encode() + b'"}\n'
+        for i, t in enumerate(times)
+        for r in readings[2 * i : 2 * i + 2]
+    )
+    assert text == expected
