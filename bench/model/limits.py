@@ -170,6 +170,11 @@ RANGES: dict[str, Range] = {
         "a batch waits at most this long for more readings: a minute is past any "
         "ingest latency target (Kafka waits 5 ms by default)",
     ),
+    "sending_processes": Range(
+        1,
+        256,
+        "each sending process holds a share of the devices and a connection at least; 256 is past any machine's cores",
+    ),
     "max_inflight": Range(1, 1_000_000, "each unacknowledged send is a task holding its readings, ~2 KB each"),
     "send_timeout_s": Range(0, HOUR_S, "latencies are recorded up to 1 h, the HdrHistograms' top"),
     "drain_timeout_s": Range(0, HOUR_S, "the wait for the last readings is bounded like a send"),

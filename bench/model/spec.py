@@ -20,6 +20,7 @@ import dataclasses
 import difflib
 import itertools
 import math
+import os
 import tomllib
 from dataclasses import asdict, dataclass, field
 from importlib import resources
@@ -92,6 +93,11 @@ class Spec:
     seed: int = 1
     linger_ms: float = 50.0
     max_inflight: int = 1000
+    # the sending side's OS processes, each with a share of the devices and connections
+    # (device i and connection k go to process i % n and k % n), and the CPUs they are pinned to
+    # (empty: not pinned) -- a figure "on one core" pins its sending side here
+    sending_processes: int = 1
+    sending_cpus: tuple[int, ...] = ()
     send_timeout_s: float = 10.0
     drain_timeout_s: float = 15.0
     name: str = "iotbench"
@@ -153,12 +159,13 @@ _SCALARS = {
     "seed": int,
     "linger_ms": float,
     "max_inflight": int,
+    "sending_processes": int,
     "send_timeout_s": float,
     "drain_timeout_s": float,
     "name": str,
 }
 _TABLES = {"exclude", "transport_options", "cold_store", "prices"}
-_KNOWN = sorted({*_LISTS, *_SCALARS, *_TABLES, "matrix"})
+_KNOWN = sorted({*_LISTS, *_SCALARS, *_TABLES, "matrix", "sending_cpus"})
 _PART_KEYS = sorted({*_LISTS, "exclude", "transport_options"})
 _ZERO_OK = {"warmup_s", "linger_ms", "start_spread_s", "seed"}
 _MAX_NAME = 200  # the report's title
@@ -287,6 +294,17 @@ def _values(raw: dict[str, Any]) -> dict[str, Any]:
             f"({ranges['seed'].why})",
             "give a smaller seed",
         )
+    if "sending_cpus" in raw:
+        values["sending_cpus"] = _cpus(raw["sending_cpus"])
+    processes = values.get("sending_processes", 1)
+    for key in ("connections", "devices"):
+        fewest = min(values.get(key, (1000 if key == "devices" else 1,)))
+        if processes > fewest:
+            raise _fail(
+                "sending_processes",
+                f"{processes} processes for {fewest} {key} (each process needs one at least)",
+                f"give sending_processes <= {fewest}, or more {key}",
+            )
     if len(values.get("name", "")) > _MAX_NAME:
         raise _fail(
             "name",
@@ -294,6 +312,21 @@ def _values(raw: dict[str, Any]) -> dict[str, Any]:
             "give a shorter name",
         )
     return values
+
+
+def _cpus(raw: Any) -> tuple[int, ...]:
+    """CPU numbers this process may run on (``os.sched_getaffinity``), none twice."""
+    usable = sorted(os.sched_getaffinity(0))
+    shown = ", ".join(map(str, usable))
+    items = raw if isinstance(raw, list) else [raw]
+    cpus = tuple(_typed("sending_cpus", v, int) for v in items)
+    for cpu in cpus:
+        if cpu not in usable:
+            raise _fail("sending_cpus", f"CPU {shown_number(cpu)} is not one this process may use ({shown})",
+                        f"give CPUs from {shown}, or [] for no pinning")  # fmt: skip
+    if len(set(cpus)) < len(cpus):
+        raise _fail("sending_cpus", f"{_show(raw)} names a CPU twice", "name each CPU once")
+    return cpus
 
 
 def _with_parts(raw: dict[str, Any]) -> Spec:

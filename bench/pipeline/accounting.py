@@ -11,12 +11,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from iotbench.model.telemetry import MAX_SEQ
 
 if TYPE_CHECKING:
     from iotbench.model.telemetry import Reading
 
-__all__ = ["SeqLedger", "Reconciled", "reconcile", "stored_among", "unstored", "MAX_SEQ"]
+__all__ = ["SeqLedger", "StoreLedger", "Reconciled", "reconcile", "stored_among", "unstored", "MAX_SEQ"]
 
 MAX_COUNT = 255
 # A device's marks are a bytearray indexed by seq: a seq far beyond what was seen would make
@@ -126,6 +128,137 @@ class SeqLedger:
 
     def total(self) -> int:
         return sum(sum(m) for m in self._seen.values())
+
+
+class StoreLedger:
+    """The receiving side's ledger: ``add(ids, seqs, in_window)`` per payload, counted in bulk.
+
+    Appending a payload's (device, seq) pairs costs two list extensions; every ``FLUSH_AT``
+    readings (or when a count is asked for) they are counted at once with array operations,
+    into one table of devices x seqs. Marked one by one in a ``SeqLedger`` they cost 0.7 us a
+    reading, a sixth of what the receiving side may spend per event at 250,000 events/s
+    (measured, issue 10). Seqs the table does not reach (beyond ``DENSE_SEQS``: a long cell, a
+    fast device) go to a ``SeqLedger`` beside it.
+
+    ``distinct`` and ``window_distinct`` count (device, seq) pairs seen at least once (those
+    first seen with ``in_window``); ``ledger()`` is the whole as a ``SeqLedger``.
+    """
+
+    FLUSH_AT = 8192
+    DENSE_SEQS = 1 << 16
+
+    def __init__(self, max_seq: int = MAX_SEQ, devices: int = 0) -> None:
+        self.max_seq = max_seq
+        self._rows: dict[str, int] = {}
+        self._ids: list[str] = []
+        self._table = np.zeros((max(devices, 64), min(max_seq + 1, 64)), dtype=np.uint8)
+        self._beyond = SeqLedger(max_seq)
+        self._pending_ids: list[str] = []
+        self._pending_seqs: list[int] = []
+        self._pending_window: list[bool] = []
+        self._distinct = 0
+        self._window_distinct = 0
+        self._cached: SeqLedger | None = None
+
+    def add(self, ids: list[str], seqs: list[int], in_window: list[bool]) -> None:
+        """A payload's readings (validated: every seq in 0..max_seq)."""
+        self._pending_ids += ids
+        self._pending_seqs += seqs
+        self._pending_window += in_window
+        if len(self._pending_ids) >= self.FLUSH_AT:
+            self._flush()
+
+    @property
+    def distinct(self) -> int:
+        self._flush()
+        return self._distinct
+
+    @property
+    def window_distinct(self) -> int:
+        self._flush()
+        return self._window_distinct
+
+    def ledger(self) -> SeqLedger:
+        """Everything added, as a ``SeqLedger`` (made once per change)."""
+        self._flush()
+        if self._cached is None:
+            table, beyond = self._table, self._beyond.devices()
+            marks = {}
+            for row, device_id in enumerate(self._ids):
+                counts = table[row]
+                last = int(np.flatnonzero(counts)[-1]) + 1 if counts.any() else 0
+                more = beyond.get(device_id)
+                if more is not None:
+                    merged = bytearray(max(len(more), last))
+                    merged[:last] = counts[:last].tobytes()
+                    merged[self.DENSE_SEQS : len(more)] = more[self.DENSE_SEQS :]
+                    marks[device_id] = merged
+                elif last:
+                    marks[device_id] = bytearray(counts[:last].tobytes())
+            for device_id, more in beyond.items():  # devices seen only beyond the table
+                if device_id not in self._rows:
+                    marks[device_id] = bytearray(more)
+            self._cached = SeqLedger.from_marks(marks, self.max_seq)
+        return self._cached
+
+    def _flush(self) -> None:
+        if not self._pending_ids:
+            return
+        ids, self._pending_ids = self._pending_ids, []
+        seqs = np.array(self._pending_seqs, dtype=np.int64)
+        window = np.array(self._pending_window, dtype=bool)
+        self._pending_seqs, self._pending_window = [], []
+        self._cached = None
+        if int(seqs.min()) < 0 or int(seqs.max()) > self.max_seq:
+            raise ValueError(f"a seq outside 0..{self.max_seq}: validate readings before they reach the ledger")
+        beyond = seqs >= self.DENSE_SEQS
+        if beyond.any():  # rare: a long cell's late seqs, one at a time
+            for i in np.flatnonzero(beyond).tolist():
+                device_id, seq = ids[i], int(seqs[i])
+                if not self._beyond.has(device_id, seq):
+                    self._distinct += 1
+                    self._window_distinct += 1 if window[i] else 0
+                self._beyond.add(device_id, seq)
+            keep = ~beyond
+            ids = [d for d, k in zip(ids, keep.tolist()) if k]
+            seqs, window = seqs[keep], window[keep]
+            if not ids:
+                return
+        rows_of = self._rows.get
+        rows = np.array([rows_of(d, -1) for d in ids], dtype=np.int64)
+        if (rows < 0).any():
+            rows = self._new_rows(ids, rows)
+        top = int(seqs.max())
+        if top >= self._table.shape[1]:
+            self._widen(top)
+        width = self._table.shape[1]
+        flat = self._table.reshape(-1)  # a view: writes land in the table
+        positions, first, copies = np.unique(rows * width + seqs, return_index=True, return_counts=True)
+        before = flat[positions]
+        flat[positions] = np.minimum(before.astype(np.int64) + copies, MAX_COUNT).astype(np.uint8)
+        fresh = before == 0
+        self._distinct += int(np.count_nonzero(fresh))
+        self._window_distinct += int(np.count_nonzero(window[first[fresh]]))
+
+    def _new_rows(self, ids: list[str], rows: np.ndarray) -> np.ndarray:
+        for i in np.flatnonzero(rows < 0).tolist():
+            device_id = ids[i]
+            row = self._rows.get(device_id)
+            if row is None:
+                row = self._rows[device_id] = len(self._ids)
+                self._ids.append(device_id)
+            rows[i] = row
+        if len(self._ids) > self._table.shape[0]:
+            grown = np.zeros((max(len(self._ids), 2 * self._table.shape[0]), self._table.shape[1]), dtype=np.uint8)
+            grown[: self._table.shape[0]] = self._table
+            self._table = grown
+        return rows
+
+    def _widen(self, top: int) -> None:
+        width = min(max(top + 1, 2 * self._table.shape[1]), self.max_seq + 1, self.DENSE_SEQS)
+        wider = np.zeros((self._table.shape[0], width), dtype=np.uint8)
+        wider[:, : self._table.shape[1]] = self._table
+        self._table = wider
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,7 @@ percentile is exact to 0.1 % and histograms from shards or repeats merge exactly
 
 from __future__ import annotations
 
-from collections import Counter
-
+import numpy as np
 from hdrh.histogram import HdrHistogram
 
 __all__ = ["Latency", "SizeStats", "PERCENTILES"]
@@ -60,25 +59,25 @@ class Latency:
         if not buffer:
             return
         h = self.hist
-        counts = h.counts
-        mask, unit = h.sub_bucket_mask, h.unit_magnitude
-        half_mag, half_count = h.sub_bucket_half_count_magnitude, h.sub_bucket_half_count
-        low, high = min(buffer), max(buffer)
-        if low < 1 or high > _MAX_US:
+        # Each value's counts index, as arrays: 3 significant digits of microseconds, HdrHistogram's own
+        # bucket arithmetic (a test checks the counts against record_value), then one count per
+        # index -- 30 instead of 180 ns a value in Python (two values per event on each side).
+        values = np.array(buffer, dtype=np.int64)
+        outside = (values < 1) | (values > _MAX_US)
+        if outside.any():
             # under 1 us (clock granularity, or a clock that went backwards: a negative latency)
             # or over an hour: recorded at the nearest bound, and counted so the report says so
-            self.clipped += sum(1 for v in buffer if v < 1 or v > _MAX_US)
-            buffer = [1 if v < 1 else _MAX_US if v > _MAX_US else v for v in buffer]
-            low, high = min(buffer), max(buffer)
-        # each value's counts index, then one addition per distinct index: values are microseconds and
-        # mostly distinct, indices (3 significant digits) repeat -- 180 instead of 270 ns a value
-        shift = unit + half_mag + 1
-        indices = [(((b := (v | mask).bit_length() - shift) + 1) << half_mag) + (v >> (b + unit)) for v in buffer]
-        for index, n in Counter(indices).items():
-            counts[index - half_count] += n
-        h.total_count += len(buffer)
-        h.min_value = min(h.min_value, low)
-        h.max_value = max(h.max_value, high)
+            self.clipped += int(np.count_nonzero(outside))
+            values = np.clip(values, 1, _MAX_US)
+        # bit_length, exactly: float64 holds these integers (< 2**33) exactly, and frexp's exponent is it
+        bits = np.frexp((values | h.sub_bucket_mask).astype(np.float64))[1].astype(np.int64)
+        bucket = bits - (h.unit_magnitude + h.sub_bucket_half_count_magnitude + 1)
+        indices = ((bucket + 1) << h.sub_bucket_half_count_magnitude) + (values >> (bucket + h.unit_magnitude))
+        counts = np.frombuffer(h.counts, dtype=np.uint64)  # the histogram's own counts, in place
+        counts += np.bincount(indices - h.sub_bucket_half_count, minlength=len(counts)).astype(np.uint64)
+        h.total_count += len(values)
+        h.min_value = min(h.min_value, int(values.min()))
+        h.max_value = max(h.max_value, int(values.max()))
 
     @property
     def clipped_count(self) -> int:

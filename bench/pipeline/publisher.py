@@ -80,7 +80,6 @@ class Publisher:
         self._unfinished = 0  # payloads handed over and not yet acknowledged or failed
         self._capacity: asyncio.Future[None] | None = None  # wait_for_capacity's, while it waits
         self._idle: asyncio.Future[None] | None = None  # finish's, while it waits
-        self.sent = SeqLedger()
         self.failed = SeqLedger()  # events of sends that raised or timed out (may still arrive)
         self.send_delay = Latency()
         self.publish = Latency()
@@ -99,6 +98,24 @@ class Publisher:
             self._flush(k, intended)
         elif len(pending) == 1:
             self._deadline[k] = intended + self.linger_s
+
+    def offer_many(self, times: list[float], positions: list[int], readings: list[Reading]) -> None:
+        """``offer`` for each reading (what the fleet hands over in one step), in order."""
+        if len(self.senders) == 1 and self.batch > 1:  # one open batch: take readings a batch at a time
+            pending, batch, at, end = self._pending[0], self.batch, 0, len(readings)
+            while at < end:
+                if not pending:
+                    self._deadline[0] = times[at] + self.linger_s
+                take = readings[at : at + batch - len(pending)]
+                pending += take
+                at += len(take)
+                if len(pending) >= batch:
+                    self._flush(0, times[at - 1])
+                    pending = self._pending[0]
+            return
+        offer = self.offer
+        for intended, position, reading in zip(times, positions, readings):
+            offer(intended, position, reading)
 
     def flush_due(self, now: float) -> None:
         """Send every open batch whose linger time has passed."""
@@ -121,7 +138,6 @@ class Publisher:
             payload = self._compress(self._encode_many(readings))
             key = self._keys[k]
         self.sizes.add_send(len(payload), n)
-        self.sent.add_readings(readings)
         self.events_sent += n
         self.sends += 1
         self._unfinished += 1
@@ -230,8 +246,12 @@ class Publisher:
         if self._idle is not None and not self._unfinished and not self._idle.done():
             self._idle.set_result(None)
 
-    def snapshot(self, scheduled: int) -> SendSide:
-        """The sending side's figures (``scheduled``: readings the fleet generated)."""
+    def snapshot(self, scheduled: int, sent: SeqLedger) -> SendSide:
+        """The sending side's figures: ``scheduled`` readings the fleet generated, ``sent`` their
+        (device, seq) -- the fleet's own ledger: every reading offered is sent (``finish`` flushes the
+        rest), and a ledger entry per reading here cost ~0.5 us a reading (measured, issue 10)."""
+        if self.events_sent != scheduled:
+            raise RuntimeError(f"the publisher sent {self.events_sent} of {scheduled} readings offered: call finish()")
         return SendSide(
             scheduled=scheduled,
             events_sent=self.events_sent,
@@ -241,7 +261,7 @@ class Publisher:
             latency={"send_delay": self.send_delay, "publish": self.publish, "publish_failed": self.publish_failed},
             payload_bytes=self.sizes.per_event(),
             send_bytes=self.sizes.per_send(),
-            sent=self.sent,
+            sent=sent,
             failed=self.failed,
         )
 

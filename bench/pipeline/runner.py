@@ -11,6 +11,7 @@ the matrix goes on.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gzip
 import json
 import multiprocessing
@@ -188,7 +189,15 @@ class _CellRun:
         # the receiver first: a consumer is there before anything is sent
         self.receiver = _Side("receiving", receiving_side, task)
         await self.receiver.wait("ready", START_TIMEOUT_S, "connecting")
-        self.senders = [_Side("sending", sending_side, task)]
+        shards = spec.sending_processes
+        self.senders = [
+            _Side(
+                "sending" if shards == 1 else f"sending {p + 1} of {shards}",
+                sending_side,
+                dataclasses.replace(task, shard=p),
+            )
+            for p in range(shards)
+        ]
         for side in self.senders:
             await side.wait("ready", START_TIMEOUT_S, "connecting")
         start = time.time() + LEAD_S
@@ -267,9 +276,9 @@ class _CellRun:
 
 
 def _merge_dead_letters(folder: Path) -> None:
-    """The sending side's dead letters (failed sends) appended to the cell's dead-letter file."""
-    part = folder / "dead-letter.sending.jsonl"
-    if part.exists():
+    """The sending processes' dead letters (failed sends) appended to the cell's dead-letter file."""
+    parts = sorted(folder.glob("dead-letter.sending-*.jsonl"), key=lambda p: int(p.stem.rpartition("-")[2]))
+    for part in parts:
         with open(folder / "dead-letter.jsonl", "ab") as out:
             out.write(part.read_bytes())
         part.unlink()

@@ -64,6 +64,7 @@ class SideTask:
     load: Load
     run_id: str
     max_seq: int
+    shard: int = 0  # which of the spec's sending_processes this is (the receiving side: 0)
     # the runner's environment when the cell started: a side's process comes from a fork server
     # started earlier, and endpoints and secrets (IOTBENCH_*_URL, connection strings) live there
     environ: dict[str, str] = field(default_factory=lambda: dict(os.environ), repr=False)
@@ -138,7 +139,8 @@ def _run(program: Any, task: SideTask, conn: Connection) -> None:
     os.environ.update(task.environ)
     channel = _Channel(conn)
     try:
-        asyncio.run(program(task, channel))
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            runner.run(program(task, channel))
     except _Stopped:
         channel.send("done", None)
     except (TransportError, OSError, ConnectionError, TimeoutError) as exc:
@@ -147,6 +149,17 @@ def _run(program: Any, task: SideTask, conn: Connection) -> None:
         channel.send("failed", f"{type(exc).__name__}: {exc}")
     finally:
         conn.close()
+
+
+def _loop_factory() -> Any:
+    """uvloop's event loop where installed (IOTBENCH_LOOP=asyncio turns it off), else asyncio's."""
+    if os.environ.get("IOTBENCH_LOOP", "uvloop") == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            return None
+        return uvloop.new_event_loop
+    return None
 
 
 def sending_side(task: SideTask, conn: Connection) -> None:
@@ -173,13 +186,17 @@ async def _bounded(coro: Any) -> None:
 async def _send(task: SideTask, channel: _Channel) -> None:
     spec, cell, folder = task.spec, task.cell, Path(task.folder)
     codec, compression = get_codec(cell.codec), get_compression(cell.compression)
+    shard, shards = task.shard, spec.sending_processes
+    if spec.sending_cpus:
+        os.sched_setaffinity(0, spec.sending_cpus)
     transport = _transport(task)
     senders: list[Any] = []
-    dead_letter = DeadLetter(folder / "dead-letter.sending.jsonl")
+    dead_letter = DeadLetter(folder / f"dead-letter.sending-{shard}.jsonl")
     try:
         async with asyncio.timeout(START_TIMEOUT_S):
             await transport.start(task.endpoints)
-            senders = [await transport.open_sender(i) for i in range(cell.connections)]
+            # this process's share of the connections: k = shard, shard + shards, ...
+            senders = [await transport.open_sender(k) for k in range(shard, cell.connections, shards)]
         window = Window()
         publisher = Publisher(
             senders, codec, compression, batch=cell.batch, linger_s=spec.linger_ms / 1000.0,
@@ -187,7 +204,8 @@ async def _send(task: SideTask, channel: _Channel) -> None:
             dead_letter=dead_letter,
         )  # fmt: skip
         config = FleetConfig(cell.devices, cell.interval_s, spec.jitter, spec.start_spread_s,
-                             spec.seed + cell.repeat, id_prefix=f"{task.run_id}-")  # fmt: skip
+                             spec.seed + cell.repeat, id_prefix=f"{task.run_id}-", shard=shard,
+                             shards=shards)  # fmt: skip
         fleet = Fleet(config)
         # the fleet's device objects live for the whole cell: keep them out of the collector's
         # full passes, which would otherwise stall the schedule
@@ -199,7 +217,7 @@ async def _send(task: SideTask, channel: _Channel) -> None:
         fleet.schedule(start=go.start, end=go.window_end)
         await _drive(fleet, publisher, channel)
         dead_letter.close()
-        side = publisher.snapshot(fleet.scheduled)
+        side = publisher.snapshot(fleet.scheduled, fleet.ledger())
         side = type(side)(**{**side.__dict__, "dead_letters": dead_letter.count,
                              "dead_letter_reasons": dict(dead_letter.reasons)})  # fmt: skip
         channel.send("done", {"side": side.to_wire(), "counters": dict(transport.counters())})
@@ -214,12 +232,11 @@ async def _send(task: SideTask, channel: _Channel) -> None:
 async def _drive(fleet: Fleet, publisher: Publisher, channel: _Channel) -> None:
     """The open loop: at each wake, everything due goes out; nothing waits for acks."""
     next_report = 0.0
-    offer = publisher.offer
+    offer = publisher.offer_many
     while True:
         now = time.time()
         due = fleet.due(now, DUE_CHUNK)
-        for intended, index, reading in due:
-            offer(intended, index, reading)
+        offer(due.times, due.positions, due.readings)
         publisher.flush_due(now)
         if now >= next_report:
             channel.send("progress", publisher.events_sent)
@@ -250,6 +267,7 @@ async def _receive(task: SideTask, channel: _Channel) -> None:
     consumer = Consumer(
         get_codec(cell.codec), get_compression(cell.compression), store, DeadLetter(folder / "dead-letter.jsonl"),
         batched=cell.batch > 1, window=window, checkpoint_path=folder / "checkpoint.json", max_seq=task.max_seq,
+        devices=cell.devices,
     )  # fmt: skip
     transport = _transport(task)
     receiver: Receiver | None = None
@@ -328,7 +346,7 @@ async def _drain(consumer: Consumer, receiver: Receiver, drain: Drain) -> None:
         await asyncio.sleep(0.01)
         consumer.tick(time.time())
     if missing != 0 and unstored(sent, consumer.ledger, skip=failed):
-        consumer.late_after = time.time()
+        consumer.count_late()
         late_deadline = time.monotonic() + LATE_S
         while time.monotonic() < late_deadline:
             await asyncio.sleep(0.05)
