@@ -2,7 +2,8 @@
 
 For every transport, in one run and back to back: a minimal direct loop
 (``iotbench.studies.direct_loops``: the same client library, or the best library loop for a transport
-that writes its own client, the same 56-byte ``msgpack-array`` payload, a server from the same
+that writes its own client -- on the cell's one connection; a loop of another shape, such as aiohttp's pool,
+is shown beside it as context --, the same 56-byte ``msgpack-array`` payload, a server from the same
 launcher, a receiver in a second process) measures delivered events/s; then the harness cell
 (``msgpack-array``, batch 1, one connection) is offered ``TARGET`` x that rate. Its stored events/s
 over the measured window is read from the runner's progress reports: when the cell cannot keep up
@@ -51,6 +52,7 @@ class Row:
     transport: str
     options: dict[str, Any]
     loops: tuple[str, ...]  # direct loops (iotbench.studies.direct_loops.LOOPS): the fastest is the yardstick
+    context: tuple[str, ...] = ()  # loops of another shape (more connections), shown beside it, not the yardstick
 
 
 ROWS = [
@@ -59,9 +61,9 @@ ROWS = [
     # the amqp transport writes its own client on proton's engine: both of proton's own loops are measured
     Row("amqp", "AMQP 1.0 unsettled -> RabbitMQ", "amqp", {"settled": False}, ("amqp-engine", "amqp-reactor")),
     Row("kafka", "Kafka acks=1 -> Tansu", "kafka", {"acks": 1}, ("kafka",)),
-    # the http transport writes its own client on httptools, one request at a time per connection: aiohttp's
-    # pool is the protocol's best library loop, aiohttp on one connection the cell's own shape
-    Row("http", "HTTP/1.1 keep-alive -> uvicorn", "http", {"mode": "keep-alive"}, ("http-pool", "http-one")),
+    # the http transport writes its own client on httptools, one request at a time per connection: aiohttp on
+    # one connection (the cell's shape) is the yardstick, aiohttp's pool of 64 the protocol's best loop, beside it
+    Row("http", "HTTP/1.1 keep-alive -> uvicorn", "http", {"mode": "keep-alive"}, ("http-one",), ("http-pool",)),
 ]
 
 
@@ -156,7 +158,8 @@ class Measured:
 
     @property
     def best(self) -> LoopResult:
-        return max(self.direct, key=lambda r: r.delivered_eps)
+        """The yardstick: the fastest loop of the cell's own shape."""
+        return max((r for r in self.direct if r.name in self.row.loops), key=lambda r: r.delivered_eps)
 
     def ratio(self, loop: LoopResult | None = None) -> float:
         """harness / direct (the best loop unless one is named)."""
@@ -164,9 +167,12 @@ class Measured:
         return self.harness_eps / direct if direct else 0.0
 
     def shown(self, loop: LoopResult) -> str:
-        """The ratio as the table shows it: ">= 0.80" when the cell kept up with what it was offered."""
+        """The ratio as the table shows it: ">= 0.80" when the cell kept up with what it was offered;
+        in parentheses against a loop of another shape (context, not the yardstick)."""
         if not self.measuring:
             return "-"
+        if loop.name not in self.row.loops:
+            return f"({self.ratio(loop):.2f}, context)"
         return f"{'>= ' if self.why_not is None else ''}{self.ratio(loop):.2f}"
 
 
@@ -211,7 +217,7 @@ def table():
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |")
     for m in measured:
         kept = "yes" if m.why_not is None else f"no: {m.why_not}"
-        for i, loop in enumerate(sorted(m.direct, key=lambda r: -r.delivered_eps)):
+        for i, loop in enumerate(sorted(m.direct, key=lambda r: (r.name not in m.row.loops, -r.delivered_eps))):
             harness = [f"{m.offered_eps:,.0f}", f"{m.harness_eps:,.0f}", _cpu(m.harness_cpu), kept]
             print(
                 f"| {m.row.label if i == 0 else ''} | {loop.label.split(': ', 1)[1]} | {loop.delivered_eps:,.0f} | "
@@ -232,7 +238,7 @@ def test_harness_against_direct_loop(benchmark, tmp_path, table, row):
 
     def run() -> None:
         warmup_s, duration_s = timing.direct_s
-        for name in row.loops:
+        for name in (*row.loops, *row.context):
             try:
                 with CpuOverTime() as cpu:
                     loop = measure(name, tmp_path / "direct", duration_s=duration_s, warmup_s=warmup_s)
