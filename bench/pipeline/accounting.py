@@ -182,19 +182,24 @@ class StoreLedger:
         """Everything added, as a ``SeqLedger`` (made once per change)."""
         self._flush()
         if self._cached is None:
-            table, beyond = self._table, self._beyond.devices()
+            beyond = self._beyond.devices()
+            table = self._table[: len(self._ids)]
+            width = table.shape[1]
+            seen = table != 0
+            # each row up to its last seq seen, cut from one bytes object (a Python loop over rows, no array call each)
+            lasts = np.where(seen.any(axis=1), width - np.argmax(seen[:, ::-1], axis=1), 0).tolist()
+            raw = table.tobytes()
             marks = {}
-            for row, device_id in enumerate(self._ids):
-                counts = table[row]
-                last = int(np.flatnonzero(counts)[-1]) + 1 if counts.any() else 0
+            for row, (device_id, last) in enumerate(zip(self._ids, lasts)):
+                counts = raw[row * width : row * width + last]
                 more = beyond.get(device_id)
                 if more is not None:
                     merged = bytearray(max(len(more), last))
-                    merged[:last] = counts[:last].tobytes()
+                    merged[:last] = counts
                     merged[self.DENSE_SEQS : len(more)] = more[self.DENSE_SEQS :]
                     marks[device_id] = merged
                 elif last:
-                    marks[device_id] = bytearray(counts[:last].tobytes())
+                    marks[device_id] = bytearray(counts)
             for device_id, more in beyond.items():  # devices seen only beyond the table
                 if device_id not in self._rows:
                     marks[device_id] = bytearray(more)
