@@ -25,7 +25,7 @@ ONE_CORE = [min(os.sched_getaffinity(0))]  # the sending side's one core
 CODEC = "msgpack-msgspec"  # MessagePack maps through msgspec: the fastest codec of the default matrix
 RATES = {
     100: [150_000, 200_000, 250_000, 275_000, 300_000, 325_000, 350_000],
-    1: [60_000, 80_000, 100_000, 110_000, 120_000, 130_000, 140_000],
+    1: [80_000, 100_000, 120_000, 140_000, 160_000, 180_000, 200_000],
 }
 
 

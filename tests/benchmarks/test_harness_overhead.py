@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 import os
 import threading
 import time
@@ -248,7 +249,8 @@ def test_harness_against_direct_loop(benchmark, tmp_path, table, row):
                 raise
             m.direct.append(loop)
             m.direct_cpu[name] = cpu.per_event_us(loop.window, loop.delivered_eps * duration_s)
-        m.offered_eps = round(TARGET * m.best.delivered_eps, -2) if measuring else CI_OFFERED_EPS
+        # rounded up to 100/s: offered at least TARGET x the yardstick, so keeping up means >= TARGET
+        m.offered_eps = math.ceil(TARGET * m.best.delivered_eps / 100) * 100 if measuring else CI_OFFERED_EPS
         with CpuOverTime() as cpu:
             result, m.harness_eps, window = run_harness_cell(row, m.offered_eps, timing, tmp_path / "cell")
         m.harness_cpu = cpu.per_event_us(window, m.harness_eps * (window[1] - window[0]))
