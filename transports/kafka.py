@@ -5,7 +5,7 @@ record key, so a device's events land on one partition, in order. ``acks`` is 1
 (the leader wrote it) or ``"all"``; ``send`` returns when the broker acknowledged.
 The receiver ``assign()``s every partition of the topic from its end at opening
 time -- a consumer-group join takes 5-23 s on Tansu (FACTS.md) and would eat the cell --
-and, against the embedded Tansu, waits for a skipped offset to fill (``_Receiver``, ``hole_wait_ms``).
+and, against the embedded Tansu, waits for a skipped offset to fill (``KafkaReceiver``, ``hole_wait_ms``).
 
 ``max_batch_size`` is the producer's batch per partition (Kafka's ``batch.size``): 256 KB
 here, not aiokafka's 16 KB. A batch-100 payload is ~5.6 KB, so 16 KB held two of them,
@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import os
 import ssl
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -33,17 +32,14 @@ from typing import Any, ClassVar
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
-from aiokafka.partitioner import DefaultPartitioner
 
 from iotbench.transports.base import (
     Deliver,
-    ReceiverDefaults,
     TransportDefaults,
     TransportError,
-    stop_task,
-    task_failure,
 )
 from iotbench.transports.endpoints import Endpoint
+from iotbench.transports.kafka_client import KafkaReceiver, KafkaSender, stop_client
 from iotbench.transports.options import CONNECT_TIMEOUT_S, TransportOptions, option
 from iotbench.transports.servers.base import Server
 from iotbench.transports.servers.tansu import Tansu
@@ -54,11 +50,7 @@ __all__ = ["KafkaOptions", "KafkaTransport"]
 ACKS = {1: 1, "1": 1, "all": "all", -1: "all", "-1": "all", 0: 0, "0": 0}
 PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")  # a user name and a password: what _connection gives
-CLOSE_TIMEOUT_S = 3.0  # a producer whose broker is gone retries until this
 MAX_REQUEST_BYTES = 1_048_576  # aiokafka's max_request_size, and Event Hubs' limit for a request
-HOLE_RETRY_S = 0.002  # between fetches of a hole: Tansu answers at once, as it has later records
-
-_PARTITIONER = DefaultPartitioner()  # what AIOKafkaProducer uses when it is given no partitioner
 
 
 @dataclass(frozen=True)
@@ -124,129 +116,6 @@ class KafkaOptions(TransportOptions):
             )
 
 
-async def _stop_client(client: AIOKafkaProducer | AIOKafkaConsumer | AIOKafkaAdminClient) -> None:
-    """Close a client within a bound; a broker that is already gone makes this a no-op, not an error."""
-    try:
-        async with asyncio.timeout(CLOSE_TIMEOUT_S):
-            await (client.close() if isinstance(client, AIOKafkaAdminClient) else client.stop())
-    except (KafkaError, OSError, TimeoutError):
-        pass
-    except asyncio.CancelledError:  # aiokafka's own clean-up can leak a cancellation; ours still propagates
-        task = asyncio.current_task()
-        if task is not None and task.cancelling():
-            raise
-
-
-class _Sender:
-    """One producer; a key goes to the partition Kafka's default partitioner gives it (murmur2 of the key).
-
-    Each key's encoding and partition are worked out once and kept: given no partition, aiokafka
-    hashes the key in pure Python (murmur2, ~5 us here) and builds the topic's set of available
-    partitions on every send. Measured up to its first wait, ``producer.send`` took 8.5-10 us with a
-    key and 4-5.5 us given the partition; the sending side's CPU per event fell from ~37 to ~33 us
-    at batch 1 (harness-overhead benchmark). A device id is a key: one entry per device (~100 bytes).
-    """
-
-    def __init__(self, producer: AIOKafkaProducer, topic: str, partitions: list[int]) -> None:
-        self._producer, self._topic, self._partitions = producer, topic, partitions
-        self._produce = producer.send
-        self._routes: dict[str, tuple[bytes, int]] = {}  # key -> (encoded key, partition)
-
-    async def send(self, key: str, payload: bytes) -> None:
-        route = self._routes.get(key) or self._route(key)
-        ack = await self._produce(self._topic, payload, key=route[0], partition=route[1])
-        await ack  # the broker's acknowledgement (acks=0: once written to the socket)
-
-    def _route(self, key: str) -> tuple[bytes, int]:
-        encoded = key.encode()
-        route = self._routes[key] = (encoded, _PARTITIONER(encoded, self._partitions, self._partitions))
-        return route
-
-    async def close(self) -> None:
-        await _stop_client(self._producer)
-
-
-class _Receiver(ReceiverDefaults):
-    """Delivers each partition's records in offset order; a skipped offset is fetched again for ``hole_wait_s``.
-
-    Tansu 0.6 (memory storage) can answer a fetch with a later batch before an earlier one is
-    stored: a produce takes its offsets first (raises the partition's high watermark) and stores
-    its batch after that, and a fetch in between returns every stored batch from its offset on --
-    another connection's later batch -- so the consumer's position jumps over the earlier batch,
-    which is stored a moment later and never fetched. The contract test lost such a batch (two
-    payloads of one sender, of 500 over two connections) in 3 runs of 170. So when a partition's
-    records do not follow on from the last one delivered, the receiver delivers what came before
-    the hole, seeks back to it and fetches again until it is filled (one fetch, ~3 ms, in every
-    case seen) or ``hole_wait_s`` has passed. Kafka leaves holes for transaction markers and
-    compaction, and Event Hubs' Kafka endpoint does not promise consecutive offsets (Spark needs
-    ``allowNonConsecutiveOffsets`` there), so elsewhere the wait is 0: holes are passed at once,
-    and counted either way (``KafkaTransport.counters``).
-    """
-
-    def __init__(
-        self,
-        consumer: AIOKafkaConsumer,
-        deliver: Deliver,
-        positions: dict[TopicPartition, int],
-        hole_wait_s: float,
-    ) -> None:
-        self._consumer, self._deliver, self._hole_wait_s = consumer, deliver, hole_wait_s
-        self._next = positions  # per partition: the offset its next record should have
-        self._holes: dict[TopicPartition, tuple[int, float]] = {}  # a partition's hole: where, since when
-        self.holes_filled = self.holes_skipped = 0
-        self.error: str | None = None
-        self._task = asyncio.create_task(self._read(), name="kafka-receiver")
-
-    async def _read(self) -> None:
-        consumer, deliver, following, holes = self._consumer, self._deliver, self._next, self._holes
-        try:
-            while True:
-                batches = await consumer.getmany(timeout_ms=200, max_records=10_000)
-                waiting = False
-                for tp, records in batches.items():
-                    first = following[tp]
-                    if not holes and records[0].offset == first and records[-1].offset == first + len(records) - 1:
-                        for record in records:
-                            deliver(record.value)
-                        following[tp] = first + len(records)
-                    else:
-                        waiting |= self._across_holes(tp, records)
-                if waiting:
-                    await asyncio.sleep(HOLE_RETRY_S)
-        except KafkaError as exc:
-            self.error = f"consumer failed: {exc!r}"
-
-    def _across_holes(self, tp: TopicPartition, records: list[Any]) -> bool:
-        """Deliver ``records`` up to a hole and seek back to it (True), or all of them (False)."""
-        expected = self._next[tp]
-        for record in records:
-            hole = self._holes.get(tp)
-            if record.offset > expected:
-                now = time.monotonic()
-                if hole is None or hole[0] != expected:
-                    hole = self._holes[tp] = (expected, now)
-                if now - hole[1] < self._hole_wait_s:
-                    self._next[tp] = expected
-                    self._consumer.seek(tp, expected)  # drops the records fetched past the hole
-                    return True
-                del self._holes[tp]
-                self.holes_skipped += 1
-            elif hole is not None and hole[0] == record.offset:
-                del self._holes[tp]
-                self.holes_filled += 1
-            self._deliver(record.value)
-            expected = record.offset + 1  # also below it: aiokafka reset the position (out of range)
-        self._next[tp] = expected
-        return False
-
-    def failure(self) -> str | None:
-        return task_failure(self._task, self.error)
-
-    async def close(self) -> None:
-        await stop_task(self._task)
-        await _stop_client(self._consumer)
-
-
 class KafkaTransport(TransportDefaults):
     """``KafkaTransport(acks="all")``: producers per connection, one assigned consumer."""
 
@@ -260,7 +129,7 @@ class KafkaTransport(TransportDefaults):
         self.options = KafkaOptions(**options)
         self._local = False  # connected to a Tansu started for the cell (see fetch_max_wait_ms)
         self._settings: dict[str, Any] | None = None
-        self._receiver: _Receiver | None = None
+        self._receiver: KafkaReceiver | None = None
 
     # -- connection settings ---------------------------------------------------------
 
@@ -343,9 +212,9 @@ class KafkaTransport(TransportDefaults):
                 if "TopicAlreadyExists" not in str(exc):
                     raise
         finally:
-            await _stop_client(admin)
+            await stop_client(admin)
 
-    async def open_sender(self, index: int) -> _Sender:
+    async def open_sender(self, index: int) -> KafkaSender:
         producer = AIOKafkaProducer(
             **self._client_kwargs(),
             acks=ACKS[self.options.acks],
@@ -360,11 +229,11 @@ class KafkaTransport(TransportDefaults):
                 await self._bounded(f"the partitions of topic {topic!r}", producer.partitions_for(topic))
             )
         except BaseException:
-            await _stop_client(producer)
+            await stop_client(producer)
             raise
-        return _Sender(producer, topic, partitions)
+        return KafkaSender(producer, topic, partitions)
 
-    async def open_receiver(self, deliver: Deliver) -> _Receiver:
+    async def open_receiver(self, deliver: Deliver) -> KafkaReceiver:
         topic = self.options.topic
         consumer = AIOKafkaConsumer(
             **self._client_kwargs(),
@@ -387,9 +256,11 @@ class KafkaTransport(TransportDefaults):
             for tp in assigned:
                 consumer.seek(tp, ends[tp])
         except BaseException:
-            await _stop_client(consumer)
+            await stop_client(consumer)
             raise
-        self._receiver = _Receiver(consumer, deliver, {tp: ends[tp] for tp in assigned}, self._hole_wait_ms() / 1000)
+        self._receiver = KafkaReceiver(
+            consumer, deliver, {tp: ends[tp] for tp in assigned}, self._hole_wait_ms() / 1000
+        )
         return self._receiver
 
     def counters(self) -> dict[str, int]:

@@ -15,7 +15,8 @@ from aiokafka.partitioner import murmur2  # noqa: E402
 from support import need_server  # noqa: E402
 
 from iotbench.transports.base import TransportError  # noqa: E402
-from iotbench.transports.kafka import KafkaTransport, _Receiver, _Sender  # noqa: E402
+from iotbench.transports.kafka import KafkaTransport  # noqa: E402
+from iotbench.transports.kafka_client import KafkaReceiver, KafkaSender  # noqa: E402
 from iotbench.transports.servers.tansu import start_tansu  # noqa: E402
 
 
@@ -158,9 +159,9 @@ class _StoredLate:
         pass
 
 
-async def _receive(consumer: _StoredLate, count: int, hole_wait_s: float = 2.0) -> tuple[list[bytes], _Receiver]:
+async def _receive(consumer: _StoredLate, count: int, hole_wait_s: float = 2.0) -> tuple[list[bytes], KafkaReceiver]:
     received: list[bytes] = []
-    receiver = _Receiver(consumer, received.append, {consumer.tp: 0}, hole_wait_s)  # type: ignore[arg-type]
+    receiver = KafkaReceiver(consumer, received.append, {consumer.tp: 0}, hole_wait_s)  # type: ignore[arg-type]
     await arrived(received, count, timeout_s=2.0)
     await receiver.close()
     return received, receiver
@@ -196,7 +197,7 @@ def test_a_sender_puts_each_key_where_kafkas_default_partitioner_does():
     keys = [f"b{b:04d}-a001-s1" for b in range(40)]
 
     async def send_twice() -> None:
-        sender = _Sender(Producer(), "telemetry", [0, 1, 2, 3])  # type: ignore[arg-type]
+        sender = KafkaSender(Producer(), "telemetry", [0, 1, 2, 3])  # type: ignore[arg-type]
         for key in keys + keys:
             await sender.send(key, b"reading")
 
