@@ -45,10 +45,10 @@ __all__ = [
     "shown_number",
 ]
 
-# Per simulated device, for the whole cell: its DeviceState (222 B), phase and place in the
-# fleet's calendar queue (499 B with them), an entry in the sent and the stored ledger
-# (705 B), and the sent ledger's ranges written at the end: 949 B at the peak
-# (tracemalloc over 100,000 devices with a run id in their ids), rounded up.
+# Per simulated device, for the whole cell: its id and state in the fleet's arrays, its share of
+# the laid-out window, its rows in the sent ledger (taken from the fleet) and the receiving side's
+# table, and both as SeqLedgers at the end: 688 B at the peak (tracemalloc over 100,000 devices
+# with a run id in their ids, 3 readings each; issue 10), rounded up with room for longer cells.
 BYTES_PER_DEVICE = 1_000
 # Each ledger keeps one byte per (device, seq): a cell that runs long at a short interval
 # grows by two bytes per reading.

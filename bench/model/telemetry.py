@@ -10,12 +10,11 @@ worse than real telemetry: see FACTS.md, "Codecs").
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
 import msgspec
 
-__all__ = ["SCHEMA_VERSION", "MAX_SEQ", "Reading", "DeviceState", "device_id", "next_readings", "validate"]
+__all__ = ["SCHEMA_VERSION", "MAX_SEQ", "Reading", "DeviceState", "device_id", "validate"]
 
 SCHEMA_VERSION = 1
 # Bounds on what a decoded reading may carry: the consumer's ledgers and histograms are sized
@@ -63,8 +62,10 @@ def device_id(index: int, prefix: str = "") -> str:
 
 
 class DeviceState:
-    """The slowly moving state of one device; ``next(observed_at)`` makes its next reading
-    (``next_readings`` makes many devices' at once).
+    """The slowly moving state of one device; ``next(observed_at)`` makes its next reading.
+
+    One device's readings (a sample, a test); the fleet (``iotbench.pipeline.fleet``) makes a
+    whole fleet's with the same model as arrays.
 
     Values are rounded the way sensors report them (0.01 C, 0.1 %), so text formats
     carry realistic digit counts.
@@ -81,49 +82,28 @@ class DeviceState:
         self.battery = rng.uniform(60.0, 100.0)
 
     def next(self, observed_at: float) -> Reading:
-        return next_readings([self], [(observed_at, 0)])[0][2]
-
-
-def next_readings(devices: Sequence[DeviceState], due: Iterable[tuple[float, int]]) -> list[tuple[float, int, Reading]]:
-    """``(time, index, reading)``: the next reading of ``devices[index]`` at each ``(time, index)`` of ``due``.
-
-    The fleet hands over everything due in one tick: one call, not one per reading -- the
-    generator runs 100,000+ times a second, and a call per reading was a tenth of it.
-    """
-    out: list[tuple[float, int, Reading]] = []
-    append = out.append
-    fromtimestamp = datetime.fromtimestamp
-    for observed_at, index in due:
-        d = devices[index]
-        rnd = d.rng.random
+        rnd = self.rng.random
         # Mean-reverting walks: a room drifts, HVAC pulls it back. Uniform steps keep
-        # this cheap and look the same.
-        temperature = d.temperature = d.temperature + 0.05 * (21.0 - d.temperature) + (rnd() - 0.5) * 0.28
-        humidity = d.humidity + 0.05 * (42.0 - d.humidity) + (rnd() - 0.5) * 1.0
-        humidity = d.humidity = 0.0 if humidity < 0.0 else 100.0 if humidity > 100.0 else humidity
-        battery = d.battery = d.battery - 0.001 if d.battery > 0.001 else 0.0
+        # this cheap (the generator runs 100,000+ times a second) and look the same.
+        temperature = self.temperature = self.temperature + 0.05 * (21.0 - self.temperature) + (rnd() - 0.5) * 0.28
+        humidity = self.humidity + 0.05 * (42.0 - self.humidity) + (rnd() - 0.5) * 1.0
+        humidity = self.humidity = 0.0 if humidity < 0.0 else 100.0 if humidity > 100.0 else humidity
+        battery = self.battery = self.battery - 0.001 if self.battery > 0.001 else 0.0
         alarm = rnd()
-        seq = d.seq
-        d.seq = seq + 1
-        append(
-            (
-                observed_at,
-                index,
-                Reading(
-                    device_id=d.id,
-                    seq=seq,
-                    observed_at=fromtimestamp(observed_at, UTC),
-                    # int(x * 100 + 0.5) / 100 is the double nearest the 2-decimal value, as
-                    # round() would give for these non-negative values, at a third of its cost
-                    temperature_c=int(temperature * 100.0 + 0.5) / 100.0,
-                    humidity_pct=int(humidity * 10.0 + 0.5) / 10.0,
-                    smoke_alarm=alarm < 1e-4,
-                    water_leak=1e-4 <= alarm < 2e-4,
-                    battery_pct=int(battery * 10.0 + 0.5) / 10.0,
-                ),
-            )
+        seq = self.seq
+        self.seq = seq + 1
+        return Reading(
+            device_id=self.id,
+            seq=seq,
+            observed_at=datetime.fromtimestamp(observed_at, UTC),
+            # int(x * 100 + 0.5) / 100 is the double nearest the 2-decimal value, as
+            # round() would give for these non-negative values, at a third of its cost
+            temperature_c=int(temperature * 100.0 + 0.5) / 100.0,
+            humidity_pct=int(humidity * 10.0 + 0.5) / 10.0,
+            smoke_alarm=alarm < 1e-4,
+            water_leak=1e-4 <= alarm < 2e-4,
+            battery_pct=int(battery * 10.0 + 0.5) / 10.0,
         )
-    return out
 
 
 def validate(reading: Reading) -> str | None:
