@@ -92,9 +92,6 @@ class Due:
     def __iter__(self) -> Iterator[tuple[float, int, Reading]]:
         return zip(self.times, self.positions, self.readings)
 
-    def __getitem__(self, index: int) -> tuple[float, int, Reading]:
-        return self.times[index], self.positions[index], self.readings[index]
-
 
 class Fleet:
     """Readings due by a given wall-clock time, in intended-time order.

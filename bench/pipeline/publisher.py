@@ -101,18 +101,6 @@ class Publisher:
 
     def offer_many(self, times: list[float], positions: list[int], readings: list[Reading]) -> None:
         """``offer`` for each reading (what the fleet hands over in one step), in order."""
-        if len(self.senders) == 1 and self.batch > 1:  # one open batch: take readings a batch at a time
-            pending, batch, at, end = self._pending[0], self.batch, 0, len(readings)
-            while at < end:
-                if not pending:
-                    self._deadline[0] = times[at] + self.linger_s
-                take = readings[at : at + batch - len(pending)]
-                pending += take
-                at += len(take)
-                if len(pending) >= batch:
-                    self._flush(0, times[at - 1])
-                    pending = self._pending[0]
-            return
         offer = self.offer
         for intended, position, reading in zip(times, positions, readings):
             offer(intended, position, reading)
