@@ -14,6 +14,9 @@ Format history:
        none), the publish_failed histogram (send -> failure of failed sends), run_id (the prefix of
        the run's device ids). throughput_eps now counts distinct readings meant to be sent in the
        measured window (it counted arrivals in the window, warm-up readings included).
+  1 -- (issue 11) added wire (bytes per event on the sending side's connections, from the kernel's
+       TCP counters: up/down by layer, connection set-up and tear-down; null without a TCP
+       connection), cpu_us_per_event and peak_rss_mb (client, server, consumer).
 """
 
 from __future__ import annotations
@@ -71,6 +74,9 @@ class CellResult:
     events_late: int = 0  # stored only after the drain gave up waiting (kept apart from lost)
     latency_clipped: dict[str, int] = field(default_factory=dict)  # per histogram: values recorded at a bound
     run_id: str = ""  # the run's device-id prefix
+    wire: dict[str, Any] | None = None  # bytes per event on the device link by layer, measured (None: no TCP)
+    cpu_us_per_event: dict[str, Any] = field(default_factory=dict)  # client, server, consumer
+    peak_rss_mb: dict[str, Any] = field(default_factory=dict)  # client, server, consumer
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:

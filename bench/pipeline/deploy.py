@@ -62,6 +62,12 @@ class Deployment:
             await asyncio.to_thread(server.stop)
             self._stopped.append(server)
 
+    def server_pids(self) -> dict[str, list[int]]:
+        """Each running server's processes (their children count too): the runner reads their CPU and memory."""
+        from iotbench.transports.servers.process import pids_under  # a server's module loads only with a cell
+
+        return {server.name: pids_under(self.workdir / server.name) for server in self.started}
+
     def counters(self) -> dict[str, int]:
         """The transport's counters and every stopped server's, the latter as ``server_<name>``."""
         return {**self.transport.counters(), **self.server_counters()}

@@ -32,10 +32,12 @@ from iotbench.model.results import CellResult, append_result
 from iotbench.model.spec import Cell, Spec
 from iotbench.model.telemetry import DeviceState
 from iotbench.pipeline.accounting import SeqLedger, reconcile, stored_among
+from iotbench.pipeline.costs import cpu_us_per_event, peak_rss_mb, wire_per_event
 from iotbench.pipeline.deploy import Deployment
 from iotbench.pipeline.metrics import Latency
 from iotbench.pipeline.sides import CLOSE_TIMEOUT_S, LATE_S, QUIET_S, Drain, Go, SideTask, receiving_side, sending_side
 from iotbench.pipeline.snapshots import ReceiveSide, SendSide, ledger_to_wire, merge_sends
+from iotbench.pipeline.usage import tree_cpu_s, tree_peak_rss_mb
 from iotbench.transports import get_transport
 from iotbench.transports.base import Load, TransportError
 
@@ -105,7 +107,7 @@ async def run_cell(
         error = f"{cell.transport}: {error}"
     return _result(
         spec, cell, folder, cell_run.sending(), cell_run.receiving(), started_at, time.perf_counter() - t0, error,
-        cell_run.counters(), run_id,
+        cell_run.counters(), run_id, cell_run.servers,
     )  # fmt: skip
 
 
@@ -163,6 +165,35 @@ class _Side:
             self.process.join(5.0)
 
 
+class _ServerMeter:
+    """The servers' CPU seconds at the window's edges and their peak memory, read from outside."""
+
+    def __init__(self) -> None:
+        self.pids: dict[str, list[int]] = {}
+        self.window: tuple[float, float] = (0.0, 0.0)
+        self.start: dict[str, float] | None = None
+        self.end: dict[str, float] | None = None
+        self.peaks: dict[str, float] = {}
+
+    def tick(self, now: float) -> None:
+        if self.start is None and now >= self.window[0]:
+            self.start = self._cpu()
+        elif self.end is None and self.start is not None and now >= self.window[1]:
+            self.end = self._cpu()
+
+    def _cpu(self) -> dict[str, float]:
+        return {name: tree_cpu_s(pids) for name, pids in self.pids.items()}
+
+    def cpu_s(self) -> dict[str, float]:
+        """Each server's CPU seconds in the window ({} when it was not read at both edges)."""
+        if self.start is None or self.end is None:
+            return {}
+        return {name: self.end[name] - self.start[name] for name in self.pids}
+
+    def read_peaks(self) -> None:
+        self.peaks = {name: tree_peak_rss_mb(pids) for name, pids in self.pids.items()}
+
+
 class _CellRun:
     """One cell: its servers here, its two sides in their own processes."""
 
@@ -171,6 +202,7 @@ class _CellRun:
         self.deployment: Deployment | None = None
         self.receiver: _Side | None = None
         self.senders: list[_Side] = []
+        self.servers = _ServerMeter()
 
     async def run(self) -> None:
         spec, cell = self.spec, self.cell
@@ -184,6 +216,7 @@ class _CellRun:
         self.deployment = Deployment(transport, self.folder / "server")
         async with asyncio.timeout(START_TIMEOUT_S):
             endpoints = await self.deployment.start_servers()
+        self.servers.pids = self.deployment.server_pids()
         task = SideTask(spec, cell, str(self.folder), f"{transport_class.__module__}:{transport_class.__qualname__}",
                         endpoints, load, self.run_id, _max_seq(spec, cell))  # fmt: skip
         # the receiver first: a consumer is there before anything is sent
@@ -202,6 +235,7 @@ class _CellRun:
             await side.wait("ready", START_TIMEOUT_S, "connecting")
         start = time.time() + LEAD_S
         go = Go(start, start + spec.warmup_s, start + spec.warmup_s + spec.duration_s)
+        self.servers.window = (go.window_start, go.window_end)
         for side in (self.receiver, *self.senders):
             side.send("go", go)
         if self.progress:
@@ -214,6 +248,7 @@ class _CellRun:
         self.receiver.send("drain", drain)
         bound = spec.drain_timeout_s + QUIET_S + LATE_S + CLOSE_TIMEOUT_S + 30.0
         await self.receiver.wait("done", bound, "draining")
+        self.servers.read_peaks()
         self._report()
 
     async def _until_sent(self, go: Go) -> None:
@@ -230,6 +265,7 @@ class _CellRun:
                 raise
             for side in self.senders:
                 side.poll()
+            self.servers.tick(time.time())
             self._report()
             if time.time() > deadline:
                 raise TimeoutError(f"the sending side did not finish within {deadline - go.start:.0f} s")
@@ -318,6 +354,7 @@ def _result(
     error: str | None,
     transport_counters: dict[str, int],
     run_id: str,
+    servers: _ServerMeter,
 ) -> CellResult:
     """One result line from the two sides' snapshots (a side without one failed before it ended)."""
     receive = receive or ReceiveSide(SeqLedger(), 0, 0, 0.0, {k: Latency() for k in RECEIVE_LATENCIES}, 0, {})
@@ -328,6 +365,7 @@ def _result(
     dead_letters = receive.dead_letters + (send.dead_letters if send else 0)
     histograms = {**(send.latency if send else {k: Latency() for k in SEND_LATENCIES}), **receive.latency}
     out_dir = folder.parent.parent
+    send_usage, receive_usage = (send.usage if send else {}), receive.usage
     return CellResult(
         cell=cell.id,
         codec=cell.codec,
@@ -369,6 +407,9 @@ def _result(
         events_late=receive.events_late,
         latency_clipped={k: h.clipped_count for k, h in histograms.items() if h.clipped_count},
         run_id=run_id,
+        wire=wire_per_event(send_usage, send.events_sent) if send else None,
+        cpu_us_per_event=cpu_us_per_event(send_usage, receive_usage, servers.cpu_s()),
+        peak_rss_mb=peak_rss_mb(send_usage, receive_usage, servers.peaks),
     )
 
 

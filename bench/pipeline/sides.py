@@ -37,6 +37,8 @@ from iotbench.pipeline.deadletter import DeadLetter
 from iotbench.pipeline.fleet import Fleet, FleetConfig
 from iotbench.pipeline.publisher import Publisher
 from iotbench.pipeline.snapshots import ledger_from_wire
+from iotbench.pipeline.sockets import held, tcp_counters
+from iotbench.pipeline.usage import Reading, peak_rss_mb, read_now
 from iotbench.transports.base import Load, Receiver, Transport, TransportError
 from iotbench.transports.endpoints import Endpoint
 
@@ -51,6 +53,7 @@ DUE_CHUNK = 2000  # readings taken per step when behind, so sends are never star
 PROGRESS_S = 0.25
 TICK_S = 0.05  # the receiving side's housekeeping: cold-store rolls, health, progress
 TIMER_S = 0.001  # the event loops' timer resolution: the sending side wakes at most this often
+CLOSE_SETTLE_S = 0.2  # after closing the senders: the peer's side of the goodbye arrives
 
 
 @dataclass(frozen=True)
@@ -208,6 +211,7 @@ async def _send(task: SideTask, channel: _Channel) -> None:
                              spec.seed + cell.repeat, id_prefix=f"{task.run_id}-", shard=shard,
                              shards=shards)  # fmt: skip
         fleet = Fleet(config)
+        opened = read_now(0)  # what the connections exchanged to open: TCP, TLS, the protocol's connect
         # the fleet's device objects live for the whole cell: keep them out of the collector's
         # full passes, which would otherwise stall the schedule
         gc.collect()
@@ -216,11 +220,16 @@ async def _send(task: SideTask, channel: _Channel) -> None:
         go: Go = await channel.expect("go", START_TIMEOUT_S)
         window.start, window.end = go.window_start, go.window_end
         fleet.schedule(start=go.start, end=go.window_end)
-        await _drive(fleet, publisher, channel)
+        meter = _Meter(go, lambda: (publisher.events_sent, publisher.sizes.total, publisher.sends))
+        await _drive(fleet, publisher, channel, meter)
         dead_letter.close()
+        closing, closed = await _close_counted(senders)
+        senders = []
+        usage = {"opened": opened.to_dict(), **meter.to_dict(), "closing": closing.to_dict(),
+                 "closed": closed.to_dict(), "peak_rss_mb": peak_rss_mb()}  # fmt: skip
         side = publisher.snapshot(fleet.scheduled, fleet.ledger())
         side = type(side)(**{**side.__dict__, "dead_letters": dead_letter.count,
-                             "dead_letter_reasons": dict(dead_letter.reasons)})  # fmt: skip
+                             "dead_letter_reasons": dict(dead_letter.reasons), "usage": usage})  # fmt: skip
         channel.send("done", {"side": side.to_wire(), "counters": dict(transport.counters())})
     finally:
         gc.unfreeze()
@@ -230,12 +239,54 @@ async def _send(task: SideTask, channel: _Channel) -> None:
         await _bounded(transport.stop())
 
 
-async def _drive(fleet: Fleet, publisher: Publisher, channel: _Channel) -> None:
+class _Meter:
+    """This process's readings at the measured window's edges (``iotbench.pipeline.usage``)."""
+
+    def __init__(self, go: Go, counts: Any, sockets: bool = True) -> None:
+        self.window_start, self.window_end, self.counts, self.sockets = go.window_start, go.window_end, counts, sockets
+        self.start: Reading | None = None
+        self.end: Reading | None = None
+
+    def tick(self, now: float) -> None:
+        if self.start is None and now >= self.window_start:
+            self.start = self._read()
+        elif self.end is None and now >= self.window_end and self.start is not None:
+            self.end = self._read()
+
+    def _read(self) -> Reading:
+        events, payload_bytes, sends = self.counts()
+        return read_now(events, payload_bytes, sends, sockets=self.sockets)
+
+    def to_dict(self) -> dict[str, Any]:
+        empty = Reading().to_dict()
+        return {
+            "start": self.start.to_dict() if self.start else empty,
+            "end": self.end.to_dict() if self.end else empty,
+        }
+
+
+async def _close_counted(senders: list[Any]) -> tuple[Reading, Reading]:
+    """Close the senders, counting what the goodbye put on the wire: duplicates of the sockets keep
+    the connections' counters until the protocol's close is done (``sockets.held``)."""
+    sockets = held()
+    try:
+        closing = Reading(tcp=tcp_counters(sockets))
+        for sender in senders:
+            await _bounded(sender.close())
+        await asyncio.sleep(CLOSE_SETTLE_S)  # the peer's answer (AMQP close, TLS close_notify) arrives
+        return closing, Reading(tcp=tcp_counters(sockets))
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+async def _drive(fleet: Fleet, publisher: Publisher, channel: _Channel, meter: _Meter) -> None:
     """The open loop: at each wake, everything due goes out; nothing waits for acks."""
     next_report = 0.0
     offer = publisher.offer_many
     while True:
         now = time.time()
+        meter.tick(now)
         due = fleet.due(now, DUE_CHUNK)
         offer(due.times, due.positions, due.readings)
         publisher.flush_due(now)
@@ -257,6 +308,7 @@ async def _drive(fleet: Fleet, publisher: Publisher, channel: _Channel) -> None:
         # or the loop spins (measured: the whole core at 20,000 events/s).
         delay = wake - time.time()
         await asyncio.sleep(TIMER_S if 0.0 < delay < TIMER_S else max(delay, 0.0))
+    meter.tick(max(time.time(), meter.window_end))  # the schedule ends with the window
     await publisher.finish()
     channel.send("progress", publisher.events_sent)
 
@@ -284,12 +336,15 @@ async def _receive(task: SideTask, channel: _Channel) -> None:
         channel.send("ready")
         go: Go = await channel.expect("go", START_TIMEOUT_S)
         window.start, window.end = go.window_start, go.window_end
-        drain = await _listen(consumer, receiver, channel)
+        meter = _Meter(go, lambda: (consumer.ledger_events(), 0, 0))
+        drain = await _listen(consumer, receiver, channel, meter)
         await _drain(consumer, receiver, drain)
         await _bounded(receiver.close())
         receiver = None
         consumer.close()
-        channel.send("done", {"side": consumer.snapshot().to_wire(), "counters": dict(transport.counters())})
+        side = consumer.snapshot()
+        side = type(side)(**{**side.__dict__, "usage": {**meter.to_dict(), "peak_rss_mb": peak_rss_mb()}})
+        channel.send("done", {"side": side.to_wire(), "counters": dict(transport.counters())})
     finally:
         if receiver is not None:
             await _bounded(receiver.close())
@@ -304,13 +359,14 @@ def _check(receiver: Receiver) -> None:
         raise TransportError(f"receiver failed: {reason}")
 
 
-async def _listen(consumer: Consumer, receiver: Receiver, channel: _Channel) -> Drain:
+async def _listen(consumer: Consumer, receiver: Receiver, channel: _Channel, meter: _Meter) -> Drain:
     """Receive until the runner says what was sent; roll the cold store and report as it goes."""
     next_report = 0.0
     while True:
         now = time.time()
         _check(receiver)
         consumer.tick(now)
+        meter.tick(now)
         if now >= next_report:
             channel.send("progress", consumer.ledger_events())
             next_report = now + PROGRESS_S

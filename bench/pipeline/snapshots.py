@@ -14,8 +14,9 @@ from typing import Any
 from iotbench.model.telemetry import MAX_SEQ
 from iotbench.pipeline.accounting import SeqLedger
 from iotbench.pipeline.metrics import Latency
+from iotbench.pipeline.usage import Reading
 
-__all__ = ["ReceiveSide", "SendSide", "ledger_from_wire", "ledger_to_wire", "merge_sends"]
+__all__ = ["ReceiveSide", "SendSide", "ledger_from_wire", "ledger_to_wire", "merge_sends", "merge_usage"]
 
 Wire = dict[str, Any]  # what crosses a process boundary: plain types, pickled by multiprocessing
 
@@ -58,6 +59,9 @@ class SendSide:
     failed: SeqLedger = field(repr=False)  # events of sends that raised or timed out
     dead_letters: int = 0  # failed sends written to the sending side's dead-letter file
     dead_letter_reasons: dict[str, int] = field(default_factory=dict)
+    # this process's readings (iotbench.pipeline.usage) when its connections had opened, at the window's
+    # start and end, before and after closing; its peak RSS: merge_usage adds processes
+    usage: dict[str, Any] = field(default_factory=dict)
 
     def to_wire(self) -> Wire:
         return {
@@ -90,6 +94,7 @@ class ReceiveSide:
     latency: dict[str, Latency]  # e2e_received, e2e_stored
     dead_letters: int
     dead_letter_reasons: dict[str, int]
+    usage: dict[str, Any] = field(default_factory=dict)  # readings at the window's edges, peak RSS
 
     def to_wire(self) -> Wire:
         return {
@@ -145,4 +150,22 @@ def merge_sends(sides: list[SendSide]) -> SendSide:
         failed=failed,
         dead_letters=sum(s.dead_letters for s in sides),
         dead_letter_reasons=reasons,
+        usage=merge_usage([s.usage for s in sides]),
     )
+
+
+def merge_usage(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several processes' usage records as one: every reading and the peaks add."""
+    parts = [p for p in parts if p]
+    if not parts:
+        return {}
+    out: dict[str, Any] = {}
+    for name in parts[0]:
+        if name == "peak_rss_mb":
+            out[name] = sum(p[name] for p in parts)
+        else:
+            total = Reading()
+            for p in parts:
+                total = total.plus(Reading.from_dict(p[name]))
+            out[name] = total.to_dict()
+    return out

@@ -95,6 +95,16 @@ class RestSender:
             return f"/{hub}/publishers/{quote(key, safe='')}/messages{QUERY}"
         return f"/{hub}/messages{QUERY}"
 
+    async def connect(self) -> RestSender:
+        """Open the connection now, as a device does when it starts (``new-connection``: one per request)."""
+        if self._mode == "http2":
+            await self._http2()
+        elif self._mode != "new-connection":
+            async with self._lock:
+                if self._http1 is None:
+                    self._http1 = await self._connect(Http1Connection)
+        return self
+
     async def send(self, key: str, payload: bytes) -> None:
         body = self._wrap(payload) if self._wrap else payload
         path = self._path(key)

@@ -190,7 +190,7 @@ class HttpTransport(TransportDefaults):
 
     async def open_sender(self, index: int) -> RestSender:
         o = self.options
-        return RestSender(self._running(), o.mode, o.form, o.url, float(o.connect_timeout_s))
+        return await RestSender(self._running(), o.mode, o.form, o.url, float(o.connect_timeout_s)).connect()
 
     async def open_receiver(self, deliver: Deliver) -> _Receiver:
         endpoint, timeout_s = self._running(), float(self.options.connect_timeout_s)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from iotbench.transports.base import TransportError
 
-__all__ = ["ServerProcess", "free_port", "port_open", "require_binary", "wait_until"]
+__all__ = ["ServerProcess", "free_port", "pids_under", "port_open", "require_binary", "wait_until"]
 
 LOOPBACK = "127.0.0.1"
 _running: set[ServerProcess] = set()
@@ -48,6 +48,12 @@ def wait_until(check: Callable[[], bool], timeout: float, interval: float = 0.05
             return True
         time.sleep(interval)
     return check()
+
+
+def pids_under(folder: Path) -> list[int]:
+    """The pids of the running servers whose folder is ``folder`` or inside it (a cell's servers)."""
+    folder = Path(folder).resolve()
+    return [p.pid for p in list(_running) if p.pid is not None and p.workdir.is_relative_to(folder)]
 
 
 def require_binary(name: str, install: str) -> str:
