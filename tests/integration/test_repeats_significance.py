@@ -145,3 +145,16 @@ def test_the_report_names_its_test(repeated: Any) -> None:
 
     html = render_report(repeated)
     assert "Mann-Whitney U" in html and "percentile bootstrap of the median" in html
+
+
+def test_a_matrix_table_asks_for_its_own_repeats() -> None:
+    spec = parse_spec(
+        {
+            "codecs": ["json"],
+            "transports": ["inprocess"],
+            "devices": 10,
+            "interval_s": 1.0,
+            "matrix": [{"batch": [1], "repeats": 5}, {"batch": [10]}],
+        }
+    )
+    assert [(c.batch, c.repeat) for c in spec.cells()] == [(1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (10, 0)]
