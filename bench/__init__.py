@@ -15,7 +15,7 @@ from iotbench.model.results import SCHEMA_VERSION, CellResult, read_results
 from iotbench.model.spec import Cell, Spec, SpecError, default_spec, load_spec, parse_spec
 from iotbench.model.telemetry import Reading
 from iotbench.pipeline.runner import run_cell, run_matrix
-from iotbench.results_api import load_results
+from iotbench.results_api import compare, intervals, load_results
 from iotbench.transports import TRANSPORTS, get_transport
 
 __version__ = "0.1.0"
@@ -30,9 +30,11 @@ __all__ = [
     "Spec",
     "SpecError",
     "__version__",
+    "compare",
     "default_spec",
     "get_codec",
     "get_transport",
+    "intervals",
     "load_results",
     "load_spec",
     "parse_spec",

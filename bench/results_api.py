@@ -8,6 +8,13 @@ to the record later (a dict of numbers) shows up as columns without a change her
 
 >>> df = load_results("reports/run-20260101-120000")          # doctest: +SKIP
 >>> df.groupby("codec")["payload_bytes_mean"].median()        # doctest: +SKIP
+
+Repeats (``repeats = N`` in the spec) give each figure a median and a 95 % interval, and two
+configurations a verdict (``iotbench.stats`` says which interval and which test, and why):
+
+>>> intervals(df, "latency_publish_p50_ms")                  # doctest: +SKIP
+>>> compare(df, a="json/mqtt[qos=0]/b1/none/c1/d1000@1s", b={"variant": "mqtt[qos=1]", "codec": "json"},
+...         metric="latency_ms.publish.p50")                 # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -19,8 +26,9 @@ from typing import Any
 
 from iotbench.model.results import SCHEMA_VERSION
 from iotbench.model.sustain import shortfall
+from iotbench.stats import ALPHA, Comparison, compare_repeats, median_interval
 
-__all__ = ["RESULT_COLUMNS", "load_results", "load_run", "variant_label"]
+__all__ = ["RESULT_COLUMNS", "compare", "intervals", "load_results", "load_run", "metric_column", "variant_label"]
 
 LATENCY_KINDS = ("send_delay", "publish", "publish_failed", "e2e_received", "e2e_stored")
 PERCENTILES = ("p50", "p90", "p99", "p999", "max")
@@ -204,3 +212,102 @@ def load_run(folder: str | Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def metric_column(metric: str) -> str:
+    """A column of ``load_results`` from a column name or the record's dotted path.
+
+    >>> metric_column("latency_ms.publish.p50"), metric_column("payload_bytes.mean"), metric_column("throughput_eps")
+    ('latency_publish_p50_ms', 'payload_bytes_mean', 'throughput_eps')
+    """
+    parts = metric.split(".")
+    if parts[0] == "latency_ms" and len(parts) == 3:
+        return f"latency_{parts[1]}_{parts[2]}_ms"
+    return "_".join(parts)
+
+
+def _frame(results: Any) -> Any:
+    return load_results(results) if isinstance(results, (str, Path)) else results
+
+
+def _column(df: Any, metric: str) -> str:
+    column = metric_column(metric)
+    if column not in df.columns:
+        raise KeyError(f"{metric!r}: no such column (tried {column!r}); see iotbench.results_api.RESULT_COLUMNS")
+    return column
+
+
+def _configuration(df: Any, which: str | dict[str, Any], side: str) -> Any:
+    """The ran (``status == 'ok'``) repeats of one configuration: a cell id, or columns to match."""
+    if isinstance(which, str):
+        rows = df[df["cell"] == which]
+    else:
+        mask = df["cell"].notna()
+        for key, value in which.items():
+            if key not in df.columns:
+                raise KeyError(f"{side}: {key!r} is not a column of the results")
+            mask &= df[key] == value
+        rows = df[mask]
+    cells = sorted(set(rows["cell"]))
+    if len(cells) != 1:
+        found = (
+            "no cell" if not cells else f"{len(cells)} cells ({', '.join(cells[:4])}{' ...' if len(cells) > 4 else ''})"
+        )
+        raise ValueError(f"{side}={which!r} matches {found}; name one configuration (its `cell` id, or more columns)")
+    return rows[rows["status"] == "ok"]
+
+
+def compare(
+    results: Any,
+    a: str | dict[str, Any],
+    b: str | dict[str, Any],
+    metric: str,
+    *,
+    alpha: float = ALPHA,
+    margin: float = 0.0,
+) -> Comparison:
+    """Configuration ``b`` against ``a`` on ``metric`` over their repeats: medians with 95 % intervals,
+    the difference b - a with its interval, the ratio, and whether it is significant.
+
+    ``results`` is a ``load_results`` frame or a results folder; ``a`` and ``b`` are cell ids or
+    dicts of columns naming one configuration each (``{"variant": "mqtt[qos=1]", "batch": 1}``);
+    ``metric`` a column or the record's dotted path (``"latency_ms.publish.p50"``). Only runs
+    with status 'ok' count. ``margin`` (the metric's unit) is the smallest difference that
+    matters: one within it is not called significant (see ``iotbench.stats``).
+
+    >>> c = compare(df, a=fast_cell, b=slow_cell, metric="latency_ms.publish.p50")   # doctest: +SKIP
+    >>> c.significant, c.direction, c.difference, (c.difference_low, c.difference_high), c.p_value  # doctest: +SKIP
+    (True, 'higher', 5.2, (5.1, 5.4), 0.0079)
+    """
+    df = _frame(results)
+    column = _column(df, metric)
+    rows_a, rows_b = _configuration(df, a, "a"), _configuration(df, b, "b")
+    return compare_repeats(list(rows_a[column]), list(rows_b[column]), alpha=alpha, margin=margin)
+
+
+def intervals(results: Any, metric: str, by: str | list[str] = "cell") -> Any:
+    """Per configuration (``by``: a column or columns), the ran repeats' ``n``, ``median`` and 95 %
+    interval ``low`` .. ``high`` of ``metric`` (NaN with a single run), as a DataFrame.
+
+    >>> intervals("reports/run-20260101-120000", "throughput_eps")     # doctest: +SKIP
+    """
+    import pandas as pd
+
+    df = _frame(results)
+    column = _column(df, metric)
+    keys = [by] if isinstance(by, str) else list(by)
+    out = []
+    for key, rows in df[df["status"] == "ok"].groupby(keys, sort=True):
+        values = list(rows[column].dropna())
+        interval = median_interval(values)
+        nan = float("nan")
+        out.append(
+            {
+                **dict(zip(keys, key if isinstance(key, tuple) else (key,))),
+                "n": len(values),
+                "median": interval.median if interval else (values[0] if values else nan),
+                "low": interval.low if interval else nan,
+                "high": interval.high if interval else nan,
+            }
+        )
+    return pd.DataFrame(out, columns=[*keys, "n", "median", "low", "high"])

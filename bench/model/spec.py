@@ -166,7 +166,7 @@ _SCALARS = {
 }
 _TABLES = {"exclude", "transport_options", "cold_store", "prices"}
 _KNOWN = sorted({*_LISTS, *_SCALARS, *_TABLES, "matrix", "sending_cpus"})
-_PART_KEYS = sorted({*_LISTS, "exclude", "transport_options"})
+_PART_KEYS = sorted({*_LISTS, "exclude", "transport_options", "repeats"})  # repeats: per matrix table too
 _ZERO_OK = {"warmup_s", "linger_ms", "start_spread_s", "seed"}
 _MAX_NAME = 200  # the report's title
 

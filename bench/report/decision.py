@@ -14,8 +14,12 @@ The rules, in the order they are applied (the report prints them too):
 3. Protocol: among the real transports (the in-process reference is a test double
    and never recommended), the lowest median end-to-end p99 latency with that
    serialization at the smallest batch measured.
-4. A difference is called significant only when the 95 % intervals of the
-   repeats do not overlap; with one run the report says so.
+4. A difference is called significant only when a two-sided Mann-Whitney U test of
+   the two configurations' repeats gives p < 0.05 (iotbench.stats: a rank test, so
+   one disturbed repeat cannot make or break it). It needs 4 repeats of each to
+   reach 5 %: with fewer the report says "too few repeats to tell", and with one
+   run "a single run", never a tie. Figures are medians of the repeats; their 95 %
+   intervals (a seeded percentile bootstrap) are under Method.
 
 Every number is a ``Figure`` with its recipe (see ``figures``).
 """
@@ -25,7 +29,7 @@ from __future__ import annotations
 from typing import Any
 
 from iotbench.report.changes import answer_changes
-from iotbench.report.figures import fact, ingress_units_for, measure, percent_less, throughput_units_for
+from iotbench.report.figures import fact, ingress_units_for, measure, percent_less, throughput_units_for, verdict
 from iotbench.report.rules import (
     BYTES,
     EH_LIMITS,
@@ -39,7 +43,7 @@ from iotbench.report.rules import (
     rank_by,
     smallest_batch,
 )
-from iotbench.report.stats import compare
+from iotbench.stats import compare_repeats
 
 __all__ = ["Decision", "decide", "eligible", "REFERENCE_TRANSPORTS"]
 
@@ -93,7 +97,11 @@ def _scenario_rate(ok: Any) -> Any:
 
 
 def _verdict(a: Any, b: Any, metric: str) -> str:
-    return compare(list(a[metric].dropna()), list(b[metric].dropna())).words
+    """A test's verdict, unless neither side varies: a seeded codec's sizes are the same in every
+    repeat, so they differ exactly, with no noise to test against."""
+    if a[metric].dropna().nunique() == 1 and b[metric].dropna().nunique() == 1:
+        return "exact: the same in every run"
+    return verdict(compare_repeats(list(a[metric]), list(b[metric])))
 
 
 def decide(df: Any) -> Decision:
@@ -258,17 +266,17 @@ def _choose_protocol(d: Decision, ok: Any) -> None:
     if rest:
         second, second_rows = rest[0]
         d.protocol_runner_up = second
-        verdict = compare(list(rows[P99].dropna()), list(second_rows[P99].dropna()))
+        latency = compare_repeats(list(rows[P99]), list(second_rows[P99]))
         tie = (
             " A tie within noise: on latency either will do, so let the connection model below decide."
-            if verdict.significant is False
+            if latency.significant is False
             else ""
         )
         d.reasons.insert(
             1,
             (
                 f"End-to-end p99 latency {p99} ms with {code(best)} against {measure(second_rows, P99, digits=2)} ms "
-                f"with {code(second)} ({verdict.words}).{tie}"
+                f"with {code(second)} ({verdict(latency)}).{tie}"
             ),
         )
         d.runner_up.append(
@@ -303,9 +311,9 @@ def _codec_latency(d: Decision, ok: Any) -> None:
     if best[P99].notna().sum() == 0 or second[P99].notna().sum() == 0:
         return
     where = code(str(d.protocol)) if shared == {d.protocol} else "the same transports"
-    latency = compare(list(best[P99].dropna()), list(second[P99].dropna()))
+    latency = compare_repeats(list(best[P99]), list(second[P99]))
     d.reasons.append(
         f"On {where}, {code(d.serialization)}'s end-to-end p99 latency is {measure(best, P99, digits=2)} ms "
-        f"against {measure(second, P99, digits=2)} ms for {code(d.serialization_runner_up)} ({latency.words})"
+        f"against {measure(second, P99, digits=2)} ms for {code(d.serialization_runner_up)} ({verdict(latency)})"
         + (": at this rate the codec does not limit the path." if latency.significant is False else ".")
     )

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from iotbench.stats import TEST, Comparison
 
 __all__ = [
     "AGGREGATES",
@@ -26,6 +29,7 @@ __all__ = [
     "measure",
     "percent_less",
     "throughput_units_for",
+    "verdict",
 ]
 
 AGGREGATES: dict[str, Callable[[list[float]], float]] = {
@@ -124,3 +128,33 @@ def percent_less(a: Figure, b: Figure, digits: int = 0) -> Figure:
 def fact(text: str, source: str) -> str:
     """A number from the outside world (a documented limit or price), with its source."""
     return f'<span class="fact" title="{html.escape(source, quote=True)}">{html.escape(text)}</span>'
+
+
+def _repeats_needed(alpha: float) -> int:
+    """Repeats of each side a two-sided rank test needs before its smallest p falls below ``alpha``."""
+    n = 1
+    while 2.0 / math.comb(2 * n, n) >= alpha:
+        n += 1
+    return n
+
+
+def verdict(c: Comparison) -> str:
+    """A comparison's verdict as HTML: the test named, its level a method constant, and p, the
+    difference and its interval in the tooltip (numbers of a test, not recomputable with ``jq``)."""
+    level = fact(f"{c.alpha:.0%}", "significance level of the test")
+    words = f"{c.words} (a: the first named, b: the second)"
+    said = f'<span class="verdict" title="{html.escape(words, quote=True)}">'
+    if c.significant is None and c.a is not None and c.b is not None:
+        n = _repeats_needed(c.alpha)
+        return (
+            f"{said}too few repeats to tell</span>: a {TEST} needs "
+            f"{fact(str(n), f'smallest p with {n - 1} and {n - 1} repeats: {2 / math.comb(2 * n - 2, n - 1):.2g}')} "
+            f"of each to reach {level}"
+        )
+    if c.significant is None:
+        return f"{said}a single run</span>: significance not assessed"
+    if c.significant:
+        return f"{said}significant</span>: a {TEST} puts p below {level}"
+    if c.p_value is not None and c.p_value < c.alpha:
+        return f"{said}not significant</span>: a difference within the margin that matters"
+    return f"{said}not significant</span>: a {TEST} finds p at or above {level}"
