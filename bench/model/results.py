@@ -14,6 +14,8 @@ Format history:
        none), the publish_failed histogram (send -> failure of failed sends), run_id (the prefix of
        the run's device ids). throughput_eps now counts distinct readings meant to be sent in the
        measured window (it counted arrivals in the window, warm-up readings included).
+  1 -- (issue 11) added search: None, or for a trial of a rate search (spec ``rate = "max"``) its
+       ``id``, ``cell`` and ``step``; the search's last trial also holds its ``outcome``.
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ class CellResult:
     events_late: int = 0  # stored only after the drain gave up waiting (kept apart from lost)
     latency_clipped: dict[str, int] = field(default_factory=dict)  # per histogram: values recorded at a bound
     run_id: str = ""  # the run's device-id prefix
+    search: dict[str, Any] | None = None  # a rate search's trial: id, cell, step (+ outcome on its last)
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
