@@ -12,11 +12,12 @@ from iotbench.model.results import CellResult
 from iotbench.model.spec import Cell
 from iotbench.model.sustain import RULE, shortfall
 
-__all__ = ["RichProgress", "summary_table"]
+__all__ = ["RichProgress", "search_table", "summary_table"]
 
 
 class RichProgress:
-    def __init__(self, cells: int, console: Console | None = None) -> None:
+    def __init__(self, cells: int | None, console: Console | None = None) -> None:
+        """``cells``: the cell runs to come (None when unknown: a rate search decides its trials)."""
         self.console = console or Console(stderr=True)
         self._bar = Progress(
             TextColumn("{task.description}"),
@@ -86,5 +87,32 @@ def summary_table(results: Sequence[CellResult]) -> Table:
             _ms(r.latency_ms["send_delay"].get("p99")),
             _ms(r.latency_ms["e2e_received"].get("p99")),
             "yes" if short is None else f"no: {short}",
+        )
+    return table
+
+
+def _eps(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"
+
+
+def search_table(results: Sequence[CellResult]) -> Table | None:
+    """One row per rate search (``rate = "max"``): the highest rate kept up and the first that was not; None without."""
+    outcomes = [r for r in results if r.search and "outcome" in r.search]
+    if not outcomes:
+        return None
+    table = Table(title="highest sustained rate per cell (rate = max)", caption=RULE)
+    for name in ("cell", "repeat", "sustained events/s", "first not sustained", "why not", "trials", "end"):
+        table.add_column(name, justify="right" if name in ("repeat", "sustained events/s", "trials") else "left")
+    for r in outcomes:
+        assert r.search is not None
+        o = r.search["outcome"]
+        table.add_row(
+            r.search["cell"],
+            str(r.repeat),
+            _eps(o["sustained_eps"]),
+            _eps(o["not_sustained_eps"]),
+            o["shortfall"] or "-",
+            str(o["trials"]),
+            o["end"],
         )
     return table
