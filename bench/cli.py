@@ -73,9 +73,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         _report(out, console)
     console.print(f"results: {out / 'results.jsonl'}")
     for r in results:
-        if r.search is None and (
-            r.events_lost or r.events_failed or r.events_late
-        ):  # a search's shows above  # a measurement, not a crash: said plainly
+        # a measurement, not a crash: said plainly (a search's trials: its table above says why they stopped)
+        if r.search is None and (r.events_lost or r.events_failed or r.events_late):
             stored = f", {r.events_failed_stored} of them stored all the same" if r.events_failed_stored else ""
             late = f", {r.events_late} stored only after the drain (late)" if r.events_late else ""
             console.print(

@@ -100,7 +100,7 @@ class RateSearch:
     interval within 1 ms .. a day (``RANGES["interval_s"]``).
 
     The defaults suit the README's 2-core machine: factor 2 climbs from the contract rate (1,667/s)
-    to the in-process ceiling (~300,000/s) in 8 trials, and 10 % is about the spread of one
+    to the in-process ceiling (~300,000/s) in 8 steps, and 10 % is about the spread of one
     sustained figure between two runs there (300,000-325,000).
     """
 
