@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -60,6 +61,7 @@ def summary_table(results: Sequence[CellResult]) -> Table:
     for name in (
         "cell",
         "status",
+        "offered/s",
         "sent",
         "stored",
         "lost",
@@ -75,8 +77,9 @@ def summary_table(results: Sequence[CellResult]) -> Table:
     for r in results:
         short = shortfall(r.to_dict())
         table.add_row(
-            r.cell,
+            escape(r.cell),  # "mqtt[qos=1]" is not markup
             r.status,
+            f"{r.target_eps:,.0f}",
             f"{r.events_sent:,}",
             f"{r.events_stored:,}",
             f"{r.events_lost:,}",
@@ -107,7 +110,7 @@ def search_table(results: Sequence[CellResult]) -> Table | None:
         assert r.search is not None
         o = r.search["outcome"]
         table.add_row(
-            r.search["cell"],
+            escape(r.search["cell"]),
             str(r.repeat),
             _eps(o["sustained_eps"]),
             _eps(o["not_sustained_eps"]),
