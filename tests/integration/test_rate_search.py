@@ -11,6 +11,7 @@ import json
 
 import pytest
 
+from iotbench import load_results
 from iotbench.cli import main
 from iotbench.model.spec import parse_spec
 from iotbench.pipeline.runner import run_matrix
@@ -66,6 +67,9 @@ def test_the_search_brackets_the_links_ceiling(tmp_path, capped):
     assert round(best) in rates and round(first_not) in rates
     folders = {line["cold_store"].split("/")[1] for line in lines}
     assert len(folders) == len(lines)  # a folder per trial
+    df = load_results(tmp_path)  # the same figures as columns, NaN where not a search's last trial
+    assert df["search_step"].tolist() == list(range(1, len(lines) + 1))
+    assert df["search_outcome_sustained_eps"].iloc[-1] == best and df["search_outcome_trials"].iloc[:-1].isna().all()
 
 
 def test_the_cli_prints_each_cells_outcome(tmp_path, capped, capsys):
