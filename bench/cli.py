@@ -49,7 +49,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     from iotbench.model.spec import default_spec, load_spec
     from iotbench.pipeline.runner import run_matrix
-    from iotbench.progress import RichProgress, summary_table
+    from iotbench.progress import RichProgress, search_table, summary_table
 
     spec = load_spec(args.spec) if args.spec else default_spec()  # every check runs here: nothing is written before
     # absolute from here on: what is printed is where the files are, whichever folder the user is in
@@ -61,20 +61,30 @@ def _cmd_run(args: argparse.Namespace) -> int:
     cells = spec.cells()
     console = Console(stderr=True)
     console.print(f"iotbench: {len(cells)} cells -> {out}")
-    with RichProgress(len(cells), console) as progress:
+    searching = spec.rate == "max"  # each cell a ramp of trials: as many as the search takes
+    with RichProgress(None if searching else len(cells), console) as progress:
         results = run_matrix(spec, out, progress, spec_source=source)
-    Console(width=max(160, Console().width)).print(summary_table(results))
+    wide = Console(width=max(160, Console().width))
+    wide.print(summary_table(results))
+    searches = search_table(results)
+    if searches is not None:
+        wide.print(searches)
     if not args.no_report:
         _report(out, console)
     console.print(f"results: {out / 'results.jsonl'}")
     for r in results:
-        if r.events_lost or r.events_failed or r.events_late:  # a measurement, not a crash: said plainly
+        # a measurement, not a crash: said plainly (a search's trials: its table above says why they stopped)
+        if r.search is None and (r.events_lost or r.events_failed or r.events_late):
             stored = f", {r.events_failed_stored} of them stored all the same" if r.events_failed_stored else ""
             late = f", {r.events_late} stored only after the drain (late)" if r.events_late else ""
             console.print(
                 f"[yellow]cell {r.cell}: {r.events_lost} events lost, {r.events_failed} events in failed "
                 f"sends{stored}{late} (see {r.dead_letter or 'the results'})[/yellow]"
             )
+    if searching:  # a trial above the ceiling may fail: that is the finding; a search that found nothing is not
+        return (
+            0 if all(r.search["outcome"]["sustained_eps"] for r in results if r.search and "outcome" in r.search) else 1
+        )
     return 0 if all(r.status == "ok" for r in results) else 1
 
 

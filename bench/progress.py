@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -12,11 +13,12 @@ from iotbench.model.results import CellResult
 from iotbench.model.spec import Cell
 from iotbench.model.sustain import RULE, shortfall
 
-__all__ = ["RichProgress", "summary_table"]
+__all__ = ["RichProgress", "search_table", "summary_table"]
 
 
 class RichProgress:
-    def __init__(self, cells: int, console: Console | None = None) -> None:
+    def __init__(self, cells: int | None, console: Console | None = None) -> None:
+        """``cells``: the cell runs to come (None when unknown: a rate search decides its trials)."""
         self.console = console or Console(stderr=True)
         self._bar = Progress(
             TextColumn("{task.description}"),
@@ -59,6 +61,7 @@ def summary_table(results: Sequence[CellResult]) -> Table:
     for name in (
         "cell",
         "status",
+        "offered/s",
         "sent",
         "stored",
         "lost",
@@ -74,8 +77,9 @@ def summary_table(results: Sequence[CellResult]) -> Table:
     for r in results:
         short = shortfall(r.to_dict())
         table.add_row(
-            r.cell,
+            escape(r.cell),  # "mqtt[qos=1]" is not markup
             r.status,
+            f"{r.target_eps:,.0f}",
             f"{r.events_sent:,}",
             f"{r.events_stored:,}",
             f"{r.events_lost:,}",
@@ -86,5 +90,32 @@ def summary_table(results: Sequence[CellResult]) -> Table:
             _ms(r.latency_ms["send_delay"].get("p99")),
             _ms(r.latency_ms["e2e_received"].get("p99")),
             "yes" if short is None else f"no: {short}",
+        )
+    return table
+
+
+def _eps(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"
+
+
+def search_table(results: Sequence[CellResult]) -> Table | None:
+    """One row per rate search (``rate = "max"``): the highest rate kept up and the first that was not; None without."""
+    outcomes = [r for r in results if r.search and "outcome" in r.search]
+    if not outcomes:
+        return None
+    table = Table(title="highest sustained rate per cell (rate = max)", caption=RULE)
+    for name in ("cell", "repeat", "sustained events/s", "first not sustained", "why not", "trials", "end"):
+        table.add_column(name, justify="right" if name in ("repeat", "sustained events/s", "trials") else "left")
+    for r in outcomes:
+        assert r.search is not None
+        o = r.search["outcome"]
+        table.add_row(
+            escape(r.search["cell"]),
+            str(r.repeat),
+            _eps(o["sustained_eps"]),
+            _eps(o["not_sustained_eps"]),
+            o["shortfall"] or "-",
+            str(o["trials"]),
+            o["end"],
         )
     return table

@@ -93,6 +93,13 @@ RESULT_COLUMNS: dict[str, str] = {
     },
     "<key>_<sub>": "any other object of numbers in the record, flattened the same way "
     "(e.g. transport_counters_retries)",
+    "search_id": "a rate search's trial (spec rate = 'max'): the searched cell's number in the run (NaN: not a search)",
+    "search_step": "a rate search's trial: 1, 2, ... in the order run (NaN: not a search)",
+    "search_outcome_sustained_eps": "on a search's last trial: the highest offered rate kept up "
+    "(NaN: none, or not the last)",
+    "search_outcome_not_sustained_eps": "on a search's last trial: the lowest rate above it that was not kept up "
+    "(NaN: the top was kept up, or not the last)",
+    "search_outcome_trials": "on a search's last trial: the trials the search ran (NaN on the others)",
     "dead_letter": "the cell's dead-letter file, relative to the results folder (None when nothing failed)",
     "cold_store": "the cell's cold-store folder, relative to the results folder",
     "cold_store_bytes": "bytes of the cell's published cold-store files on disk (NaN when gone)",
@@ -102,7 +109,7 @@ RESULT_COLUMNS: dict[str, str] = {
     "schema_version": "version of the record (iotbench.model.results.SCHEMA_VERSION)",
 }
 
-_DROP = {"histograms", "error_samples", "latency_ms", "payload_bytes", "send_bytes", "transport_options"}
+_DROP = {"histograms", "error_samples", "latency_ms", "payload_bytes", "send_bytes", "transport_options", "search"}
 
 
 def variant_label(transport: str, options: dict[str, Any] | None) -> str:
@@ -141,6 +148,11 @@ def _row(record: dict[str, Any], folder: Path) -> dict[str, Any]:
     for group in ("payload_bytes", "send_bytes"):
         for stat in ("mean", "min", "max"):
             row[f"{group}_{stat}"] = (record.get(group) or {}).get(stat)
+    search = record.get("search") or {}  # the same columns for every row: NaN where not a search
+    outcome = search.get("outcome") or {}
+    row["search_id"], row["search_step"] = search.get("id"), search.get("step")
+    for key in ("sustained_eps", "not_sustained_eps", "trials"):
+        row[f"search_outcome_{key}"] = outcome.get(key)
     for key, value in record.items():
         if key not in _DROP and isinstance(value, dict):
             _flatten(key, value, row)  # keys added to the record later

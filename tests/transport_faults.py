@@ -1,15 +1,20 @@
-"""Shared checks for the MQTT and AMQP transport tests: dead and silent endpoints, connections."""
+"""Shared checks for the MQTT and AMQP transport tests: dead and silent endpoints, connections;
+and a test transport with a known ceiling (``CappedTransport``)."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from iotbench.model.spec import parse_spec
 from iotbench.pipeline.runner import run_matrix
+from iotbench.transports.inprocess import InProcessOptions, InProcessTransport
+from iotbench.transports.options import option
 from iotbench.transports.servers.process import LOOPBACK, free_port
 
 
@@ -63,3 +68,46 @@ def check_endpoint_from_environment(transport: str, server_file: str, tmp_path: 
     saved = "".join(p.read_text() for p in tmp_path.rglob("*") if p.is_file() and p.suffix in {".jsonl", ".json"})
     assert "s3cret" not in saved
     assert not list(tmp_path.rglob(server_file)), "no broker should have been started"
+
+
+@dataclass(frozen=True)
+class CappedOptions(InProcessOptions):
+    transport: ClassVar[str] = "capped"
+    sends_per_s: float = option(2000.0, "the most sends a connection makes per second", low=1.0, high=1e6)
+
+
+class _CappedSender:
+    """Each send waits for its slot, ``1 / sends_per_s`` after the previous one's: a broker that
+    takes at most that many a second, however many are in flight (no burst credit when idle)."""
+
+    def __init__(self, inner: Any, sends_per_s: float) -> None:
+        self._inner, self._gap, self._next = inner, 1.0 / sends_per_s, 0.0
+
+    async def send(self, key: str, payload: bytes) -> None:
+        now = asyncio.get_running_loop().time()
+        slot = max(now, self._next)
+        self._next = slot + self._gap
+        if slot > now:
+            await asyncio.sleep(slot - now)
+        await self._inner.send(key, payload)
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+class CappedTransport(InProcessTransport):
+    """The in-process link with a ceiling: ``sends_per_s`` per connection, a rate search's known answer.
+
+    Register it as ``TRANSPORTS.register("capped", "transport_faults:CappedTransport")``: the sides
+    import it by name like any registered transport.
+    """
+
+    name: ClassVar[str] = "capped"
+    Options: ClassVar[type[CappedOptions]] = CappedOptions
+
+    def __init__(self, **options: Any) -> None:
+        self.options = CappedOptions(**options)
+        self._path = None
+
+    async def open_sender(self, index: int) -> Any:
+        return _CappedSender(await super().open_sender(index), self.options.sends_per_s)

@@ -178,6 +178,22 @@ RANGES: dict[str, Range] = {
     "max_inflight": Range(1, 1_000_000, "each unacknowledged send is a task holding its readings, ~2 KB each"),
     "send_timeout_s": Range(0, HOUR_S, "latencies are recorded up to 1 h, the HdrHistograms' top"),
     "drain_timeout_s": Range(0, HOUR_S, "the wait for the last readings is bounded like a send"),
+    **{
+        f"rate_search.{key}": Range(
+            0.01,
+            MAX_OFFERED_EPS,
+            f"one sending process drives ~300,000 events/s; above {MAX_OFFERED_EPS:,} a trial measures "
+            "the harness falling behind",
+        )
+        for key in ("start_eps", "min_eps", "max_eps")
+    },
+    "rate_search.factor": Range(1.1, 10, "each step multiplies the offered rate: > 1 to climb, 10 a decade a step"),
+    "rate_search.precision": Range(
+        0.01,
+        1,
+        "the search ends when the first rate not kept up is within this fraction above the highest kept up; "
+        "two runs of one cell here differ by ~5-10 %",
+    ),
     "cold_store.roll_bytes": Range(
         65_536,
         1 << 30,
@@ -251,6 +267,8 @@ def refusal(spec: Spec) -> Refusal | None:
             f"the rules remove every cell of the matrix ({runs // spec.repeats:,} before them), so nothing would run",
             "drop or narrow a rule, or add values to the dimensions",
         )
+    if spec.rate == "max":
+        return _search(spec, cells)
     measuring = len(cells) * (spec.warmup_s + spec.duration_s)
     if measuring > MAX_MATRIX_S:
         return Refusal(
@@ -270,6 +288,44 @@ def refusal(spec: Spec) -> Refusal | None:
         )
         if refused:
             return refused
+    return next(filter(None, map(_folder_name, cells)), None)
+
+
+# a search's trial folder is the cell's with "-sNN" (iotbench.pipeline.ramp)
+SEARCH_FOLDER_SUFFIX = len("-s99")
+
+
+def _search(spec: Spec, cells: list[Cell]) -> Refusal | None:
+    """``rate = "max"``: every cell's trials, at the highest rate its search may offer, against this process."""
+    search = spec.rate_search
+    trials = sum(search.most_trials(c) for c in cells)
+    if trials > MAX_CELL_RUNS:
+        return Refusal(
+            "rate_search",
+            f"{len(cells):,} cell runs x up to {trials // len(cells):,} trials each make {trials:,} runs, above "
+            f"{MAX_CELL_RUNS:,} (cells run one after another, each with a server start and a drain)",
+            "search fewer cells per spec, or raise factor or precision",
+        )
+    measuring = trials * (spec.warmup_s + spec.duration_s)
+    if measuring > MAX_MATRIX_S:
+        return Refusal(
+            "duration_s",
+            f"up to {trials:,} trials x (warmup_s + duration_s) = {measuring / HOUR_S:,.0f} h, above "
+            f"{MAX_MATRIX_S / HOUR_S:,.0f} h (trials run one after another in this process)",
+            "shorten duration_s (a trial of 10 s tells a rate apart), or search fewer cells",
+        )
+    for cell in cells:
+        top = search.bounds(cell)[2]
+        interval = cell.devices / top
+        refused = _readings(spec, interval) or _memory(spec, cell.devices, interval, cell.batch, cell.connections)
+        if refused:
+            return Refusal(
+                "rate_search.max_eps",
+                f"at {shown_number(round(top))} events/s ({cell.id}): {refused.problem}",
+                f"lower rate_search.max_eps, or: {refused.fix}",
+            )
+        if len(cell.id.encode()) + SEARCH_FOLDER_SUFFIX > MAX_CELL_ID_BYTES:
+            return _folder_name(cell, SEARCH_FOLDER_SUFFIX)
     return next(filter(None, map(_folder_name, cells)), None)
 
 
@@ -349,8 +405,8 @@ def _memory(spec: Spec, devices: int, interval_s: float, batch: int, connections
     )
 
 
-def _folder_name(cell: Cell) -> Refusal | None:
-    size = len(cell.id.encode())
+def _folder_name(cell: Cell, suffix: int = 0) -> Refusal | None:
+    size = len(cell.id.encode()) + suffix
     if size <= MAX_CELL_ID_BYTES:
         return None
     return Refusal(

@@ -17,6 +17,8 @@ Format history:
   1 -- (issue 11) added wire (bytes per event on the sending side's connections, from the kernel's
        TCP counters: up/down by layer, connection set-up and tear-down; null without a TCP
        connection), cpu_us_per_event and peak_rss_mb (client, server, consumer).
+  1 -- (issue 11) added search: None, or for a trial of a rate search (spec ``rate = "max"``) its
+       ``id``, ``cell`` and ``step``; the search's last trial also holds its ``outcome``.
 """
 
 from __future__ import annotations
@@ -77,6 +79,7 @@ class CellResult:
     wire: dict[str, Any] | None = None  # bytes per event on the device link by layer, measured (None: no TCP)
     cpu_us_per_event: dict[str, Any] = field(default_factory=dict)  # client, server, consumer
     peak_rss_mb: dict[str, Any] = field(default_factory=dict)  # client, server, consumer
+    search: dict[str, Any] | None = None  # a rate search's trial: id, cell, step (+ outcome on its last)
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:

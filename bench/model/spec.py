@@ -12,6 +12,9 @@ matrix dimensions is a ``Cell``; ``exclude`` drops combinations.
     duration_s = 30
     [transport_options.mqtt]
     qos = [0, 1]          # a list is one more dimension
+
+``rate = "max"`` makes every cell a ramp instead of one run at its contract rate
+(``iotbench.pipeline.ramp``), bounded by an optional ``[rate_search]`` table (``RateSearch``).
 """
 
 from __future__ import annotations
@@ -30,11 +33,19 @@ from typing import Any
 from iotbench.codecs import CODECS
 from iotbench.compression import COMPRESSIONS, compression_names
 from iotbench.model.cost import DEFAULT_PRICES, Prices, PricesError, parse_prices
-from iotbench.model.limits import MAX_CELL_RUNS, RANGES, Range, number_ranges, refusal, shown_number
+from iotbench.model.limits import (
+    MAX_CELL_RUNS,
+    MAX_OFFERED_EPS,
+    RANGES,
+    Range,
+    number_ranges,
+    refusal,
+    shown_number,
+)
 from iotbench.registry import PluginUnavailable
 from iotbench.transports import TRANSPORTS, TransportError
 
-__all__ = ["Cell", "Spec", "SpecError", "load_spec", "parse_spec", "default_spec"]
+__all__ = ["Cell", "RateSearch", "Spec", "SpecError", "load_spec", "parse_spec", "default_spec"]
 
 DIMENSIONS = ("codec", "transport", "batch", "compression", "connections", "devices", "interval_s")
 
@@ -68,12 +79,53 @@ class Cell:
     def target_eps(self) -> float:
         return self.devices / self.interval_s
 
+    def at_rate(self, eps: float) -> Cell:
+        """The same cell offering ``eps`` events/s: the same devices, each reporting every ``devices / eps`` s."""
+        return dataclasses.replace(self, interval_s=self.devices / eps)
+
 
 @dataclass(frozen=True)
 class ColdStoreSpec:
     format: str = "jsonl.gz"
     roll_bytes: int = 4 * 1024 * 1024
     roll_s: float = 2.0
+
+
+@dataclass(frozen=True)
+class RateSearch:
+    """How ``rate = "max"`` ramps a cell (``iotbench.pipeline.ramp``): from ``start_eps`` (None: the
+    cell's contract rate) up by ``factor`` until a rate is not kept up (down by it while not even the
+    start is), then halving the gap until the first rate not kept up is within ``precision`` above
+    the highest kept up. Every rate stays within ``min_eps`` .. ``max_eps`` and keeps the cell's
+    interval within 1 ms .. a day (``RANGES["interval_s"]``).
+
+    The defaults suit the README's 2-core machine: factor 2 climbs from the contract rate (1,667/s)
+    to the in-process ceiling (~300,000/s) in 8 steps, and 10 % is about the spread of one
+    sustained figure between two runs there (300,000-325,000).
+    """
+
+    start_eps: float | None = None
+    min_eps: float = 1.0
+    max_eps: float = float(MAX_OFFERED_EPS)
+    factor: float = 2.0
+    precision: float = 0.1
+
+    def bounds(self, cell: Cell) -> tuple[float, float, float]:
+        """(start, lowest, highest) rate the search may offer ``cell``."""
+        interval = RANGES["interval_s"]
+        top = min(self.max_eps, cell.devices / interval.low)
+        low = min(top, max(self.min_eps, cell.devices / interval.high))
+        return min(top, max(low, self.start_eps or cell.target_eps)), low, top
+
+    def most_trials(self, cell: Cell) -> int:
+        """The most trials a search of ``cell`` runs: the start, a climb or a descent, the refinement."""
+        start, low, top = self.bounds(cell)
+        steps = math.ceil(math.log(max(top / start, start / low)) / math.log(self.factor) - 1e-9)
+        halvings = math.ceil(math.log2(math.log(self.factor) / math.log1p(self.precision)))
+        return 1 + steps + max(0, halvings) + 1  # + 1: rates are rounded to 3 digits, a gap may halve short
+
+
+RATES = ("contract", "max")
 
 
 @dataclass(frozen=True)
@@ -105,6 +157,8 @@ class Spec:
     transport_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     cold_store: ColdStoreSpec = ColdStoreSpec()
     prices: Prices = DEFAULT_PRICES  # dated Azure prices for the report's cost section
+    rate: str = "contract"  # "contract": one run at devices / interval_s; "max": a ramp per cell (rate_search)
+    rate_search: RateSearch = RateSearch()
     parts: tuple[Spec, ...] = ()  # [[matrix]] tables: the cells are the union of theirs
 
     def cells(self) -> list[Cell]:
@@ -164,8 +218,8 @@ _SCALARS = {
     "drain_timeout_s": float,
     "name": str,
 }
-_TABLES = {"exclude", "transport_options", "cold_store", "prices"}
-_KNOWN = sorted({*_LISTS, *_SCALARS, *_TABLES, "matrix", "sending_cpus"})
+_TABLES = {"exclude", "transport_options", "cold_store", "prices", "rate_search"}
+_KNOWN = sorted({*_LISTS, *_SCALARS, *_TABLES, "matrix", "sending_cpus", "rate"})
 _PART_KEYS = sorted({*_LISTS, "exclude", "transport_options", "repeats"})  # repeats: per matrix table too
 _ZERO_OK = {"warmup_s", "linger_ms", "start_spread_s", "seed"}
 _MAX_NAME = 200  # the report's title
@@ -266,6 +320,8 @@ def _parse(raw: dict[str, Any]) -> Spec:
     values["exclude"] = _exclusions(raw.get("exclude", []), values["transport_options"])
     values["cold_store"] = _cold_store(raw.get("cold_store", {}))
     values["prices"] = _prices(raw.get("prices", {}))
+    values["rate"] = _rate(raw.get("rate", "contract"))
+    values["rate_search"] = _rate_search(raw.get("rate_search"), values["rate"])
     return Spec(**values)
 
 
@@ -475,6 +531,48 @@ def _cold_store(raw: Any) -> ColdStoreSpec:
     if values.get("format", "jsonl.gz") != "jsonl.gz":
         raise _fail("cold_store.format", f"{_show(values['format'])} is not available yet", "use 'jsonl.gz'")
     return ColdStoreSpec(**values)
+
+
+def _rate(raw: Any) -> str:
+    if raw in RATES:
+        return str(raw)
+    number = isinstance(raw, (int, float)) and not isinstance(raw, bool)
+    raise _fail(
+        "rate",
+        f"{_show(raw)} is not 'contract' or 'max'" + (" (a fixed rate is devices / interval_s)" if number else ""),
+        'give "contract" (one run at devices / interval_s) or "max" (a ramp to each cell\'s highest '
+        "sustained rate, bounded by [rate_search])",
+    )
+
+
+def _rate_search(raw: Any, rate: str) -> RateSearch:
+    if raw is None:
+        return RateSearch()
+    if rate != "max":
+        raise _fail("rate_search", f"is set but rate is {rate!r}", 'set rate = "max", or remove the table')
+    if not isinstance(raw, dict):
+        raise _fail("rate_search", "is not a table", "write a [rate_search] section")
+    known = [f.name for f in dataclasses.fields(RateSearch)]
+    values = {}
+    for key, value in raw.items():
+        if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=1)
+            raise _fail(
+                f"rate_search.{key}",
+                "unknown key",
+                f"did you mean '{close[0]}'?" if close else f"known: {', '.join(known)}",
+            )
+        values[key] = _checked(f"rate_search.{key}", value, float, RANGES)
+    search = RateSearch(**values)
+    if search.min_eps > search.max_eps:
+        raise _fail("rate_search.min_eps", f"{shown_number(search.min_eps)} is above max_eps "
+                    f"{shown_number(search.max_eps)}", "give min_eps <= max_eps")  # fmt: skip
+    start = search.start_eps
+    if start is not None and not search.min_eps <= start <= search.max_eps:
+        raise _fail("rate_search.start_eps", f"{shown_number(start)} is outside min_eps .. max_eps "
+                    f"({shown_number(search.min_eps)} .. {shown_number(search.max_eps)})",
+                    "give a start within them")  # fmt: skip
+    return search
 
 
 def _prices(raw: Any) -> Prices:

@@ -35,6 +35,7 @@ from iotbench.pipeline.accounting import SeqLedger, reconcile, stored_among
 from iotbench.pipeline.costs import cpu_us_per_event, peak_rss_mb, wire_per_event
 from iotbench.pipeline.deploy import Deployment
 from iotbench.pipeline.metrics import Latency
+from iotbench.pipeline.ramp import search_cell
 from iotbench.pipeline.sides import CLOSE_TIMEOUT_S, LATE_S, QUIET_S, Drain, Go, SideTask, receiving_side, sending_side
 from iotbench.pipeline.snapshots import ReceiveSide, SendSide, ledger_to_wire, merge_sends
 from iotbench.pipeline.usage import tree_cpu_s, tree_peak_rss_mb
@@ -414,7 +415,8 @@ def _result(
 
 
 def run_matrix(spec: Spec, out_dir: Path, progress: Progress | None = None, spec_source: str = "") -> list[CellResult]:
-    """Run every cell of ``spec``; writes ``run.json`` and appends to ``results.jsonl``."""
+    """Run every cell of ``spec`` (with ``rate = "max"``, a ramp of trials each); writes ``run.json``
+    and appends to ``results.jsonl``."""
     out_dir = Path(out_dir).resolve()  # servers get paths under it and run in their own folders
     out_dir.mkdir(parents=True, exist_ok=True)
     results_path = out_dir / "results.jsonl"
@@ -436,11 +438,20 @@ def run_matrix(spec: Spec, out_dir: Path, progress: Progress | None = None, spec
         ),  # what this run used
     }
     (out_dir / "run.json").write_text(json.dumps(run, indent=2, default=str))
-    results = []
-    for index, cell in enumerate(cells):
-        result = asyncio.run(run_cell(spec, cell, _cell_folder(out_dir, index, cell), progress, run_id))
+    results: list[CellResult] = []
+
+    def record(result: CellResult) -> None:
         append_result(results_path, result)
         results.append(result)
         if progress:
             progress.end_cell(result)
+
+    def run_one(cell: Cell, folder: Path) -> CellResult:
+        return asyncio.run(run_cell(spec, cell, folder, progress, run_id))
+
+    for index, cell in enumerate(cells):
+        if spec.rate == "max":  # a ramp of trials, each a cell run of its own (iotbench.pipeline.ramp)
+            search_cell(spec, cell, index, _cell_folder(out_dir, index, cell), run_one, record)
+        else:
+            record(run_one(cell, _cell_folder(out_dir, index, cell)))
     return results
