@@ -79,6 +79,7 @@ class HubReceiver(ReceiverDefaults):
             load_balancing_strategy="greedy",
             load_balancing_interval=10.0,
             **transport.checkpoint_kwargs(),
+            **transport.sdk_kwargs(),
         )
         self._task: asyncio.Task[None] | None = None
         self._live: set[str] = set()  # partitions whose receive loop has called back at least once
