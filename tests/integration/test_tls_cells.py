@@ -90,3 +90,25 @@ def test_eventhubs_without_tls_is_refused_against_azure(monkeypatch):
         with pytest.raises(TransportError, match="TLS only") as caught:
             get_transport(name)(tls=False).servers()
         assert "c2VjcmV0" not in str(caught.value)
+
+
+def test_the_eventhubs_sdk_refuses_an_endpoint_whose_certificate_it_does_not_trust(tmp_path):
+    from support import start_transport
+
+    from iotbench.transports.servers.tls import local_ca
+
+    try:
+        transport = get_transport("eventhubs")(call_timeout_s=5.0)
+    except PluginUnavailable as exc:
+        need_server(str(exc))
+
+    async def scenario() -> None:
+        deployment = await start_transport(transport, tmp_path / "server")
+        try:
+            transport._sdk_kwargs["connection_verify"] = str(local_ca(tmp_path / "another").ca)
+            with pytest.raises(TransportError, match="TLS handshake .* failed .*CERTIFICATE_VERIFY_FAILED"):
+                await transport.open_receiver(lambda payload: None)
+        finally:
+            await deployment.stop()
+
+    asyncio.run(scenario())
