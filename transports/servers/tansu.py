@@ -130,6 +130,11 @@ class Tansu(ServerDefaults):
     def process(self) -> ServerProcess | None:
         return self._broker.process if self._broker else None
 
+    @property
+    def terminator(self) -> ServerProcess | None:
+        """stunnel, when the broker is reached over TLS."""
+        return self._broker.terminator if self._broker else None
+
     def stop(self) -> None:
         if self._broker is not None:
             self._broker.stop()
