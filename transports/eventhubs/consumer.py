@@ -27,11 +27,13 @@ from __future__ import annotations
 
 import asyncio
 import math
+import ssl
 import time
 from typing import TYPE_CHECKING, Any
 
 from iotbench.transports.base import Deliver, Load, ReceiverDefaults, TransportError, task_failure
 from iotbench.transports.sas import ConnectionString, describe_failure
+from iotbench.transports.tls import client_context
 
 if TYPE_CHECKING:
     from iotbench.transports.eventhubs.transport import EventHubsTransport
@@ -51,8 +53,9 @@ def prefetch(load: Load | None, partitions: int) -> int:
     return max(PREFETCH_MIN, min(PREFETCH_MAX, math.ceil(per_partition * PREFETCH_S)))
 
 
-async def _probe(connection: ConnectionString) -> str:
-    """Why an endpoint did not answer, in words: nothing listens, or something that is not Event Hubs."""
+async def _probe(connection: ConnectionString, ca_file: str | None) -> str:
+    """Why an endpoint did not answer, in words: nothing listens, a TLS handshake fails (the SDK
+    retries and keeps the reason to itself), or something that is not Event Hubs."""
     host, _, port = connection.host.partition(":")
     port_number = int(port) if port else (5672 if connection.emulator else 5671)
     try:
@@ -61,6 +64,16 @@ async def _probe(connection: ConnectionString) -> str:
         writer.close()
     except (OSError, TimeoutError) as exc:
         return f"nothing accepts connections on {host}:{port_number} ({type(exc).__name__}); check the endpoint"
+    if not connection.emulator:  # TLS: does the handshake go through with the CA the SDK was given?
+        try:
+            context = client_context(ca_file) if ca_file else ssl.create_default_context()
+            async with asyncio.timeout(2.0):
+                _, writer = await asyncio.open_connection(host, port_number, ssl=context, server_hostname=host)
+            writer.close()
+        except ssl.SSLError as exc:
+            return f"the TLS handshake with {host}:{port_number} failed ({exc.reason or exc}); check the CA it trusts"
+        except (OSError, TimeoutError, TransportError):
+            pass
     return f"{host}:{port_number} accepts connections but does not answer as Event Hubs; check the endpoint"
 
 
@@ -79,6 +92,7 @@ class HubReceiver(ReceiverDefaults):
             load_balancing_strategy="greedy",
             load_balancing_interval=10.0,
             **transport.checkpoint_kwargs(),
+            **transport.sdk_kwargs(),
         )
         self._task: asyncio.Task[None] | None = None
         self._live: set[str] = set()  # partitions whose receive loop has called back at least once
@@ -94,7 +108,7 @@ class HubReceiver(ReceiverDefaults):
                 partitions = await self._client.get_partition_ids()
         except TimeoutError:
             await self.close()
-            why = await _probe(self._t.connection)
+            why = await _probe(self._t.connection, self._t.sdk_kwargs().get("connection_verify"))
             raise TransportError(
                 f"no answer from {self._t.connection.host} within "
                 f"{self._t.call_timeout_s:g} s (get_partition_ids): {why}"

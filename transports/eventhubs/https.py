@@ -57,7 +57,10 @@ class EventHubsHttpsTransport(EventHubsTransport):
     label: ClassVar[str] = "Event Hubs' REST send API (HTTPS, SAS tokens) in, the azure-eventhub SDK's consumer out"
     Options: ClassVar[type[HubOptions]] = EventHubsHttpsOptions
     libraries: ClassVar[tuple[str, ...]] = (*EventHubsTransport.libraries, "httptools", "uvicorn")
-    CONTRACT_VARIANTS: ClassVar[list[dict[str, Any]]] = [{}, {"form": "batch"}]  # publisher URLs keep device order
+    CONTRACT_VARIANTS: ClassVar[list[dict[str, Any]]] = [
+        {},
+        {"form": "batch", "tls": False},
+    ]  # publisher URLs keep order
 
     def __init__(self, **options: Any) -> None:
         o = EventHubsHttpsOptions(**options)
@@ -79,7 +82,7 @@ class EventHubsHttpsTransport(EventHubsTransport):
         from iotbench.transports.http.rest_client import RestEndpoint, RestSender
 
         connection = self.connection
-        endpoint = RestEndpoint(self._rest_base(), None, self.hub, connection.key_name, connection.key)
+        endpoint = RestEndpoint(self._rest_base(), self._ca_file, self.hub, connection.key_name, connection.key)
         sender = RestSender(endpoint, self.mode, self.form, self.url, self.call_timeout_s)
         self._senders.append(sender)
         return sender

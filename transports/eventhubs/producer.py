@@ -61,7 +61,9 @@ class HubSender:
         from azure.eventhub.aio import EventHubProducerClient
 
         self._t = transport
-        self._producer = EventHubProducerClient.from_connection_string(transport.connection.render(), retry_total=0)
+        self._producer = EventHubProducerClient.from_connection_string(
+            transport.connection.render(), retry_total=0, **transport.sdk_kwargs()
+        )
         self._queue: list[tuple[str, bytes, asyncio.Future[None]]] = []
         self._wake = asyncio.Event()
         self._refused: str | None = None

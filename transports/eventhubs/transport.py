@@ -22,6 +22,12 @@ starts the project's local endpoint; with it, the same code talks to Azure (the 
 is never logged or recorded). Every SDK call is bounded by ``call_timeout_s``: the SDK can wait
 forever on a peer it does not understand.
 
+TLS: Event Hubs in Azure speaks TLS only (AMQPS on 5671, HTTPS), so ``tls = true`` is the
+default here too: the local endpoint serves AMQPS and HTTPS with a local CA's certificate and
+the SDK trusts that CA (``connection_verify``), so a cell pays the handshake and the record
+layer as in the cloud. ``tls = false`` measures the endpoint without them (the SDK's
+``UseDevelopmentEmulator`` mode); against Azure it is refused.
+
 Limits: the local endpoint gets Standard-tier limits by default -- the throughput units
 the cost model picks for the offered rate (``throughput_units = "auto"``, sized from the
 ``Load`` given to ``plan``; a number overrides, 0 turns it off), 5,000 connections and
@@ -106,6 +112,11 @@ class HubOptions(TransportOptions):
         unit="s",
     )
     hub: str = option("telemetry", "the event hub's name", nonempty=True)
+    tls: bool = option(
+        True,
+        "AMQPS / HTTPS, as Azure (TLS only): the local endpoint with a local CA's certificate "
+        "(false: clear text, the SDK's UseDevelopmentEmulator mode; local endpoint only)",
+    )
     checkpoint: str = option(
         "none",
         "blob: the receiver checkpoints in a blob store (Azurite here) once the cold store has the events",
@@ -182,7 +193,7 @@ class EventHubsTransport(TransportDefaults):
         "azure-eventhub-checkpointstoreblob-aio",
         "azure-storage-blob",
     )
-    CONTRACT_VARIANTS: ClassVar[list[dict[str, Any]]] = [{"partitioning": "key"}, {"partitioning": "id"}]
+    CONTRACT_VARIANTS: ClassVar[list[dict[str, Any]]] = [{"partitioning": "key"}, {"partitioning": "id", "tls": False}]
 
     def __init__(self, **options: Any) -> None:
         o = EventHubsOptions(**options)
@@ -191,6 +202,9 @@ class EventHubsTransport(TransportDefaults):
         self.group_sends = o.group_sends
         self.consumer_group, self.retries, self.busy_backoff_s = o.consumer_group, o.retries, o.busy_backoff_s
         self.call_timeout_s, self.hub, self.checkpoint = o.call_timeout_s, o.hub, o.checkpoint
+        self.tls = o.tls
+        self._sdk_kwargs: dict[str, Any] = {}  # how the SDK reaches a local endpoint over TLS
+        self._ca_file: str | None = None  # the local endpoint's CA (TLS)
         self.load: Load | None = None  # the cell's offered load, from plan()
         self._checkpoint_store: Any = None
         self._limits = (o.throughput_units, o.max_message_bytes, o.max_connections)
@@ -223,19 +237,40 @@ class EventHubsTransport(TransportDefaults):
         if cloud_connection(self.hub) is None:
             _, max_bytes, max_conns = self._limits
             settings = EndpointSettings(
-                self.hub, self.partitions, self.throughput_units(), max_bytes, max_conns, rest=self.wants_rest()
+                self.hub,
+                self.partitions,
+                self.throughput_units(),
+                max_bytes,
+                max_conns,
+                rest=self.wants_rest(),
+                tls=self.tls,
             )
             out["hub"] = EventHubsServer(settings)
+        elif not self.tls:
+            raise TransportError(
+                f"{self.name} tls = false: Event Hubs in Azure takes TLS only; remove tls = false, or unset "
+                f"{CONNECTION_STRING_ENV} to measure the local endpoint without TLS"
+            )
         if self.checkpoint == "blob" and storage_from_env() is None:
             out["storage"] = Azurite()
         return out
 
     async def start(self, endpoints: Mapping[str, Endpoint]) -> None:
         self._counters = {}
+        self._sdk_kwargs, self._ca_file = {}, None
         hub = endpoints.get("hub")
         if hub is not None:
             self._connection = ConnectionString.parse(hub.extras["connection_string"])
             self._rest = hub.extras.get("rest") or None
+            if hub.ca_file:  # AMQPS to a local port: the SDK's TLS to 5671 is pointed there
+                from azure.eventhub import TransportType
+
+                self._ca_file = hub.ca_file
+                self._sdk_kwargs = {
+                    "custom_endpoint_address": f"sb://{hub.host}:{hub.port}",
+                    "transport_type": TransportType.Amqp,  # a custom endpoint alone means WebSockets
+                    "connection_verify": hub.ca_file,
+                }
             tu, (_, max_bytes, max_conns) = self.throughput_units(), self._limits
             # the limits in effect, in the results: a throttled cell says what throttled it
             self._counters.update(
@@ -255,6 +290,10 @@ class EventHubsTransport(TransportDefaults):
 
     def wants_rest(self) -> bool:
         return False
+
+    def sdk_kwargs(self) -> dict[str, Any]:
+        """What the SDK's clients take beside the connection string: the local TLS endpoint and its CA."""
+        return dict(self._sdk_kwargs)
 
     @property
     def connection(self) -> ConnectionString:

@@ -9,6 +9,12 @@ and logs would show it.
 
 ``LocalEventHubs`` starts it through ``ServerProcess`` (free loopback port, log in the
 work dir, stopped by pid) and hands out the connection string the SDK takes.
+
+With ``tls`` (``--certfile``/``--keyfile``, a local CA's: ``servers.tls``) both sides speak
+what the service does -- AMQPS (TLS first, then the SASL and AMQP headers, as on port 5671)
+and HTTPS -- and the connection string loses ``UseDevelopmentEmulator=true`` (which turns
+the SDK's TLS off): the SDK reaches the port through ``custom_endpoint_address`` and trusts
+the CA through ``connection_verify`` (``EventHubsTransport.sdk_kwargs``).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import logging
 import os
 import secrets
 import signal
+import ssl
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +36,7 @@ from iotbench.transports.endpoints import Endpoint
 from iotbench.transports.sas import ConnectionString
 from iotbench.transports.servers.base import ServerDefaults
 from iotbench.transports.servers.process import LOOPBACK, ServerProcess, free_port
+from iotbench.transports.servers.tls import LocalCA, local_ca
 
 __all__ = ["EndpointSettings", "EventHubsServer", "LocalEventHubs", "main"]
 
@@ -47,6 +55,7 @@ class EndpointSettings:
     max_message_bytes: int = 1024 * 1024
     max_connections: int = 0
     rest: bool = False  # also serve the REST send API over HTTP
+    tls: bool = False  # AMQPS and HTTPS, with a local CA's certificate
 
     def argv(self) -> list[str]:
         out = [
@@ -73,6 +82,7 @@ class LocalEventHubs:
         self.port = free_port()
         self.http_port = free_port() if settings.rest else None
         self._key = secrets.token_urlsafe(32)  # a fresh key per endpoint: nothing to leak beyond the run
+        self.tls: LocalCA | None = local_ca(self.workdir / "tls") if settings.tls else None
         argv = [
             sys.executable,
             "-m",
@@ -83,22 +93,26 @@ class LocalEventHubs:
         ]
         if self.http_port:
             argv += ["--http-port", str(self.http_port)]
+        if self.tls:
+            argv += ["--certfile", str(self.tls.cert), "--keyfile", str(self.tls.key)]
         self.process = ServerProcess(
             "eventhubs", argv, workdir=self.workdir, port=self.port, env={KEY_ENV: self._key}, ready_timeout=30.0
         )
 
     @property
     def connection(self) -> ConnectionString:
-        return ConnectionString(f"sb://{LOOPBACK}:{self.port}/", KEY_NAME, self._key, self.settings.hub, emulator=True)
+        emulator = self.tls is None  # UseDevelopmentEmulator=true: plain TCP, no TLS
+        return ConnectionString(f"sb://{LOOPBACK}:{self.port}/", KEY_NAME, self._key, self.settings.hub, emulator)
 
     @property
     def connection_string(self) -> str:
-        """What the SDK takes (``UseDevelopmentEmulator=true``: plain TCP); it holds the key."""
+        """What the SDK takes (plain TCP with ``UseDevelopmentEmulator=true``, else TLS); it holds the key."""
         return self.connection.render()
 
     @property
     def rest_endpoint(self) -> str | None:
-        return f"http://{LOOPBACK}:{self.http_port}" if self.http_port else None
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://{LOOPBACK}:{self.http_port}" if self.http_port else None
 
     def start(self) -> LocalEventHubs:
         self.process.start()
@@ -122,9 +136,10 @@ class LocalEventHubs:
 
 
 class EventHubsServer(ServerDefaults):
-    """``EventHubsServer(settings).start(workdir)`` -> the local endpoint's Endpoint: AMQP on
-    ``port``; ``extras``: ``connection_string`` (the SDK's, holding the key) and ``rest`` (the
-    REST send API's base URL, when ``settings.rest``)."""
+    """``EventHubsServer(settings).start(workdir)`` -> the local endpoint's Endpoint: AMQP (``amqps``
+    with the local CA's ``ca_file`` when ``settings.tls``) on ``port``; ``extras``:
+    ``connection_string`` (the SDK's, holding the key) and ``rest`` (the REST send API's base URL,
+    when ``settings.rest``)."""
 
     name = "eventhubs"
     COUNTED = ("publications", "events", "throttled", "refused_connections", "oversize")
@@ -135,12 +150,14 @@ class EventHubsServer(ServerDefaults):
 
     def start(self, workdir: Path) -> Endpoint:
         self.local = LocalEventHubs(workdir, self.settings).start()
+        tls = self.local.tls
         return Endpoint(
-            "amqp",
+            "amqps" if tls else "amqp",
             LOOPBACK,
             self.local.port,
             KEY_NAME,
             self.local.connection.key,
+            ca_file=str(tls.ca) if tls else None,
             extras={"connection_string": self.local.connection_string, "rest": self.local.rest_endpoint or ""},
         )
 
@@ -167,6 +184,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--throughput-units", type=float, default=0, help="0: unlimited")
     parser.add_argument("--max-message-bytes", type=int, default=1024 * 1024)
     parser.add_argument("--max-connections", type=int, default=0, help="0: unlimited")
+    parser.add_argument("--certfile", default="", help="TLS on both ports: the server's certificate chain (PEM)")
+    parser.add_argument("--keyfile", default="", help="... and its private key (PEM)")
     return parser.parse_args(argv)
 
 
@@ -176,20 +195,26 @@ async def _serve(args: argparse.Namespace, key: str) -> None:
 
     hub = Hub(args.hub, args.partitions, HubLimits(args.throughput_units, args.max_message_bytes, args.max_connections))
     endpoint = AmqpEndpoint(hub, args.key_name, key)
+    tls = (args.certfile, args.keyfile) if args.certfile else None
     closers: list[Callable[[], object]] = []
     if args.http_port:  # first: the AMQP port opening is what tells the starter that all is ready
         from iotbench.transports.emulators.eventhubs.rest import serve_rest
 
-        closers.append(await serve_rest(hub, args.key_name, key, args.host, args.http_port))
-    server = await asyncio.start_server(endpoint.serve, args.host, args.port, limit=2**22)
+        closers.append(await serve_rest(hub, args.key_name, key, args.host, args.http_port, tls=tls))
+    context = None
+    if tls:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(*tls)
+    server = await asyncio.start_server(endpoint.serve, args.host, args.port, limit=2**22, ssl=context)
     closers.append(server.close)
     logging.info(
-        "serving hub %s (%d partitions) on amqp://%s:%d%s; limits: %s",
+        "serving hub %s (%d partitions) on %s://%s:%d%s; limits: %s",
         hub.name,
         len(hub.partitions),
+        "amqps" if tls else "amqp",
         args.host,
         args.port,
-        f" and http://{args.host}:{args.http_port}" if args.http_port else "",
+        f" and {'https' if tls else 'http'}://{args.host}:{args.http_port}" if args.http_port else "",
         hub.limits,
     )
     stop = asyncio.Event()

@@ -4,7 +4,7 @@ Every TLS cell needs a server certificate its clients trust, without touching th
 system's trust store and without a real CA. ``local_ca(folder)`` makes one with
 trustme -- a CA and a server certificate for 127.0.0.1 / localhost -- and writes
 the PEM files a server's command line takes (``--certfile``/``--keyfile``, a
-mosquitto ``certfile``/``keyfile``/``cafile``, Tansu ``--cert``/``--key``).
+mosquitto ``certfile``/``keyfile``/``cafile``, stunnel's ``cert``/``key`` in front of Tansu).
 Clients build their context from the CA file only, so a cell measures the real
 handshake with a one-certificate chain (FACTS.md: 1.2-2.5 KB, ~1 ms CPU).
 

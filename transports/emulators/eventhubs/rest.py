@@ -91,8 +91,11 @@ def rest_app(hub: Hub, key_name: str, key: str) -> Callable[..., Awaitable[None]
     return app
 
 
-async def serve_rest(hub: Hub, key_name: str, key: str, host: str, port: int) -> Callable[[], Awaitable[None]]:
-    """Serve the REST API in this event loop (uvicorn); returns the coroutine function that stops it."""
+async def serve_rest(
+    hub: Hub, key_name: str, key: str, host: str, port: int, *, tls: tuple[str, str] | None = None
+) -> Callable[[], Awaitable[None]]:
+    """Serve the REST API in this event loop (uvicorn; HTTPS with ``tls`` = (certfile, keyfile));
+    returns the coroutine function that stops it."""
     import importlib.util
 
     import uvicorn
@@ -108,6 +111,8 @@ async def serve_rest(hub: Hub, key_name: str, key: str, host: str, port: int) ->
         access_log=False,
         timeout_keep_alive=60,
         backlog=4096,
+        ssl_certfile=tls[0] if tls else None,
+        ssl_keyfile=tls[1] if tls else None,
     )
     server = uvicorn.Server(config)
     task = asyncio.get_running_loop().create_task(server.serve(), name="eventhubs-rest")
