@@ -14,6 +14,10 @@ Format history:
        none), the publish_failed histogram (send -> failure of failed sends), run_id (the prefix of
        the run's device ids). throughput_eps now counts distinct readings meant to be sent in the
        measured window (it counted arrivals in the window, warm-up readings included).
+  1 -- (issue 11) added timeseries: the cell bin by bin (1 s; wider past 600 s of window) from the
+       schedule's start, warm-up included and the window marked -- events sent, failed and stored,
+       send delay, publish and end-to-end (received) p50/p99 (iotbench.pipeline.series); {} in
+       records written before and for a cell that sent nothing.
 """
 
 from __future__ import annotations
@@ -71,6 +75,7 @@ class CellResult:
     events_late: int = 0  # stored only after the drain gave up waiting (kept apart from lost)
     latency_clipped: dict[str, int] = field(default_factory=dict)  # per histogram: values recorded at a bound
     run_id: str = ""  # the run's device-id prefix
+    timeseries: dict[str, Any] = field(default_factory=dict)  # per second (bin_s): rates and percentiles
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from iotbench.model.telemetry import DeviceState
 from iotbench.pipeline.accounting import SeqLedger, reconcile, stored_among
 from iotbench.pipeline.deploy import Deployment
 from iotbench.pipeline.metrics import Latency
+from iotbench.pipeline.series import timeseries
 from iotbench.pipeline.sides import CLOSE_TIMEOUT_S, LATE_S, QUIET_S, Drain, Go, SideTask, receiving_side, sending_side
 from iotbench.pipeline.snapshots import ReceiveSide, SendSide, ledger_to_wire, merge_sends
 from iotbench.transports import get_transport
@@ -369,6 +370,7 @@ def _result(
         events_late=receive.events_late,
         latency_clipped={k: h.clipped_count for k, h in histograms.items() if h.clipped_count},
         run_id=run_id,
+        timeseries=timeseries(send.series if send else {}, receive.series, spec.warmup_s, spec.duration_s),
     )
 
 

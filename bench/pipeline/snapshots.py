@@ -14,6 +14,7 @@ from typing import Any
 from iotbench.model.telemetry import MAX_SEQ
 from iotbench.pipeline.accounting import SeqLedger
 from iotbench.pipeline.metrics import Latency
+from iotbench.pipeline.series import merge_series
 
 __all__ = ["ReceiveSide", "SendSide", "ledger_from_wire", "ledger_to_wire", "merge_sends"]
 
@@ -58,6 +59,7 @@ class SendSide:
     failed: SeqLedger = field(repr=False)  # events of sends that raised or timed out
     dead_letters: int = 0  # failed sends written to the sending side's dead-letter file
     dead_letter_reasons: dict[str, int] = field(default_factory=dict)
+    series: Wire = field(default_factory=dict, repr=False)  # per-second bins (series.SendSeries), sparse
 
     def to_wire(self) -> Wire:
         return {
@@ -90,6 +92,7 @@ class ReceiveSide:
     latency: dict[str, Latency]  # e2e_received, e2e_stored
     dead_letters: int
     dead_letter_reasons: dict[str, int]
+    series: Wire = field(default_factory=dict, repr=False)  # per-second bins (series.ReceiveSeries), sparse
 
     def to_wire(self) -> Wire:
         return {
@@ -145,4 +148,5 @@ def merge_sends(sides: list[SendSide]) -> SendSide:
         failed=failed,
         dead_letters=sum(s.dead_letters for s in sides),
         dead_letter_reasons=reasons,
+        series=merge_series([s.series for s in sides]),
     )
