@@ -173,6 +173,7 @@ class ReceiveSeries:
         self._times: list[float] = []
         self._arrivals: list[float] = []
         self._sizes: list[int] = []
+        self._early: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # counted before the window was known
         self.tallies = {name: Tally() for name in ("stored", "stored_intended", "e2e_received")}
 
     def received(self, now: float, observed: list[float]) -> None:
@@ -186,6 +187,14 @@ class ReceiveSeries:
         self._times, self._arrivals, self._sizes = [], [], []
         if len(fresh) != len(times):
             raise RuntimeError(f"the ledger counted {len(fresh)} readings, the series has {len(times)}")
+        if not math.isfinite(self.window.start):  # before the schedule started (a broker's old events)
+            self._early.append((times, arrivals, fresh))
+            return
+        while self._early:
+            self._bin(*self._early.pop())
+        self._bin(times, arrivals, fresh)
+
+    def _bin(self, times: np.ndarray, arrivals: np.ndarray, fresh: np.ndarray) -> None:
         width = bin_width(self.window.end - self.window.start)
         due_bins = _bins(times, self.window, width)
         t = self.tallies
@@ -196,6 +205,8 @@ class ReceiveSeries:
     def to_wire(self) -> Wire:
         if self._times:
             raise RuntimeError("readings received but not yet counted by the ledger: take the ledger first")
+        while self._early and math.isfinite(self.window.start):
+            self._bin(*self._early.pop())
         return {"bin_s": bin_width(self.window.end - self.window.start),
                 **{name: tally.to_wire() for name, tally in self.tallies.items()}}  # fmt: skip
 
@@ -243,25 +254,44 @@ def _percentiles(tally: Tally, lo: int, n: int) -> dict[str, list[float | None]]
     return out
 
 
+def _folded(tally: Tally, latency: bool, lo: int, hi: int) -> Tally:
+    """``tally`` with bins below ``lo`` counted in ``lo``, above ``hi`` in ``hi`` (sums unchanged)."""
+    keys, counts = tally.items()
+    scale = _BUCKETS if latency else 1
+    bins = keys // scale
+    if not len(keys) or (bins.min() >= lo and bins.max() <= hi):
+        return tally
+    out = Tally()
+    out.add(np.clip(bins, lo, hi) * scale + keys % scale, counts)
+    return out
+
+
 def timeseries(send: Wire, receive: Wire, warmup_s: float, duration_s: float) -> dict[str, Any]:
     """The result's ``timeseries`` from the merged sending side's bins and the receiving side's
-    ({} when neither side recorded anything): every bin from the first to the last one seen."""
+    ({} when nothing was sent or stored).
+
+    The bins run from the schedule's start to the later of the window's end and the last send or
+    arrival. What falls outside counts in the first or last bin, so the bins still add up: a reading
+    due before the schedule started (a broker's event from an earlier run) or stamped in the future.
+    """
     tallies = {
         name: Tally.from_wire(wire) for side in (send, receive) for name, wire in side.items() if name != "bin_s"
     }
-    keys = [tally.items()[0] // (_BUCKETS if name in _LATENCIES else 1) for name, tally in tallies.items()]
-    seen = np.concatenate(keys) if keys else np.zeros(0, np.int64)
+    happened = [tallies[name].items()[0] for name in ("sent", "stored") if name in tallies]
+    seen = np.concatenate(happened) if happened else np.zeros(0, np.int64)
     if not len(seen):
         return {}
     width = (send or receive)["bin_s"]
-    lo, n = int(seen.min()), int(seen.max() - seen.min()) + 1
+    lo = math.floor(round(-warmup_s / width, 9))  # the bin the schedule starts in
+    hi = max(int(seen.max()), math.ceil(round(duration_s / width, 9)) - 1)
+    n = hi - lo + 1
     out: dict[str, Any] = {
         "bin_s": width,
         "t_s": [round(warmup_s + (lo + i) * width, 3) for i in range(n)],
         "window": [warmup_s, warmup_s + duration_s],
     }
     for name in ("sent", "failed", "stored", "stored_intended"):
-        out[name] = _counts(tallies.get(name, Tally()), lo, n)
+        out[name] = _counts(_folded(tallies.get(name, Tally()), False, lo, hi), lo, n)
     for name in _LATENCIES:
-        out[f"{name}_ms"] = _percentiles(tallies.get(name, Tally()), lo, n)
+        out[f"{name}_ms"] = _percentiles(_folded(tallies.get(name, Tally()), True, lo, hi), lo, n)
     return out

@@ -177,3 +177,23 @@ def test_a_long_window_gets_wide_bins_and_a_short_line():
 def test_nothing_recorded_is_an_empty_series():
     assert timeseries({}, {}, WARMUP, DURATION) == {}
     assert timeseries(SendSeries(_window()).to_wire(), {}, WARMUP, DURATION) == {}
+
+
+def test_readings_from_before_the_schedule_count_in_its_first_bin():
+    """A broker's event from an earlier run: counted before the window is known, due an hour ago."""
+    window = Window()  # the schedule has not started: start and end unknown
+    ledger = StoreLedger(max_seq=10, devices=2)
+    series = ReceiveSeries(window)
+    ledger.on_count = series.stored
+    old = START - 3600.0
+    series.received(START - 30.0, [old])
+    ledger.add(["d0"], [1], [False])
+    assert ledger.distinct == 1  # counted now, binned once the window is known
+    window.start, window.end = START, START + DURATION
+    series.received(START + 0.5, [START + 0.4, START + 0.45])
+    ledger.add(["d1", "d1"], [1, 2], [True, True])
+    assert ledger.distinct == 3
+    out = timeseries({}, series.to_wire(), WARMUP, DURATION)
+    assert out["t_s"] == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]  # the schedule's start to the window's end
+    assert out["stored"] == [1, 0, 2, 0, 0, 0] and out["stored_intended"] == [1, 0, 2, 0, 0, 0]
+    assert out["e2e_received_ms"]["p99"][0] == pytest.approx(3_570_000, rel=0.01)
