@@ -15,7 +15,7 @@ from iotbench.model.results import SCHEMA_VERSION, CellResult, read_results
 from iotbench.model.spec import Cell, Spec, SpecError, default_spec, load_spec, parse_spec
 from iotbench.model.telemetry import Reading
 from iotbench.pipeline.runner import run_cell, run_matrix
-from iotbench.results_api import compare, intervals, load_results
+from iotbench.results_api import compare, intervals, load_results, load_timeseries
 from iotbench.transports import TRANSPORTS, get_transport
 
 __version__ = "0.1.0"
@@ -37,6 +37,7 @@ __all__ = [
     "intervals",
     "load_results",
     "load_spec",
+    "load_timeseries",
     "parse_spec",
     "read_results",
     "run_cell",

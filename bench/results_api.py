@@ -28,7 +28,16 @@ from iotbench.model.results import SCHEMA_VERSION
 from iotbench.model.sustain import shortfall
 from iotbench.stats import ALPHA, Comparison, compare_repeats, median_interval
 
-__all__ = ["RESULT_COLUMNS", "compare", "intervals", "load_results", "load_run", "metric_column", "variant_label"]
+__all__ = [
+    "RESULT_COLUMNS",
+    "compare",
+    "intervals",
+    "load_results",
+    "load_run",
+    "load_timeseries",
+    "metric_column",
+    "variant_label",
+]
 
 LATENCY_KINDS = ("send_delay", "publish", "publish_failed", "e2e_received", "e2e_stored")
 PERCENTILES = ("p50", "p90", "p99", "p999", "max")
@@ -109,7 +118,16 @@ RESULT_COLUMNS: dict[str, str] = {
     "schema_version": "version of the record (iotbench.model.results.SCHEMA_VERSION)",
 }
 
-_DROP = {"histograms", "error_samples", "latency_ms", "payload_bytes", "send_bytes", "transport_options", "search"}
+_DROP = {
+    "histograms",
+    "error_samples",
+    "latency_ms",
+    "payload_bytes",
+    "send_bytes",
+    "transport_options",
+    "search",
+    "timeseries",
+}
 
 
 def variant_label(transport: str, options: dict[str, Any] | None) -> str:
@@ -191,6 +209,14 @@ def _records(path: Path) -> list[dict[str, Any]]:
     return records
 
 
+def _results_path(folder: str | Path) -> Path:
+    folder = Path(folder)
+    path = folder / "results.jsonl" if folder.is_dir() else folder
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no results here; give the folder `iotbench run --out DIR` wrote")
+    return path
+
+
 def load_results(folder: str | Path) -> Any:
     """One row per cell run of ``folder/results.jsonl``, with the columns of ``RESULT_COLUMNS``.
 
@@ -199,10 +225,7 @@ def load_results(folder: str | Path) -> Any:
     """
     import pandas as pd
 
-    folder = Path(folder)
-    path = folder / "results.jsonl" if folder.is_dir() else folder
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no results here; give the folder `iotbench run --out DIR` wrote")
+    path = _results_path(folder)
     records = _records(path)
     newer = {int(r["schema_version"]) for r in records if (r.get("schema_version") or 0) > SCHEMA_VERSION}
     if newer:
@@ -323,3 +346,39 @@ def intervals(results: Any, metric: str, by: str | list[str] = "cell") -> Any:
             }
         )
     return pd.DataFrame(out, columns=[*keys, "n", "median", "low", "high"])
+
+
+def load_timeseries(folder: str | Path) -> Any:
+    """The cells' ``timeseries`` as one long table: a row per (cell, repeat, bin, metric).
+
+    Columns: ``cell``, ``repeat``, ``t_s`` (the bin's start, seconds from the schedule's start),
+    ``bin_s``, ``in_window`` (the bin lies in the measured window), ``metric`` (``sent``,
+    ``failed``, ``stored``, ``stored_intended``: events in the bin; ``send_delay_p99_ms`` and the
+    like: the bin's percentile, NaN when it holds no value) and ``value``. Records without a
+    time series (older ones, cells that sent nothing) have no rows.
+
+    >>> ts = load_timeseries("reports/run-20260101-120000")                    # doctest: +SKIP
+    >>> ts[ts.metric == "stored"].pivot_table("value", "t_s", "cell")          # doctest: +SKIP
+    """
+    import pandas as pd
+
+    rows: list[tuple[Any, ...]] = []
+    for record in _records(_results_path(folder)):
+        ts = record.get("timeseries") or {}
+        if not ts:
+            continue
+        start, end = ts["window"]
+        series = {k: v for k, v in ts.items() if isinstance(v, list) and k not in ("t_s", "window")}
+        for key, value in ts.items():
+            if isinstance(value, dict):  # a latency: {"p50": [...], "p99": [...]}
+                base = key.removesuffix("_ms")
+                series.update({f"{base}_{pct}_ms": values for pct, values in value.items()})
+        for i, t in enumerate(ts["t_s"]):
+            for metric, values in series.items():
+                rows.append(
+                    (record["cell"], record.get("repeat", 0), t, ts["bin_s"], start <= t < end, metric, values[i])
+                )
+    columns = ["cell", "repeat", "t_s", "bin_s", "in_window", "metric", "value"]
+    frame = pd.DataFrame(rows, columns=columns)
+    frame["value"] = frame["value"].astype(float)
+    return frame

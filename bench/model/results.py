@@ -19,6 +19,10 @@ Format history:
        connection), cpu_us_per_event and peak_rss_mb (client, server, consumer).
   1 -- (issue 11) added search: None, or for a trial of a rate search (spec ``rate = "max"``) its
        ``id``, ``cell`` and ``step``; the search's last trial also holds its ``outcome``.
+  1 -- (issue 11) added timeseries: the cell bin by bin (1 s; wider past 600 s of window) from the
+       schedule's start, warm-up included and the window marked -- events sent, failed and stored,
+       send delay, publish and end-to-end (received) p50/p99 (iotbench.pipeline.series); {} in
+       records written before and for a cell that sent nothing.
 """
 
 from __future__ import annotations
@@ -80,6 +84,7 @@ class CellResult:
     cpu_us_per_event: dict[str, Any] = field(default_factory=dict)  # client, server, consumer
     peak_rss_mb: dict[str, Any] = field(default_factory=dict)  # client, server, consumer
     search: dict[str, Any] | None = None  # a rate search's trial: id, cell, step (+ outcome on its last)
+    timeseries: dict[str, Any] = field(default_factory=dict)  # per second (bin_s): rates and percentiles
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:

@@ -7,7 +7,7 @@ cannot hide behind a duplicate of another one the way it would in totals.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -141,7 +141,9 @@ class StoreLedger:
     fast device) go to a ``SeqLedger`` beside it.
 
     ``distinct`` and ``window_distinct`` count (device, seq) pairs seen at least once (those
-    first seen with ``in_window``); ``ledger()`` is the whole as a ``SeqLedger``.
+    first seen with ``in_window``); ``ledger()`` is the whole as a ``SeqLedger``. ``on_count``, when
+    set, is handed each counted batch's first copies (a bool per reading added since the last count:
+    the time series bins them).
     """
 
     FLUSH_AT = 8192
@@ -159,6 +161,7 @@ class StoreLedger:
         self._distinct = 0
         self._window_distinct = 0
         self._cached: SeqLedger | None = None
+        self.on_count: Callable[[np.ndarray], None] | None = None
 
     def add(self, ids: list[str], seqs: list[int], in_window: list[bool]) -> None:
         """A payload's readings (validated: every seq in 0..max_seq)."""
@@ -216,6 +219,13 @@ class StoreLedger:
         self._cached = None
         if int(seqs.min()) < 0 or int(seqs.max()) > self.max_seq:
             raise ValueError(f"a seq outside 0..{self.max_seq}: validate readings before they reach the ledger")
+        fresh = np.zeros(len(ids), dtype=bool)  # first copies, for on_count
+        self._count(ids, seqs, window, fresh)
+        if self.on_count is not None:
+            self.on_count(fresh)
+
+    def _count(self, ids: list[str], seqs: np.ndarray, window: np.ndarray, fresh: np.ndarray) -> None:
+        where = np.arange(len(ids))  # each reading's place in ``fresh``
         beyond = seqs >= self.DENSE_SEQS
         if beyond.any():  # rare: a long cell's late seqs, one at a time
             for i in np.flatnonzero(beyond).tolist():
@@ -223,10 +233,11 @@ class StoreLedger:
                 if not self._beyond.has(device_id, seq):
                     self._distinct += 1
                     self._window_distinct += 1 if window[i] else 0
+                    fresh[i] = True
                 self._beyond.add(device_id, seq)
             keep = ~beyond
             ids = [d for d, k in zip(ids, keep.tolist()) if k]
-            seqs, window = seqs[keep], window[keep]
+            seqs, window, where = seqs[keep], window[keep], where[keep]
             if not ids:
                 return
         rows_of = self._rows.get
@@ -241,9 +252,10 @@ class StoreLedger:
         positions, first, copies = np.unique(rows * width + seqs, return_index=True, return_counts=True)
         before = flat[positions]
         flat[positions] = np.minimum(before.astype(np.int64) + copies, MAX_COUNT).astype(np.uint8)
-        fresh = before == 0
-        self._distinct += int(np.count_nonzero(fresh))
-        self._window_distinct += int(np.count_nonzero(window[first[fresh]]))
+        new = before == 0
+        self._distinct += int(np.count_nonzero(new))
+        self._window_distinct += int(np.count_nonzero(window[first[new]]))
+        fresh[where[first[new]]] = True
 
     def _new_rows(self, ids: list[str], rows: np.ndarray) -> np.ndarray:
         for i in np.flatnonzero(rows < 0).tolist():

@@ -24,6 +24,7 @@ from iotbench.pipeline.accounting import SeqLedger, StoreLedger
 from iotbench.pipeline.coldstore import JsonLinesColdStore
 from iotbench.pipeline.deadletter import DeadLetter
 from iotbench.pipeline.metrics import Latency
+from iotbench.pipeline.series import ReceiveSeries
 from iotbench.pipeline.snapshots import ReceiveSide
 
 __all__ = ["Consumer", "Window"]
@@ -67,6 +68,8 @@ class Consumer:
         self.max_seq = max_seq
         # (device, seq) of what was stored; ``devices`` (the cell's) sizes its table
         self._stored = StoreLedger(max_seq, devices)
+        self.series = ReceiveSeries(window)  # per second: fed the readings the ledger gets, in its order
+        self._stored.on_count = self.series.stored
         self._distinct_when_late: int | None = None  # set when the drain gives up (count_late)
         self.e2e_received = Latency()
         self.e2e_stored = Latency()
@@ -109,6 +112,7 @@ class Consumer:
             return
         # per payload, not per event: one list of observed times feeds the latencies and the window
         observed = [r.observed_at.timestamp() for r in good]
+        self.series.received(now, observed)
         start, end = self.window.start, self.window.end
         if start <= min(observed) and max(observed) < end:  # the usual payload: all of it in the window
             inside = [True] * len(good)
@@ -149,14 +153,16 @@ class Consumer:
 
     def snapshot(self) -> ReceiveSide:
         """The receiving side's figures; call after ``close`` (the cold store has published all)."""
+        ledger = self.ledger  # counts what is pending, the series' bins with it
         return ReceiveSide(
-            ledger=self.ledger,
+            ledger=ledger,
             events_rejected=self.events_rejected,
             events_late=self.events_late,
             throughput_eps=self.throughput_eps(),
             latency={"e2e_received": self.e2e_received, "e2e_stored": self.e2e_stored},
             dead_letters=self.dead_letter.count,
             dead_letter_reasons=dict(self.dead_letter.reasons),
+            series=self.series.to_wire(),
         )
 
     def ledger_events(self) -> int:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
-__all__ = ["Latency", "SizeStats", "PERCENTILES"]
+__all__ = ["MAX_US", "PERCENTILES", "Latency", "SizeStats", "bucket_indices"]
 
 PERCENTILES = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p999": 99.9}
-_MAX_US = 3_600_000_000
+MAX_US = 3_600_000_000
 _FLUSH_AT = 8192
 
 
@@ -29,7 +29,7 @@ class Latency:
     __slots__ = ("hist", "clipped", "_buffer")
 
     def __init__(self) -> None:
-        self.hist = HdrHistogram(1, _MAX_US, 3)
+        self.hist = HdrHistogram(1, MAX_US, 3)
         self.clipped = 0  # values outside 1 us .. 1 h (negative ones too), recorded at the nearest bound
         self._buffer: list[int] = []
 
@@ -59,22 +59,17 @@ class Latency:
         if not buffer:
             return
         h = self.hist
-        # Each value's counts index, as arrays: 3 significant digits of microseconds, HdrHistogram's own
-        # bucket arithmetic (a test checks the counts against record_value), then one count per
-        # index -- 30 instead of 180 ns a value in Python (two values per event on each side).
+        # Each value's counts index, as arrays (``bucket_indices``), then one count per index --
+        # 30 instead of 180 ns a value in Python (two values per event on each side).
         values = np.array(buffer, dtype=np.int64)
-        outside = (values < 1) | (values > _MAX_US)
+        outside = (values < 1) | (values > MAX_US)
         if outside.any():
             # under 1 us (clock granularity, or a clock that went backwards: a negative latency)
             # or over an hour: recorded at the nearest bound, and counted so the report says so
             self.clipped += int(np.count_nonzero(outside))
-            values = np.clip(values, 1, _MAX_US)
-        # bit_length, exactly: float64 holds these integers (< 2**33) exactly, and frexp's exponent is it
-        bits = np.frexp((values | h.sub_bucket_mask).astype(np.float64))[1].astype(np.int64)
-        bucket = bits - (h.unit_magnitude + h.sub_bucket_half_count_magnitude + 1)
-        indices = ((bucket + 1) << h.sub_bucket_half_count_magnitude) + (values >> (bucket + h.unit_magnitude))
+            values = np.clip(values, 1, MAX_US)
         counts = np.frombuffer(h.counts, dtype=np.uint64)  # the histogram's own counts, in place
-        counts += np.bincount(indices - h.sub_bucket_half_count, minlength=len(counts)).astype(np.uint64)
+        counts += np.bincount(bucket_indices(h, values), minlength=len(counts)).astype(np.uint64)
         h.total_count += len(values)
         h.min_value = min(h.min_value, int(values.min()))
         h.max_value = max(h.max_value, int(values.max()))
@@ -113,6 +108,19 @@ class Latency:
         if text:
             lat.hist.add(HdrHistogram.decode(text.encode("ascii")))
         return lat
+
+
+def bucket_indices(h: HdrHistogram, values: np.ndarray) -> np.ndarray:
+    """The counts index ``h.record_value`` would use for each of ``values`` (int64, within h's range).
+
+    HdrHistogram's own bucket arithmetic, as arrays (a test checks it against record_value); the
+    time series (``iotbench.pipeline.series``) uses it for its per-second histograms too.
+    """
+    # bit_length, exactly: float64 holds these integers (< 2**33) exactly, and frexp's exponent is it
+    bits = np.frexp((values | h.sub_bucket_mask).astype(np.float64))[1].astype(np.int64)
+    bucket = bits - (h.unit_magnitude + h.sub_bucket_half_count_magnitude + 1)
+    indices = ((bucket + 1) << h.sub_bucket_half_count_magnitude) + (values >> (bucket + h.unit_magnitude))
+    return indices - h.sub_bucket_half_count
 
 
 class SizeStats:

@@ -31,6 +31,7 @@ from iotbench.pipeline.accounting import SeqLedger
 from iotbench.pipeline.consumer import Window
 from iotbench.pipeline.deadletter import DeadLetter
 from iotbench.pipeline.metrics import Latency, SizeStats
+from iotbench.pipeline.series import SendSeries
 from iotbench.pipeline.snapshots import SendSide
 from iotbench.transports.base import Sender
 
@@ -85,6 +86,7 @@ class Publisher:
         self.publish = Latency()
         self.publish_failed = Latency()  # send -> failure: a timeout shows as send_timeout_s here, not nowhere
         self.sizes = SizeStats()
+        self.series = SendSeries(window)  # per second, warm-up included
         self.events_sent = self.events_acked = self.events_failed = 0
         self.sends = self.sends_acked = self.sends_failed = 0
 
@@ -216,6 +218,7 @@ class Publisher:
         if exc is None:
             if measured:
                 self.publish.record(ended - started)
+            self.series.send(intended, started, ended, len(readings))
             self.events_acked += len(readings)
             self.sends_acked += 1
         else:
@@ -224,6 +227,7 @@ class Publisher:
                 reason = f"send not acknowledged within {self.send_timeout_s:g} s"
             if measured:
                 self.publish_failed.record(ended - started)
+            self.series.failed(intended, started, ended, len(readings))
             self.events_failed += len(readings)
             self.sends_failed += 1
             self.failed.add_readings(readings)
@@ -251,6 +255,7 @@ class Publisher:
             send_bytes=self.sizes.per_send(),
             sent=sent,
             failed=self.failed,
+            series=self.series.to_wire(),
         )
 
     async def wait_for_capacity(self) -> None:

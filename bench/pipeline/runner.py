@@ -36,6 +36,7 @@ from iotbench.pipeline.costs import cpu_us_per_event, peak_rss_mb, wire_per_even
 from iotbench.pipeline.deploy import Deployment
 from iotbench.pipeline.metrics import Latency
 from iotbench.pipeline.ramp import search_cell
+from iotbench.pipeline.series import timeseries
 from iotbench.pipeline.sides import CLOSE_TIMEOUT_S, LATE_S, QUIET_S, Drain, Go, SideTask, receiving_side, sending_side
 from iotbench.pipeline.snapshots import ReceiveSide, SendSide, ledger_to_wire, merge_sends
 from iotbench.pipeline.usage import tree_cpu_s, tree_peak_rss_mb
@@ -411,6 +412,7 @@ def _result(
         wire=wire_per_event(send_usage, send.events_sent) if send else None,
         cpu_us_per_event=cpu_us_per_event(send_usage, receive_usage, servers.cpu_s()),
         peak_rss_mb=peak_rss_mb(send_usage, receive_usage, servers.peaks),
+        timeseries=timeseries(send.series if send else {}, receive.series, spec.warmup_s, spec.duration_s),
     )
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from iotbench.model.telemetry import MAX_SEQ
 from iotbench.pipeline.accounting import SeqLedger
 from iotbench.pipeline.metrics import Latency
+from iotbench.pipeline.series import merge_series
 from iotbench.pipeline.usage import Reading
 
 __all__ = ["ReceiveSide", "SendSide", "ledger_from_wire", "ledger_to_wire", "merge_sends", "merge_usage"]
@@ -62,6 +63,7 @@ class SendSide:
     # this process's readings (iotbench.pipeline.usage) when its connections had opened, at the window's
     # start and end, before and after closing; its peak RSS: merge_usage adds processes
     usage: dict[str, Any] = field(default_factory=dict)
+    series: Wire = field(default_factory=dict, repr=False)  # per-second bins (series.SendSeries), sparse
 
     def to_wire(self) -> Wire:
         return {
@@ -95,6 +97,7 @@ class ReceiveSide:
     dead_letters: int
     dead_letter_reasons: dict[str, int]
     usage: dict[str, Any] = field(default_factory=dict)  # readings at the window's edges, peak RSS
+    series: Wire = field(default_factory=dict, repr=False)  # per-second bins (series.ReceiveSeries), sparse
 
     def to_wire(self) -> Wire:
         return {
@@ -151,6 +154,7 @@ def merge_sends(sides: list[SendSide]) -> SendSide:
         dead_letters=sum(s.dead_letters for s in sides),
         dead_letter_reasons=reasons,
         usage=merge_usage([s.usage for s in sides]),
+        series=merge_series([s.series for s in sides]),
     )
 
 
