@@ -100,6 +100,37 @@ RESULT_COLUMNS: dict[str, str] = {
         )
         for stat in ("mean", "min", "max")
     },
+    **{
+        f"wire_{direction}_{layer}": f"measured bytes per reading sent in the window, {way}, {layer} "
+        "(the sending side's TCP connections, kernel counters; NaN without a TCP connection)"
+        for direction, way, layers in (
+            ("up", "device -> server", ("payload", "framing", "tcp_ip", "total", "segments")),
+            ("down", "server -> device", ("framing", "tcp_ip", "total", "segments")),
+        )
+        for layer in layers
+    },
+    **{
+        f"wire_{phase}_{what}": f"connection {phase}: {text}"
+        for phase in ("setup", "teardown")
+        for what, text in (
+            ("connections", "connections counted"),
+            ("up_bytes", "bytes device -> server per connection, TCP/IP headers included"),
+            ("down_bytes", "bytes server -> device per connection, TCP/IP headers included"),
+            ("per_event", "both directions' bytes spread over every reading the cell sent"),
+        )
+    },
+    **{
+        f"cpu_us_per_event_{side}": f"CPU microseconds per reading in the measured window, {what}"
+        for side, what in (
+            ("client", "the sending processes (per reading sent)"),
+            ("server", "the servers the cell started, with their children (per reading sent)"),
+            ("consumer", "the receiving process (per reading received)"),
+        )
+    },
+    **{
+        f"peak_rss_mb_{side}": f"peak resident memory of the {side} side, MB"
+        for side in ("client", "server", "consumer")
+    },
     "<key>_<sub>": "any other object of numbers in the record, flattened the same way "
     "(e.g. transport_counters_retries)",
     "search_id": "a rate search's trial (spec rate = 'max'): the searched cell's number in the run (NaN: not a search)",
@@ -118,6 +149,7 @@ RESULT_COLUMNS: dict[str, str] = {
     "schema_version": "version of the record (iotbench.model.results.SCHEMA_VERSION)",
 }
 
+_FIXED = [c for c in RESULT_COLUMNS if c.startswith(("wire_", "cpu_us_per_event_", "peak_rss_mb_"))]
 _DROP = {
     "histograms",
     "error_samples",
@@ -171,6 +203,9 @@ def _row(record: dict[str, Any], folder: Path) -> dict[str, Any]:
     row["search_id"], row["search_step"] = search.get("id"), search.get("step")
     for key in ("sustained_eps", "not_sustained_eps", "trials"):
         row[f"search_outcome_{key}"] = outcome.get(key)
+    row.pop("wire", None)  # None: no TCP connection; its columns stay NaN
+    for column in _FIXED:  # the same columns for every row: NaN where not measured (older records, no TCP)
+        row[column] = None
     for key, value in record.items():
         if key not in _DROP and isinstance(value, dict):
             _flatten(key, value, row)  # keys added to the record later

@@ -22,7 +22,9 @@ from typing import Any
 
 from iotbench.pipeline.usage import Reading
 
-__all__ = ["cpu_us_per_event", "peak_rss_mb", "wire_per_event"]
+__all__ = ["cpu_us_per_event", "datagram_wire_per_event", "peak_rss_mb", "wire_per_event"]
+
+UDP_IP = 28  # IPv4 20 B + UDP 8 B per datagram
 
 
 def _r(value: float) -> float:
@@ -80,6 +82,39 @@ def wire_per_event(send_usage: dict[str, Any], events_sent: int) -> dict[str, An
         "teardown": _life(
             gone.bytes_out + gone.header_out, gone.bytes_in + gone.header_in, closing.connections, events_sent
         ),  # fmt: skip
+    }
+
+
+def datagram_wire_per_event(
+    counters: dict[str, int], payload_bytes: float | None, events_sent: int
+) -> dict[str, Any] | None:
+    """The ``wire`` key of a UDP transport from its server's datagram counts (``server_udp_*``: the
+    kernel keeps no per-socket byte counters for UDP), over the whole cell; None without them."""
+    if "server_udp_bytes_up" not in counters or not events_sent or payload_bytes is None:
+        return None
+    n = events_sent
+    up_bytes, down_bytes = counters["server_udp_bytes_up"], counters["server_udp_bytes_down"]
+    up_datagrams, down_datagrams = counters["server_udp_datagrams_up"], counters["server_udp_datagrams_down"]
+    return {
+        "source": "datagrams",
+        "events": n,
+        "connections": 0,
+        "retransmitted_bytes": None,
+        "up": {
+            "payload": _r(payload_bytes),
+            "framing": _r(up_bytes / n - payload_bytes),
+            "tcp_ip": _r(up_datagrams * UDP_IP / n),  # here UDP/IP
+            "total": _r((up_bytes + up_datagrams * UDP_IP) / n),
+            "segments": round(up_datagrams / n, 4),
+        },
+        "down": {
+            "framing": _r(down_bytes / n),
+            "tcp_ip": _r(down_datagrams * UDP_IP / n),
+            "total": _r((down_bytes + down_datagrams * UDP_IP) / n),
+            "segments": round(down_datagrams / n, 4),
+        },
+        "setup": _life(0, 0, 0, n),
+        "teardown": _life(0, 0, 0, n),
     }
 
 

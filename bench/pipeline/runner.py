@@ -32,7 +32,7 @@ from iotbench.model.results import CellResult, append_result
 from iotbench.model.spec import Cell, Spec
 from iotbench.model.telemetry import DeviceState
 from iotbench.pipeline.accounting import SeqLedger, reconcile, stored_among
-from iotbench.pipeline.costs import cpu_us_per_event, peak_rss_mb, wire_per_event
+from iotbench.pipeline.costs import cpu_us_per_event, datagram_wire_per_event, peak_rss_mb, wire_per_event
 from iotbench.pipeline.deploy import Deployment
 from iotbench.pipeline.metrics import Latency
 from iotbench.pipeline.ramp import search_cell
@@ -409,7 +409,12 @@ def _result(
         events_late=receive.events_late,
         latency_clipped={k: h.clipped_count for k, h in histograms.items() if h.clipped_count},
         run_id=run_id,
-        wire=wire_per_event(send_usage, send.events_sent) if send else None,
+        wire=(
+            wire_per_event(send_usage, send.events_sent)
+            or datagram_wire_per_event(transport_counters, send.payload_bytes["mean"], send.events_sent)
+        )
+        if send
+        else None,  # fmt: skip
         cpu_us_per_event=cpu_us_per_event(send_usage, receive_usage, servers.cpu_s()),
         peak_rss_mb=peak_rss_mb(send_usage, receive_usage, servers.peaks),
         timeseries=timeseries(send.series if send else {}, receive.series, spec.warmup_s, spec.duration_s),

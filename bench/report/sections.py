@@ -263,15 +263,8 @@ def transports_section(df: Any) -> str:
             )
     parts.append("<h3>Wire bytes per reading, by layer</h3>")
     parts.append(_wire(df))
-    parts.append("<h3>CPU per reading</h3>")
-    if not _extra_columns(df, ("cpu",)):
-        parts.append(
-            note(
-                "These results carry no CPU counters: CPU per reading is not measured by the runner "
-                "yet. The codec section's benchmarks give encode and decode CPU; FACTS.md's direct "
-                "client loops give each protocol's client and server CPU per event on this machine."
-            )
-        )
+    parts.append("<h3>CPU and memory per reading</h3>")
+    parts.append(_cpu(df))
     parts.append("<h3>Connection model</h3>")
     conns = df.groupby(["variant"], sort=True).agg(connections=("connections", "max"), devices=("devices", "max"))
     conns["devices per connection"] = conns["devices"] / conns["connections"]
@@ -294,22 +287,49 @@ def _wire(df: Any) -> str:
 
     frame = wire_table(df, Scenario().events_per_device_month)
     text = (
-        "<p><strong>Estimated</strong>: the payload is measured; protocol, TLS and TCP/IP bytes come from "
-        "the per-message figures below (FACTS.md), one segment each way per send; new-connection "
-        "variants add TCP open/close and, with TLS, a full handshake. Batching spreads a send's framing over "
-        "its readings. MB/device/month is the total at "
-        "one reading a minute.</p>"
+        "<p><strong>Measured</strong> on the sending side's connections, from the kernel's TCP counters "
+        "(<code>TCP_INFO</code>) over the measured window, per reading sent: the codec's payload, the "
+        "protocol's framing each way (headers, acknowledgements; TLS records in a TLS cell), TCP/IP headers "
+        "each way (loopback's: one segment can carry 64 KB, where a 1,500 B link needs several), and the "
+        "connections' set-up and tear-down spread over every reading the cell sent. <em>Of which TLS</em> is "
+        "a TLS cell's framing minus the same configuration's without TLS, when the run holds both. "
+        "MB/device/month is the total at one reading a minute.</p>"
     )
     if frame.empty:
-        text += note("No transport in this run has framing figures (kafka and others are not estimated).")
+        text += note(
+            "No cell in this run measured wire bytes (the in-process reference and UDP have no TCP connection)."
+        )
     else:
         text += table(frame, digits=1)
     return (
-        text
-        + "<details><summary>Per-message framing (FACTS.md)</summary>"
+        text + "<details><summary>Per-message framing from the protocols' specifications (FACTS.md), to read "
+        "the measurement against</summary>"
         + table(_facts_frame(FRAMING_FACTS, ["layer", "overhead per message"]))
         + "</details>"
     )
+
+
+def _cpu(df: Any) -> str:
+    cols = {
+        "client us/reading": "cpu_us_per_event_client",
+        "server us/reading": "cpu_us_per_event_server",
+        "consumer us/reading": "cpu_us_per_event_consumer",
+        "client peak MB": "peak_rss_mb_client",
+        "server peak MB": "peak_rss_mb_server",
+        "consumer peak MB": "peak_rss_mb_consumer",
+    }
+    ran = df[df["status"] == "ok"] if "status" in df else df
+    if "cpu_us_per_event_client" not in ran.columns or ran["cpu_us_per_event_client"].isna().all():
+        return note("These results carry no CPU readings (written before issue 11).")
+    text = (
+        "<p>CPU time per reading over the measured window, from each process's own accounting: the "
+        "sending processes (<em>client</em>: fleet, codec, the client library), the servers the cell "
+        "started (<em>server</em>, with every process they started) per reading sent, and the receiving "
+        "process (<em>consumer</em>: decode, validate, cold store) per reading received; peak resident memory "
+        "of each. The harness's own share is in the client and consumer figures: the in-process reference "
+        "shows its size.</p>"
+    )
+    return text + table(_median_table(ran, ["variant", "serialization", "batch"], cols), digits=1)
 
 
 def _facts_frame(rows: list[tuple[str, str]], columns: list[str]) -> Any:

@@ -1,4 +1,4 @@
-"""The wire-bytes estimate against hand-worked sums of FACTS.md's per-message figures."""
+"""The report's wire table: measured layers from result rows, and TLS as the difference of twins."""
 
 from __future__ import annotations
 
@@ -7,50 +7,53 @@ import json
 import pandas as pd
 import pytest
 
-from iotbench.report.wire import _layers, wire_table
-
-pytestmark = pytest.mark.server  # every test here starts a server
+from iotbench.report.wire import uses_tls, wire_table
 
 
-def test_mqtt_qos1_single_reading() -> None:
-    # 100 B payload + (37 B PUBLISH framing + 4 B PUBACK) + 2 segments x 40 B TCP/IP = 221 B
-    layers = _layers("mqtt", {"qos": 1}, 100.0, 1.0)
-    assert layers is not None and layers["total"] == pytest.approx(221.0)
-    assert _layers("mqtt", {"qos": 0}, 100.0, 1.0)["total"] == pytest.approx(100 + 37 + 40)
+def _row(variant: str, options: dict, framing_up: float, setup: float) -> dict:
+    return {
+        "status": "ok",
+        "variant": variant,
+        "serialization": "json",
+        "batch": 1,
+        "transport": "mqtt",
+        "transport_options": json.dumps(options),
+        "wire_up_payload": 200.0,
+        "wire_up_framing": framing_up,
+        "wire_down_framing": 4.0,
+        "wire_up_tcp_ip": 52.0,
+        "wire_down_tcp_ip": 52.0,
+        "wire_up_total": 200.0 + framing_up + 52.0,
+        "wire_setup_per_event": 0.5,
+        "wire_teardown_per_event": 0.1,
+        "wire_setup_up_bytes": setup,
+        "wire_setup_down_bytes": 100.0,
+    }
 
 
-def test_https_new_connection_pays_the_handshakes() -> None:
-    # 100 + 374 + 216 headers + 2 x 22 B TLS records + 2 x 40 B + (7 x 40 B TCP open/close + 6,500 B TLS)
-    layers = _layers("http", {"mode": "new-connection", "tls": True}, 100.0, 1.0)
-    assert layers["total"] == pytest.approx(100 + 590 + 44 + 80 + 280 + 6500)
-    kept = _layers("http", {"mode": "keep-alive", "tls": True}, 100.0, 1.0)
-    assert kept["handshakes"] == 0 and kept["total"] == pytest.approx(100 + 590 + 44 + 80)
-
-
-def test_batching_spreads_framing_and_rest_batches_base64() -> None:
-    amqp = _layers("amqp", {}, 60.0, 100.0)
-    assert amqp["protocol"] == pytest.approx(86 / 100 + 10)  # frame + disposition per send, ~10 B per event inside
-    rest = _layers("http", {"form": "batch"}, 60.0, 100.0, binary=True)
-    assert rest["base64"] == pytest.approx(20.0)
-    assert _layers("kafka", {}, 60.0, 1.0) is None  # no figure: not estimated rather than guessed
-
-
-def test_wire_table_from_result_rows() -> None:
+def test_measured_layers_add_up_and_tls_is_the_twins_difference() -> None:
     df = pd.DataFrame(
         [
-            {
-                "status": "ok",
-                "variant": "mqtt[qos=1]",
-                "serialization": "json",
-                "batch": 1,
-                "transport": "mqtt",
-                "transport_options": json.dumps({"qos": 1}),
-                "codec": "json",
-                "payload_bytes_mean": 100.0,
-                "events_per_send": 1.0,
-            }
+            _row("mqtt[qos=1]", {"qos": 1}, 40.0, 200.0),
+            _row("mqtt[qos=1,tls=true]", {"qos": 1, "tls": True}, 80.0, 800.0),
         ]
     )
-    table = wire_table(df, events_per_device_month=43_200)
-    assert table.loc[0, "total"] == pytest.approx(221.0)
-    assert table.loc[0, "MB/device/month"] == pytest.approx(221 * 43_200 / 1e6)
+    table = wire_table(df, events_per_device_month=43_200).set_index("variant")
+    clear, tls = table.loc["mqtt[qos=1]"], table.loc["mqtt[qos=1,tls=true]"]
+    assert clear["total B/reading"] == pytest.approx(200 + 40 + 4 + 52 + 52 + 0.5 + 0.1)
+    assert clear["MB/device/month"] == pytest.approx(clear["total B/reading"] * 43_200 / 1e6)
+    assert clear["TLS"] == "no" and tls["TLS"] == "yes"
+    assert tls["of which TLS"] == pytest.approx(40.0)  # (80 + 4) - (40 + 4)
+    assert tls["TLS handshake B/connection"] == pytest.approx(600.0)
+    assert pd.isna(clear["of which TLS"])
+
+
+def test_tls_default_comes_from_the_transport() -> None:
+    assert uses_tls("mqtt", {}) is False and uses_tls("mqtt", {"tls": True}) is True
+    assert uses_tls("no-such-transport", {}) is False
+
+
+def test_rows_without_measurements_give_an_empty_table() -> None:
+    df = pd.DataFrame([{"status": "ok", "variant": "inprocess", "wire_up_total": float("nan")}])
+    assert wire_table(df, 43_200).empty
+    assert wire_table(pd.DataFrame([{"status": "ok"}]), 43_200).empty

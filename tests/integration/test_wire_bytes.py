@@ -117,3 +117,18 @@ def test_counters_follow_a_socket_pair_exactly():
     finally:
         for sock in (client, peer, server):
             sock.close()
+
+
+def test_coap_counts_its_datagrams(tmp_path):
+    """UDP has no per-socket byte counters: the gateway counts each datagram, one request and one
+    response per reading at batch 1, 28 B of UDP/IP headers each."""
+    result = _cell("coap", {}, tmp_path)
+    wire = result["wire"]
+    assert wire["source"] == "datagrams"
+    assert wire["up"]["segments"] == pytest.approx(1.0, abs=0.02) and wire["down"]["segments"] == pytest.approx(
+        1.0, abs=0.02
+    )
+    assert wire["up"]["tcp_ip"] == pytest.approx(28.0, rel=0.02)
+    # a CoAP request: 4 B header + token + Uri-Path "telemetry" + Uri-Query "d=<device>" (+ payload marker)
+    assert 4 + len("telemetry") + 20 <= wire["up"]["framing"] <= 80
+    assert 4 <= wire["down"]["framing"] <= 16  # 2.04 Changed: header + token

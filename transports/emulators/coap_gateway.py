@@ -14,7 +14,10 @@ Run as ``python -m iotbench.transports.emulators.coap_gateway PORT`` (``coap_ser
 from __future__ import annotations
 
 import asyncio
+import json
+import signal
 import sys
+from pathlib import Path
 from typing import Any
 
 import aiocoap
@@ -25,9 +28,42 @@ from iotbench.transports.event_stream import COAP_HELLO as HELLO
 from iotbench.transports.event_stream import COAP_RESOURCE as RESOURCE
 from iotbench.transports.event_stream import Event
 
-__all__ = ["serve"]
+__all__ = ["COUNTS_FILE", "serve"]
 
 HUB = "coap"
+COUNTS_FILE = "datagrams.json"  # in the gateway's folder: its datagram counts, for the cell's wire bytes
+COUNTS_EVERY_S = 0.5
+
+
+class _Datagrams:
+    """The CoAP datagrams each way and their bytes, as this gateway received and sent them: the
+    kernel keeps no per-socket byte counters for UDP, so the server counts (one datagram, one count)."""
+
+    def __init__(self) -> None:
+        self.counts = {"udp_datagrams_up": 0, "udp_bytes_up": 0, "udp_datagrams_down": 0, "udp_bytes_down": 0}
+
+    def install(self) -> None:
+        from aiocoap.transports import udp6
+
+        counts, iface = self.counts, udp6.MessageInterfaceUDP6
+        received, send = iface.datagram_msg_received, iface.send
+
+        def counted_received(self: Any, data: bytes, ancdata: Any, flags: int, address: Any) -> None:
+            counts["udp_datagrams_up"] += 1
+            counts["udp_bytes_up"] += len(data)
+            received(self, data, ancdata, flags, address)
+
+        def counted_send(self: Any, message: Any) -> None:
+            counts["udp_datagrams_down"] += 1
+            counts["udp_bytes_down"] += len(message.encode())
+            send(self, message)
+
+        iface.datagram_msg_received, iface.send = counted_received, counted_send
+
+    def write(self) -> None:
+        tmp = Path(COUNTS_FILE + ".tmp")
+        tmp.write_text(json.dumps(self.counts))
+        tmp.replace(COUNTS_FILE)
 
 
 class _Telemetry(aiocoap.resource.Resource):
@@ -67,14 +103,22 @@ async def _stream(sink: StreamSink, reader: asyncio.StreamReader, writer: asynci
 async def serve(port: int, host: str = "127.0.0.1", queue_bytes: int = 64 * 1024 * 1024) -> Any:
     """CoAP on UDP ``port`` and the event stream on TCP ``port``; runs until cancelled."""
     sink = StreamSink(max_bytes=queue_bytes)
+    datagrams = _Datagrams()
+    datagrams.install()
     site = aiocoap.resource.Site()
     site.add_resource([RESOURCE], _Telemetry(sink))
     # UDP only: aiocoap would also serve CoAP over TCP on this port, which is the stream's
     context = await aiocoap.Context.create_server_context(site, bind=(host, port), transports=["udp6"])
     server = await asyncio.start_server(lambda r, w: _stream(sink, r, w), host, port)
+    loop = asyncio.get_running_loop()
+    stopped = loop.create_future()
+    loop.add_signal_handler(signal.SIGTERM, lambda: None if stopped.done() else stopped.set_result(None))
     try:
-        await asyncio.Future()  # until the process is told to stop
+        while not stopped.done():  # until the process is told to stop
+            await asyncio.wait([stopped], timeout=COUNTS_EVERY_S)
+            datagrams.write()
     finally:
+        datagrams.write()
         server.close()
         await context.shutdown()
 

@@ -85,7 +85,7 @@ class EventHubsHttpsTransport(EventHubsTransport):
         endpoint = RestEndpoint(self._rest_base(), self._ca_file, self.hub, connection.key_name, connection.key)
         sender = RestSender(endpoint, self.mode, self.form, self.url, self.call_timeout_s)
         self._senders.append(sender)
-        return sender
+        return await sender.connect()  # as a device does when it starts: set-up bytes before the first reading
 
     def payload(self, event: Any) -> bytes:
         from iotbench.transports.http.rest_client import BODY_ENCODING

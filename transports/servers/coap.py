@@ -11,6 +11,7 @@ same port number; it is ready when the TCP side accepts (``ServerProcess``'s che
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from iotbench.transports.base import TransportError
 from iotbench.transports.endpoints import Endpoint
 from iotbench.transports.servers.base import ServerDefaults
 from iotbench.transports.servers.process import LOOPBACK, ServerProcess, free_port
+
+COUNTS_FILE = "datagrams.json"  # what the gateway writes in its folder (emulators.coap_gateway.COUNTS_FILE)
 
 __all__ = ["start_coap_gateway", "CoapGateway"]
 
@@ -51,3 +54,13 @@ class CoapGateway(ServerDefaults):
     def stop(self) -> None:
         if self._process is not None:
             self._process.stop()
+
+    def counters(self) -> dict[str, int]:
+        """The datagrams each way and their bytes, as the gateway counted them (UDP has no kernel
+        counters per socket): ``udp_datagrams_up``, ``udp_bytes_up``, ``udp_datagrams_down``, ``udp_bytes_down``."""
+        if self._process is None:
+            return {}
+        try:
+            return {k: int(v) for k, v in json.loads((self._process.workdir / COUNTS_FILE).read_text()).items()}
+        except (OSError, ValueError):
+            return {}
