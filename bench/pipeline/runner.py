@@ -39,7 +39,7 @@ from iotbench.pipeline.ramp import search_cell
 from iotbench.pipeline.series import timeseries
 from iotbench.pipeline.sides import CLOSE_TIMEOUT_S, LATE_S, QUIET_S, Drain, Go, SideTask, receiving_side, sending_side
 from iotbench.pipeline.snapshots import ReceiveSide, SendSide, ledger_to_wire, merge_sends
-from iotbench.pipeline.usage import tree_cpu_s, tree_peak_rss_mb
+from iotbench.pipeline.usage import ServerMeter
 from iotbench.transports import get_transport
 from iotbench.transports.base import Load, TransportError
 
@@ -167,35 +167,6 @@ class _Side:
             self.process.join(5.0)
 
 
-class _ServerMeter:
-    """The servers' CPU seconds at the window's edges and their peak memory, read from outside."""
-
-    def __init__(self) -> None:
-        self.pids: dict[str, list[int]] = {}
-        self.window: tuple[float, float] = (0.0, 0.0)
-        self.start: dict[str, float] | None = None
-        self.end: dict[str, float] | None = None
-        self.peaks: dict[str, float] = {}
-
-    def tick(self, now: float) -> None:
-        if self.start is None and now >= self.window[0]:
-            self.start = self._cpu()
-        elif self.end is None and self.start is not None and now >= self.window[1]:
-            self.end = self._cpu()
-
-    def _cpu(self) -> dict[str, float]:
-        return {name: tree_cpu_s(pids) for name, pids in self.pids.items()}
-
-    def cpu_s(self) -> dict[str, float]:
-        """Each server's CPU seconds in the window ({} when it was not read at both edges)."""
-        if self.start is None or self.end is None:
-            return {}
-        return {name: self.end[name] - self.start[name] for name in self.pids}
-
-    def read_peaks(self) -> None:
-        self.peaks = {name: tree_peak_rss_mb(pids) for name, pids in self.pids.items()}
-
-
 class _CellRun:
     """One cell: its servers here, its two sides in their own processes."""
 
@@ -204,7 +175,7 @@ class _CellRun:
         self.deployment: Deployment | None = None
         self.receiver: _Side | None = None
         self.senders: list[_Side] = []
-        self.servers = _ServerMeter()
+        self.servers = ServerMeter()
 
     async def run(self) -> None:
         spec, cell = self.spec, self.cell
@@ -356,7 +327,7 @@ def _result(
     error: str | None,
     transport_counters: dict[str, int],
     run_id: str,
-    servers: _ServerMeter,
+    servers: ServerMeter,
 ) -> CellResult:
     """One result line from the two sides' snapshots (a side without one failed before it ended)."""
     receive = receive or ReceiveSide(SeqLedger(), 0, 0, 0.0, {k: Latency() for k in RECEIVE_LATENCIES}, 0, {})

@@ -21,7 +21,7 @@ import psutil
 
 from iotbench.pipeline.sockets import TcpCounters, tcp_counters
 
-__all__ = ["Reading", "peak_rss_mb", "read_now", "tree_cpu_s", "tree_peak_rss_mb"]
+__all__ = ["Reading", "ServerMeter", "peak_rss_mb", "read_now", "tree_cpu_s", "tree_peak_rss_mb"]
 
 
 @dataclass(frozen=True)
@@ -95,3 +95,33 @@ def tree_peak_rss_mb(pids: list[int]) -> float:
         except OSError:
             continue
     return total_kb / 1024.0
+
+
+class ServerMeter:
+    """The cell's servers' CPU seconds at the window's edges and their peak memory, read from outside
+    (the runner's: the servers are its children); ``pids`` by server name, ``window`` wall clock."""
+
+    def __init__(self) -> None:
+        self.pids: dict[str, list[int]] = {}
+        self.window: tuple[float, float] = (0.0, 0.0)
+        self.start: dict[str, float] | None = None
+        self.end: dict[str, float] | None = None
+        self.peaks: dict[str, float] = {}
+
+    def tick(self, now: float) -> None:
+        if self.start is None and now >= self.window[0]:
+            self.start = self._cpu()
+        elif self.end is None and self.start is not None and now >= self.window[1]:
+            self.end = self._cpu()
+
+    def _cpu(self) -> dict[str, float]:
+        return {name: tree_cpu_s(pids) for name, pids in self.pids.items()}
+
+    def cpu_s(self) -> dict[str, float]:
+        """Each server's CPU seconds in the window ({} when it was not read at both edges)."""
+        if self.start is None or self.end is None:
+            return {}
+        return {name: self.end[name] - self.start[name] for name in self.pids}
+
+    def read_peaks(self) -> None:
+        self.peaks = {name: tree_peak_rss_mb(pids) for name, pids in self.pids.items()}
