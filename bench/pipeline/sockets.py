@@ -68,12 +68,14 @@ class TcpCounters:
         return cls(**data)
 
 
-def _read(sock: socket.socket) -> TcpCounters | None:
-    """One connected TCP socket's counters, or None for anything else (Unix sockets, UDP, listeners)."""
+def _read(sock: socket.socket, connected: bool = True) -> TcpCounters | None:
+    """One TCP socket's counters, or None for anything else (Unix sockets, UDP, listeners, and --
+    ``connected`` -- a socket that is not connected now: a held one is read after its peer closed)."""
     if sock.type != socket.SOCK_STREAM or sock.family not in _IP_HEADER:
         return None
     try:
-        sock.getpeername()
+        if connected:
+            sock.getpeername()
         raw = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_LEN)
     except OSError:
         return None  # not connected (a listener, a socket still connecting)
@@ -102,7 +104,7 @@ def tcp_counters(sockets: list[socket.socket] | None = None) -> TcpCounters:
     total = TcpCounters()
     if sockets is not None:
         for sock in sockets:
-            counters = _read(sock)
+            counters = _read(sock, connected=False)  # held: still counted once the peer has closed
             if counters is not None:
                 total = total.plus(counters)
         return total

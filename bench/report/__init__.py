@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from iotbench.results_api import load_results, load_run
+from iotbench.results_api import load_results, load_run, load_timeseries
 
 __all__ = ["write_report", "render_report", "BENCHMARKS_NAME", "CSV_NAME", "REPORT_NAME"]
 
@@ -50,7 +50,7 @@ def render_report(out_dir: Path, benchmarks: Path | None = None) -> str:
         [
             ("decision", "The decision", _safe(lambda: decision_section(decide(df)))),
             ("codecs", "Codecs", _safe(lambda: codecs_section(df, benchmarks))),
-            ("transports", "Transports", _safe(lambda: transports_section(df))),
+            ("transports", "Transports", _safe(lambda: transports_section(df, load_timeseries(out_dir)))),
             ("matrix", "The full-path matrix", _safe(lambda: matrix_section(df))),
             ("cost", "Cost on Azure", _safe(lambda: cost_section(df, run))),
             ("method", "Method and environment", _safe(lambda: method_section(df, run))),

@@ -6,7 +6,7 @@ from typing import Any
 
 from iotbench.report.page import chart
 
-__all__ = ["bars", "heatmaps", "percentiles"]
+__all__ = ["bars", "heatmaps", "percentiles", "series"]
 
 
 def _plt() -> Any:
@@ -44,6 +44,28 @@ def percentiles(frame: Any, title: str, alt: str) -> str:
     ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
     ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_ylabel("ms (log)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return chart(fig, alt)
+
+
+def series(frame: Any, title: str, ylabel: str, alt: str, window: tuple[float, float], log: bool = False) -> str:
+    """One line per column of ``frame`` against its index (seconds from the schedule's start); the
+    measured window shaded."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    for label in frame.columns:
+        ax.plot(frame.index, frame[label], marker=".", label=str(label))
+    ax.axvspan(window[0], window[1], color="0.9", zorder=0, label="measured window")
+    if log:
+        from matplotlib.ticker import FormatStrFormatter, NullFormatter
+
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+        ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("s from the schedule's start")
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))

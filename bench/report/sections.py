@@ -214,7 +214,7 @@ def _evolution_html(frame: Any) -> str:
     return intro + summary + f"<details><summary>Every row, with the reason</summary>{table(frame)}</details>"
 
 
-def transports_section(df: Any) -> str:
+def transports_section(df: Any, timeseries: Any = None) -> str:
     if df.empty:
         return note("No cell runs.")
     parts = [
@@ -261,6 +261,8 @@ def transports_section(df: Any) -> str:
                     "end-to-end latency percentiles per transport",
                 )
             )
+    parts.append("<h3>Second by second</h3>")
+    parts.append(_seconds(df, timeseries))
     parts.append("<h3>Wire bytes per reading, by layer</h3>")
     parts.append(_wire(df))
     parts.append("<h3>CPU and memory per reading</h3>")
@@ -307,6 +309,43 @@ def _wire(df: Any) -> str:
         + table(_facts_frame(FRAMING_FACTS, ["layer", "overhead per message"]))
         + "</details>"
     )
+
+
+def _seconds(df: Any, ts: Any) -> str:
+    """Stored readings and send delay p99 per second: every variant at the smallest batch, one
+    serialization, the first repeat (the results' ``timeseries``; ``iotbench.load_timeseries`` has all)."""
+    if ts is None or ts.empty:
+        return note("These results carry no time series (written before issue 11).")
+    ran = df[(df["status"] == "ok") & df["cell"].isin(set(ts["cell"]))]
+    if ran.empty:
+        return note("No cell that ran has a time series.")
+    ran = ran[(ran["batch"] == ran["batch"].min()) & (ran["repeat"] == 0)]
+    ran = ran[ran["serialization"] == sorted(ran["serialization"].unique())[0]]
+    names = dict(zip(ran["cell"], ran["variant"]))
+    picked = ts[ts["cell"].isin(names) & (ts["repeat"] == 0)]
+    window = picked[picked["in_window"]]["t_s"]
+    if window.empty:
+        return note("No bin of the measured window.")
+    span = (float(window.min()), float(window.max()) + float(picked["bin_s"].max()))
+    label = f"batch {int(ran['batch'].min())}, {escape(str(ran['serialization'].iloc[0]))}"
+
+    def lines(metric: str) -> Any:
+        frame = picked[picked["metric"] == metric].pivot_table("value", "t_s", "cell", dropna=False)
+        return frame.rename(columns=names).sort_index(axis=1)
+
+    text = (
+        f"<p>Each variant at {label}, its first repeat: readings stored per second (by arrival) and the "
+        "send delay p99 of the readings due in each second; the measured window is shaded. A stall, a "
+        "backlog or a slow start shows here where the cell's medians hide it.</p>"
+    )
+    per_bin = float(picked["bin_s"].max())
+    stored = lines("stored") / per_bin
+    text += charts.series(stored, f"Stored readings per second, {label}", "readings/s", "stored per second", span)
+    delay = lines("send_delay_p99_ms")
+    if not delay.dropna(how="all").empty:
+        text += charts.series(delay, f"Send delay p99 per second, {label}", "ms (log)", "send delay p99 per second",
+                              span, log=True)  # fmt: skip
+    return text
 
 
 def _cpu(df: Any) -> str:

@@ -41,13 +41,16 @@ def uses_tls(transport: str, options: dict[str, Any]) -> bool:
     return bool(defaults.get("tls", False))
 
 
-def _clear_twin(transport: str, options: dict[str, Any]) -> str:
+def _clear_twins(transport: str, options: dict[str, Any]) -> list[str]:
+    """The variant labels the same configuration without TLS can have: ``tls = false`` said, or left
+    to a default that is off."""
     from iotbench.results_api import variant_label
 
     clear = {k: v for k, v in options.items() if k != "tls"}
-    if uses_tls(transport, clear):  # TLS on by default: its clear twin says tls = false
-        clear["tls"] = False
-    return variant_label(transport, clear)
+    twins = [variant_label(transport, {**clear, "tls": False})]
+    if not uses_tls(transport, clear):
+        twins.append(variant_label(transport, clear))
+    return twins
 
 
 def wire_table(df: Any, events_per_device_month: float) -> Any:
@@ -74,15 +77,15 @@ def wire_table(df: Any, events_per_device_month: float) -> Any:
             "total B/reading": total,
             "set-up B/connection": float((g["wire_setup_up_bytes"] + g["wire_setup_down_bytes"]).median()),
             "MB/device/month": total * events_per_device_month / 1e6,
-            "_twin": _clear_twin(transport, options) if uses_tls(transport, options) else None,
+            "_twins": _clear_twins(transport, options) if uses_tls(transport, options) else [],
         }
         rows[(variant, serialization, int(batch))] = row
     for row in rows.values():
-        twin = rows.get((row["_twin"], row["serialization"], row["batch"])) if row["_twin"] else None
+        twin = next((rows[k] for t in row["_twins"] if (k := (t, row["serialization"], row["batch"])) in rows), None)
         if twin is not None:  # the TLS layer: this cell minus its clear twin, both measured
             row["of which TLS"] = (row["framing up"] + row["framing down"]) - (
                 twin["framing up"] + twin["framing down"]
             )
             row["TLS handshake B/connection"] = row["set-up B/connection"] - twin["set-up B/connection"]
-    frame = pd.DataFrame([{k: v for k, v in r.items() if k != "_twin"} for r in rows.values()])
+    frame = pd.DataFrame([{k: v for k, v in r.items() if k != "_twins"} for r in rows.values()])
     return frame
