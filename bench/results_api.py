@@ -110,7 +110,8 @@ RESULT_COLUMNS: dict[str, str] = {
         for layer in layers
     },
     "wire_events": "readings sent in the measured window: the denominator of the wire_up_*/wire_down_* columns",
-    "wire_connections": "the sending side's TCP connections counted in the window (0: UDP, from the server's datagram counts)",
+    "wire_connections": "the sending side's TCP connections counted in the window "
+    "(0: UDP, from the server's datagram counts)",
     "wire_retransmitted_bytes": "of the bytes device -> server in the window, retransmitted (NaN for UDP)",
     **{
         f"wire_{phase}_{what}": f"connection {phase}: {text}"
