@@ -189,7 +189,7 @@ class _CellRun:
         self.deployment = Deployment(transport, self.folder / "server")
         async with asyncio.timeout(START_TIMEOUT_S):
             endpoints = await self.deployment.start_servers()
-        self.servers.pids = self.deployment.server_pids()
+        self.servers.pids = {name: pids for name, pids in self.deployment.server_pids().items() if pids}
         task = SideTask(spec, cell, str(self.folder), f"{transport_class.__module__}:{transport_class.__qualname__}",
                         endpoints, load, self.run_id, _max_seq(spec, cell))  # fmt: skip
         # the receiver first: a consumer is there before anything is sent
