@@ -69,18 +69,44 @@ def cost_section(df: Any, run: dict[str, Any], scenario: Scenario = FABRIKAM) ->
     parts.append("<h3>Event Hubs and device bandwidth, per month</h3>")
     parts.append(table(pd.DataFrame(rows), digits=2))
     parts.append(
-        "<p>Device bandwidth is payload only; protocol framing and TLS come on top (see the "
-        "transports section). Cellular plans bill by the MB"
-        + (
-            f" (priced here at {prices.cellular_per_mb:g} {escape(money)}/MB)."
-            if prices.cellular_per_mb
-            else "; set <code>cellular_per_mb</code> in <code>[prices]</code> to price it."
-        )
-        + "</p>"
+        "<p>MB/device/month here is the payload alone; what the device's link carries -- protocol, TLS, "
+        "TCP/IP, connection set-up -- is measured below.</p>"
     )
+    parts.append("<h3>The device's link, per month (measured)</h3>")
+    parts.append(_device_link(source, prices, scenario))
     parts.append("<h3>Cold storage, per month of data</h3>")
     parts.append(_storage(source, run, prices, scenario))
     return "\n".join(parts)
+
+
+def _device_link(source: Any, prices: Prices, scenario: Scenario) -> str:
+    """Measured wire bytes per reading (the ``wire`` key, every layer) -> MB per device per month."""
+    from iotbench.report.wire import wire_table
+
+    frame = wire_table(source, scenario.events_per_device_month)
+    if frame.empty:
+        return note("No cell measured its wire bytes (results written before issue 11, or no TCP/UDP transport).")
+    money = prices.currency
+    out = frame[["variant", "serialization", "batch", "TLS", "total B/reading", "MB/device/month"]].copy()
+    out["fleet GB/month"] = out["MB/device/month"] * scenario.devices / 1e3
+    priced = prices.cellular_per_mb > 0
+    if priced:
+        out[f"{money}/device/month"] = out["MB/device/month"] * prices.cellular_per_mb
+        out[f"fleet {money}/month"] = out[f"{money}/device/month"] * scenario.devices
+    text = (
+        f"<p>Bytes per reading on the device's link as measured in each cell (payload, framing, TLS, TCP/IP "
+        f"headers, connection set-up and tear-down spread over the cell: the transports section has the "
+        f"layers), at {scenario.events_per_device_month:,.0f} readings per device per month. Connections "
+        "last as long as a cell here; an idle connection's keep-alive and a sleeping device's handshake per "
+        "reading come on top. "
+        + (
+            f"Cellular data priced at {prices.cellular_per_mb:g} {escape(money)}/MB."
+            if priced
+            else "Set <code>cellular_per_mb</code> in <code>[prices]</code> to price it."
+        )
+        + "</p>"
+    )
+    return text + table(out, digits=2)
 
 
 def _prices_table(prices: Prices) -> str:

@@ -57,3 +57,18 @@ def test_rows_without_measurements_give_an_empty_table() -> None:
     df = pd.DataFrame([{"status": "ok", "variant": "inprocess", "wire_up_total": float("nan")}])
     assert wire_table(df, 43_200).empty
     assert wire_table(pd.DataFrame([{"status": "ok"}]), 43_200).empty
+
+
+def test_the_cost_section_prices_the_measured_link() -> None:
+    from dataclasses import replace
+
+    from iotbench.model.cost import DEFAULT_PRICES, Scenario
+    from iotbench.report.cost_section import _device_link
+
+    df = pd.DataFrame([_row("mqtt[qos=1]", {"qos": 1}, 40.0, 200.0)])
+    total = 200 + 40 + 4 + 52 + 52 + 0.5 + 0.1
+    unpriced = _device_link(df, DEFAULT_PRICES, Scenario())
+    assert f"{total * 43_200 / 1e6:.2f}" in unpriced and "cellular_per_mb" in unpriced
+    priced = _device_link(df, replace(DEFAULT_PRICES, cellular_per_mb=0.5), Scenario())
+    fleet = total * 43_200 / 1e6 * 0.5 * 100_000
+    assert f"{fleet:,.2f}" in priced  # the fleet's cellular bill, a month
