@@ -34,24 +34,27 @@ from iotbench.codecs import CODECS
 from iotbench.compression import COMPRESSIONS, compression_names
 from iotbench.model.cost import DEFAULT_PRICES, Prices, PricesError, parse_prices
 from iotbench.model.limits import (
-    MAX_CELL_RUNS,
     MAX_OFFERED_EPS,
     RANGES,
-    Range,
     number_ranges,
     refusal,
     shown_number,
 )
-from iotbench.registry import PluginUnavailable
-from iotbench.transports import TRANSPORTS, TransportError
+from iotbench.model.spec_checks import (
+    DIMENSIONS,
+    SpecError,
+    check_plugins,
+    checked,
+    exclusions,
+    fail,
+    option_variants,
+    show,
+    transport_options,
+    typed,
+)
+from iotbench.transports import TRANSPORTS
 
 __all__ = ["Cell", "RateSearch", "Spec", "SpecError", "load_spec", "parse_spec", "default_spec"]
-
-DIMENSIONS = ("codec", "transport", "batch", "compression", "connections", "devices", "interval_s")
-
-
-class SpecError(ValueError):
-    """A spec that cannot run; the message names the key and the fix."""
 
 
 @dataclass(frozen=True)
@@ -168,7 +171,7 @@ class Spec:
         for codec, transport, batch, comp, conns, devices, interval in itertools.product(
             self.codecs, self.transports, self.batch, self.compression, self.connections, self.devices, self.interval_s
         ):
-            for options in _option_variants(self.transport_options.get(transport, {})):
+            for options in option_variants(self.transport_options.get(transport, {})):
                 cell = Cell(codec, transport, batch, comp, conns, devices, interval, options)
                 if not any(_matches(cell, rule) for rule in self.exclude):
                     out.extend(_replace_repeat(cell, r) for r in range(self.repeats))
@@ -180,12 +183,6 @@ class Spec:
 
 def _replace_repeat(cell: Cell, repeat: int) -> Cell:
     return Cell(**{**asdict(cell), "transport_options": cell.transport_options, "repeat": repeat})
-
-
-def _option_variants(options: dict[str, Any]) -> list[tuple[tuple[str, Any], ...]]:
-    keys = sorted(options)
-    values = [v if isinstance(v, list) else [v] for v in (options[k] for k in keys)]
-    return [tuple(zip(keys, combo)) for combo in itertools.product(*values)] or [()]
 
 
 def _matches(cell: Cell, rule: dict[str, Any]) -> bool:
@@ -221,64 +218,7 @@ _SCALARS = {
 _TABLES = {"exclude", "transport_options", "cold_store", "prices", "rate_search"}
 _KNOWN = sorted({*_LISTS, *_SCALARS, *_TABLES, "matrix", "sending_cpus", "rate"})
 _PART_KEYS = sorted({*_LISTS, "exclude", "transport_options", "repeats"})  # repeats: per matrix table too
-_ZERO_OK = {"warmup_s", "linger_ms", "start_spread_s", "seed"}
 _MAX_NAME = 200  # the report's title
-
-
-def _fail(key: str, problem: str, fix: str) -> SpecError:
-    shown = key if key.isprintable() else repr(key)[1:-1]  # one line, whatever a quoted TOML key holds
-    return SpecError(f"spec key '{shown}': {problem}; {fix}")
-
-
-def _show(value: Any) -> str:
-    """``repr(value)`` for a message: one line, short, and safe for a 5,000-digit integer."""
-    try:
-        text = repr(value)
-    except ValueError:  # an integer beyond str()'s digit limit
-        return f"a {type(value).__name__} too large to print"
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _typed(key: str, value: Any, kind: type) -> Any:
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        try:
-            return float(value)
-        except OverflowError:
-            raise _fail(key, f"{_show(value)} is too large", "give a number") from None
-    if not isinstance(value, kind) or isinstance(value, bool):
-        raise _fail(key, f"{_show(value)} is a {type(value).__name__}", f"give a {kind.__name__}")
-    if kind is float and not math.isfinite(value):  # type: ignore[arg-type]  # a float: checked just above
-        raise _fail(key, f"{value!r} is not a finite number", "give a number")
-    return value
-
-
-def _positive(key: str, value: float, *, zero_ok: bool = False) -> None:
-    if value < 0 or (value == 0 and not zero_ok):
-        raise _fail(
-            key,
-            f"{_show(value)} is {'negative' if value < 0 else 'zero'}",
-            f"give a number {'>= 0' if zero_ok else '> 0'}",
-        )
-
-
-def _in_range(key: str, value: float, bounds: Range) -> None:
-    if not bounds.low <= value <= bounds.high:
-        side, limit = ("below", bounds.low) if value < bounds.low else ("above", bounds.high)
-        raise _fail(
-            key,
-            f"{shown_number(value)} is {side} {shown_number(limit)} ({bounds.why})",
-            f"give a number from {shown_number(bounds.low)} to {shown_number(bounds.high)}",
-        )
-
-
-def _checked(key: str, value: Any, kind: type, ranges: dict[str, Range]) -> Any:
-    """``value`` of ``kind``, inside its declared range."""
-    value = _typed(key, value, kind)
-    bounds = ranges.get(key)
-    if bounds is not None:
-        _positive(key, value, zero_ok=key.rpartition(".")[2] in _ZERO_OK)
-        _in_range(key, value, bounds)
-    return value
 
 
 def parse_spec(raw: dict[str, Any]) -> Spec:
@@ -290,11 +230,11 @@ def parse_spec(raw: dict[str, Any]) -> Spec:
     every transport" without the full cross product.
     """
     if not isinstance(raw, dict):
-        raise SpecError(f"spec: {_show(raw)} is not a table of keys; write key = value lines")
+        raise SpecError(f"spec: {show(raw)} is not a table of keys; write key = value lines")
     spec = _with_parts(raw) if "matrix" in raw else _parse(raw)
     refused = refusal(spec)  # the whole matrix against this process; nothing has started yet
     if refused is not None:
-        raise _fail(*refused)
+        raise fail(*refused)
     return spec
 
 
@@ -302,22 +242,22 @@ def _parse(raw: dict[str, Any]) -> Spec:
     for key in raw:
         if key not in _KNOWN:
             close = difflib.get_close_matches(key, _KNOWN, n=1) if isinstance(key, str) else []
-            raise _fail(
+            raise fail(
                 str(key), "unknown key", f"did you mean '{close[0]}'?" if close else f"known keys: {', '.join(_KNOWN)}"
             )
     values = _values(raw)
     values.setdefault("codecs", ("json", "msgpack"))
     values.setdefault("transports", ("inprocess",))
-    _check_plugins("codecs", values["codecs"], CODECS)
-    _check_plugins("transports", values["transports"], TRANSPORTS)
+    check_plugins("codecs", values["codecs"], CODECS)
+    check_plugins("transports", values["transports"], TRANSPORTS)
     for comp in values.get("compression", ()):
         if comp not in compression_names():
-            raise _fail("compression", f"unknown compression {comp!r}", f"use one of {', '.join(compression_names())}")
+            raise fail("compression", f"unknown compression {comp!r}", f"use one of {', '.join(compression_names())}")
         usable, why = COMPRESSIONS.status(comp)
         if not usable:
-            raise _fail("compression", why, "install it, or drop it from the spec")
-    values["transport_options"] = _transport_options(raw.get("transport_options", {}), values["transports"])
-    values["exclude"] = _exclusions(raw.get("exclude", []), values["transport_options"])
+            raise fail("compression", why, "install it, or drop it from the spec")
+    values["transport_options"] = transport_options(raw.get("transport_options", {}), values["transports"])
+    values["exclude"] = exclusions(raw.get("exclude", []), values["transport_options"])
     values["cold_store"] = _cold_store(raw.get("cold_store", {}))
     values["prices"] = _prices(raw.get("prices", {}))
     values["rate"] = _rate(raw.get("rate", "contract"))
@@ -336,15 +276,15 @@ def _values(raw: dict[str, Any]) -> dict[str, Any]:
         if key in raw:
             items = raw[key] if isinstance(raw[key], list) else [raw[key]]
             if not items:
-                raise _fail(key, "is empty", "name at least one value")
-            values[key] = tuple(_checked(key, v, kind, ranges) for v in items)
+                raise fail(key, "is empty", "name at least one value")
+            values[key] = tuple(checked(key, v, kind, ranges) for v in items)
     for key, kind in _SCALARS.items():
         if key in raw:
-            values[key] = _checked(key, raw[key], kind, ranges)
+            values[key] = checked(key, raw[key], kind, ranges)
     if not 0 <= values.get("jitter", 0.1) < 0.5:  # under half an interval keeps a device's readings in order
-        raise _fail("jitter", f"{values['jitter']!r} is outside 0..0.5", "give a fraction of the interval, e.g. 0.1")
+        raise fail("jitter", f"{values['jitter']!r} is outside 0..0.5", "give a fraction of the interval, e.g. 0.1")
     if "seed" in values and values["seed"] + values.get("repeats", 1) - 1 > ranges["seed"].high:
-        raise _fail(
+        raise fail(
             "seed",
             f"{shown_number(values['seed'])} + repeats is above {shown_number(ranges['seed'].high)} "
             f"({ranges['seed'].why})",
@@ -356,13 +296,13 @@ def _values(raw: dict[str, Any]) -> dict[str, Any]:
     for key in ("connections", "devices"):
         fewest = min(values.get(key, (1000 if key == "devices" else 1,)))
         if processes > fewest:
-            raise _fail(
+            raise fail(
                 "sending_processes",
                 f"{processes} processes for {fewest} {key} (each process needs one at least)",
                 f"give sending_processes <= {fewest}, or more {key}",
             )
     if len(values.get("name", "")) > _MAX_NAME:
-        raise _fail(
+        raise fail(
             "name",
             f"is {len(values['name']):,} characters, above {_MAX_NAME} (the report's title)",
             "give a shorter name",
@@ -375,26 +315,26 @@ def _cpus(raw: Any) -> tuple[int, ...]:
     usable = sorted(os.sched_getaffinity(0))
     shown = ", ".join(map(str, usable))
     items = raw if isinstance(raw, list) else [raw]
-    cpus = tuple(_typed("sending_cpus", v, int) for v in items)
+    cpus = tuple(typed("sending_cpus", v, int) for v in items)
     for cpu in cpus:
         if cpu not in usable:
-            raise _fail("sending_cpus", f"CPU {shown_number(cpu)} is not one this process may use ({shown})",
+            raise fail("sending_cpus", f"CPU {shown_number(cpu)} is not one this process may use ({shown})",
                         f"give CPUs from {shown}, or [] for no pinning")  # fmt: skip
     if len(set(cpus)) < len(cpus):
-        raise _fail("sending_cpus", f"{_show(raw)} names a CPU twice", "name each CPU once")
+        raise fail("sending_cpus", f"{show(raw)} names a CPU twice", "name each CPU once")
     return cpus
 
 
 def _with_parts(raw: dict[str, Any]) -> Spec:
     tables = raw["matrix"]
     if not isinstance(tables, list) or not tables or not all(isinstance(t, dict) for t in tables):
-        raise _fail("matrix", "is not a list of tables", "write [[matrix]] sections with dimension keys")
+        raise fail("matrix", "is not a list of tables", "write [[matrix]] sections with dimension keys")
     base = {k: v for k, v in raw.items() if k != "matrix"}
     parts = []
     for n, table in enumerate(tables):
         for key in table:
             if key not in _PART_KEYS:
-                raise _fail(
+                raise fail(
                     f"matrix[{n}].{key}",
                     "cannot differ between matrix tables",
                     f"use {', '.join(_PART_KEYS)} there, and set the rest at the top level",
@@ -403,133 +343,23 @@ def _with_parts(raw: dict[str, Any]) -> Spec:
     return dataclasses.replace(_parse(base), parts=tuple(parts))
 
 
-def _check_plugins(key: str, names: tuple[str, ...], registry: Any) -> None:
-    known = registry.names()
-    for name in names:
-        if name not in known:
-            close = difflib.get_close_matches(name, known, n=1)
-            fix = f"did you mean '{close[0]}'?" if close else f"use one of {', '.join(known)}"
-            raise _fail(key, f"unknown {key[:-1]} {name!r}", f"{fix} (`iotbench list` shows them all)")
-        usable, why = registry.status(name)
-        if not usable:
-            raise _fail(key, why, "install it, or drop it from the spec")
-
-
 # ---- transport options ------------------------------------------------------------
-
-
-def _transport_options(raw: Any, transports: tuple[str, ...]) -> dict[str, dict[str, Any]]:
-    if not isinstance(raw, dict):
-        raise _fail("transport_options", "is not a table", "write [transport_options.NAME] sections")
-    out = {}
-    for name, options in raw.items():
-        key = f"transport_options.{name}"
-        if name not in transports:
-            raise _fail(key, f"{name!r} is not in 'transports'", "add it to 'transports' or remove the section")
-        try:
-            transport = TRANSPORTS.load(name)
-        except PluginUnavailable as exc:
-            raise _fail(key, str(exc), "install it, or drop the transport from the spec") from None
-        known = transport.Options.names()
-        if not isinstance(options, dict):
-            raise _fail(
-                key,
-                f"{_show(options)} is not a table",
-                f"write [{key}] with option = value lines ({name} takes: {', '.join(known) or 'no options'})",
-            )
-        for option, value in options.items():
-            if option not in known:
-                close = difflib.get_close_matches(option, known, n=1)
-                fix = f"did you mean '{close[0]}'?" if close else f"{name} takes: {', '.join(known) or 'no options'}"
-                raise _fail(f"{key}.{option}", "unknown option", fix)
-            _option_values(f"{key}.{option}", value)
-        _construct_variants(key, transport, options)
-        out[name] = dict(options)
-    return out
-
-
-def _option_values(key: str, value: Any) -> None:
-    """One value, or a non-empty list of them (one more dimension); never a table or a nested list."""
-    items = value if isinstance(value, list) else [value]
-    if not items:
-        raise _fail(key, "is empty", "give a value, or a list of values to compare")
-    for item in items:
-        if not isinstance(item, (str, int, float, bool)):
-            raise _fail(
-                key,
-                f"{_show(item)} is a {type(item).__name__}",
-                "give a string, number or boolean (a list of them is one more dimension)",
-            )
-        if isinstance(item, float) and not math.isfinite(item):
-            raise _fail(key, f"{item!r} is not a finite number", "give a number")
-
-
-def _construct_variants(key: str, transport: Any, options: dict[str, Any]) -> None:
-    """Build the transport's options once per variant: ``Options(**variant)`` checks every value
-    (type, range, an endpoint's shape, no password in a url) and does no I/O."""
-    count = math.prod(len(v) if isinstance(v, list) else 1 for v in options.values())
-    if count > MAX_CELL_RUNS:
-        raise _fail(
-            key,
-            f"its lists make {count:,} variants, above {MAX_CELL_RUNS:,} cell runs",
-            "compare fewer values in one spec",
-        )
-    for variant in _option_variants(options):
-        try:
-            transport.Options(**dict(variant))
-        except Exception as exc:  # noqa: BLE001 - whatever a constructor raises, the spec is at fault
-            raise _option_error(key, transport, variant, exc) from None
-
-
-def _option_error(key: str, transport: Any, variant: tuple[tuple[str, Any], ...], exc: Exception) -> SpecError:
-    """The error naming the option that fails on its own, else the combination."""
-    for option, value in variant:
-        try:
-            transport.Options(**{option: value})
-        except Exception as alone:  # noqa: BLE001
-            return SpecError(f"spec key '{key}.{option}': {_reason(alone)}")
-    together = ", ".join(f"{option}={_show(value)}" for option, value in variant)
-    return SpecError(f"spec key '{key}': {together} together: {_reason(exc)}")
-
-
-def _reason(exc: Exception) -> str:
-    text = str(exc) if isinstance(exc, (TransportError, ValueError)) else f"{type(exc).__name__}: {exc}"
-    return " ".join(text.split())  # one line
 
 
 # ---- the other tables ---------------------------------------------------------------
 
 
-def _exclusions(raw: Any, options: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], ...]:
-    if not isinstance(raw, list) or not all(isinstance(r, dict) for r in raw):
-        raise _fail("exclude", "is not a list of tables", 'write exclude = [{codec = "json", batch = 1}]')
-    option_names = {o for opts in options.values() for o in opts}
-    for rule in raw:
-        for key, value in rule.items():
-            if key not in DIMENSIONS and key not in option_names:
-                raise _fail(
-                    f"exclude.{key}", "is not a matrix dimension", f"use {', '.join(DIMENSIONS)} or a transport option"
-                )
-            if not isinstance(value, (str, int, float, bool)):
-                raise _fail(
-                    f"exclude.{key}",
-                    f"{_show(value)} is a {type(value).__name__}",
-                    "give one value per rule (write one rule per value)",
-                )
-    return tuple(raw)
-
-
 def _cold_store(raw: Any) -> ColdStoreSpec:
     if not isinstance(raw, dict):
-        raise _fail("cold_store", "is not a table", "write a [cold_store] section")
+        raise fail("cold_store", "is not a table", "write a [cold_store] section")
     known = {"format": str, "roll_bytes": int, "roll_s": float}
     values = {}
     for key, value in raw.items():
         if key not in known:
-            raise _fail(f"cold_store.{key}", "unknown key", f"known: {', '.join(known)}")
-        values[key] = _checked(f"cold_store.{key}", value, known[key], RANGES)
+            raise fail(f"cold_store.{key}", "unknown key", f"known: {', '.join(known)}")
+        values[key] = checked(f"cold_store.{key}", value, known[key], RANGES)
     if values.get("format", "jsonl.gz") != "jsonl.gz":
-        raise _fail("cold_store.format", f"{_show(values['format'])} is not available yet", "use 'jsonl.gz'")
+        raise fail("cold_store.format", f"{show(values['format'])} is not available yet", "use 'jsonl.gz'")
     return ColdStoreSpec(**values)
 
 
@@ -537,9 +367,9 @@ def _rate(raw: Any) -> str:
     if raw in RATES:
         return str(raw)
     number = isinstance(raw, (int, float)) and not isinstance(raw, bool)
-    raise _fail(
+    raise fail(
         "rate",
-        f"{_show(raw)} is not 'contract' or 'max'" + (" (a fixed rate is devices / interval_s)" if number else ""),
+        f"{show(raw)} is not 'contract' or 'max'" + (" (a fixed rate is devices / interval_s)" if number else ""),
         'give "contract" (one run at devices / interval_s) or "max" (a ramp to each cell\'s highest '
         "sustained rate, bounded by [rate_search])",
     )
@@ -549,27 +379,27 @@ def _rate_search(raw: Any, rate: str) -> RateSearch:
     if raw is None:
         return RateSearch()
     if rate != "max":
-        raise _fail("rate_search", f"is set but rate is {rate!r}", 'set rate = "max", or remove the table')
+        raise fail("rate_search", f"is set but rate is {rate!r}", 'set rate = "max", or remove the table')
     if not isinstance(raw, dict):
-        raise _fail("rate_search", "is not a table", "write a [rate_search] section")
+        raise fail("rate_search", "is not a table", "write a [rate_search] section")
     known = [f.name for f in dataclasses.fields(RateSearch)]
     values = {}
     for key, value in raw.items():
         if key not in known:
             close = difflib.get_close_matches(str(key), known, n=1)
-            raise _fail(
+            raise fail(
                 f"rate_search.{key}",
                 "unknown key",
                 f"did you mean '{close[0]}'?" if close else f"known: {', '.join(known)}",
             )
-        values[key] = _checked(f"rate_search.{key}", value, float, RANGES)
+        values[key] = checked(f"rate_search.{key}", value, float, RANGES)
     search = RateSearch(**values)
     if search.min_eps > search.max_eps:
-        raise _fail("rate_search.min_eps", f"{shown_number(search.min_eps)} is above max_eps "
+        raise fail("rate_search.min_eps", f"{shown_number(search.min_eps)} is above max_eps "
                     f"{shown_number(search.max_eps)}", "give min_eps <= max_eps")  # fmt: skip
     start = search.start_eps
     if start is not None and not search.min_eps <= start <= search.max_eps:
-        raise _fail("rate_search.start_eps", f"{shown_number(start)} is outside min_eps .. max_eps "
+        raise fail("rate_search.start_eps", f"{shown_number(start)} is outside min_eps .. max_eps "
                     f"({shown_number(search.min_eps)} .. {shown_number(search.max_eps)})",
                     "give a start within them")  # fmt: skip
     return search
@@ -579,7 +409,7 @@ def _prices(raw: Any) -> Prices:
     if isinstance(raw, dict):
         for key, value in raw.items():  # parse_prices takes any number >= 0: not NaN, inf or 10**400
             if isinstance(value, (int, float)) and not isinstance(value, bool) and not _finite(value):
-                raise _fail(f"prices.{key}", f"{_show(value)} is not a finite number", "give a price")
+                raise fail(f"prices.{key}", f"{show(value)} is not a finite number", "give a price")
     try:
         return parse_prices(raw)
     except PricesError as exc:
