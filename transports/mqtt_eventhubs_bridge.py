@@ -35,6 +35,7 @@ from typing import Any
 
 from iotbench.transports.base import TransportError
 from iotbench.transports.endpoints import Endpoint
+from iotbench.transports.eventhubs.producer import open_partition_links
 from iotbench.transports.mqtt_client import MqttConnection
 from iotbench.transports.sas import describe_failure
 from iotbench.transports.servers.bridge import CONNECTION_ENV, READY_FILE, STATS_FILE
@@ -92,6 +93,8 @@ class Bridge:
 
     async def open(self) -> None:
         self.partitions = await self._bounded("get_partition_ids", self.producer.get_partition_ids())
+        # a bridge that runs for months has its links open: none is opened by the first readings
+        await self._bounded("open partition links", open_partition_links(self.producer, self.partitions, self.timeout))
         a = self.args
         ssl_context = client_context(a.mqtt_ca) if a.mqtt_ca else None
         endpoint = Endpoint("mqtts" if a.mqtt_ca else "mqtt", a.mqtt_host, a.mqtt_port, ca_file=a.mqtt_ca or None)
