@@ -136,6 +136,7 @@ class MqttTransport(TransportDefaults):
         {"qos": 1, "broker": "amqtt"},
         {"qos": 1, "tls": True},
         {"qos": 1, "broker": "amqtt", "websockets": True},
+        {"qos": 1, "bridge": "eventhubs"},  # in order per device through the bridge and the hub's partitions
     ]
 
     def __init__(self, **options: Any) -> None:
