@@ -10,6 +10,12 @@ and the receiver's ``failure()`` says why.
 
 The broker is mosquitto (Debian) or amqtt (PyPI, MQTT 3.1.1 only), started in the
 cell's folder -- or an external one named by ``url`` (see ``endpoints.py``).
+
+``bridge = "eventhubs"`` runs the bridged path instead of reading the broker: a bridge process
+(``mqtt_eventhubs_bridge``, a server of the cell) forwards the device topics to the local Event
+Hubs endpoint, and the receiver is the ``eventhubs`` transport's consumer (its options' defaults:
+TLS, Standard-tier limits for the planned load). The bridge's CPU counts as a server's; its hop
+shows in the end-to-end latency.
 """
 
 from __future__ import annotations
@@ -22,12 +28,14 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from iotbench.transports import mqtt_packets as packets
-from iotbench.transports.base import Deliver, ReceiverDefaults, TransportDefaults, TransportError
+from iotbench.transports.base import Deliver, Load, Receiver, ReceiverDefaults, TransportDefaults, TransportError
 from iotbench.transports.endpoints import Endpoint, external_endpoint
+from iotbench.transports.eventhubs.transport import EventHubsTransport
 from iotbench.transports.mqtt_client import MqttConnection
 from iotbench.transports.options import CONNECT_TIMEOUT_S, TransportOptions, option
 from iotbench.transports.servers.amqtt import Amqtt
 from iotbench.transports.servers.base import Server
+from iotbench.transports.servers.bridge import Bridge, Upstream
 from iotbench.transports.servers.mosquitto import Mosquitto
 from iotbench.transports.tls import client_context
 
@@ -58,6 +66,12 @@ class MqttOptions(TransportOptions):
     websockets: bool = option(False, "MQTT over WebSockets (amqtt: mosquitto 2.0.11's ws listener fails here)")
     url: str = option(
         "", "mqtt://[user@]host:port of an external broker instead of starting one (password: IOTBENCH_MQTT_PASSWORD)"
+    )
+    bridge: str = option(
+        "none",
+        "eventhubs: a bridge process forwards the broker's messages to the local Event Hubs endpoint, "
+        "read by the Event Hubs consumer (the full bridged path, the bridge's cost measured)",
+        choices=("none", "eventhubs"),
     )
     connect_timeout_s: float = option(
         10.0, "bound on each connect and subscribe", low=CONNECT_TIMEOUT_S[0], high=CONNECT_TIMEOUT_S[1], unit="s"
@@ -114,7 +128,7 @@ class MqttTransport(TransportDefaults):
     name: ClassVar[str] = "mqtt"
     label: ClassVar[str] = "MQTT 3.1.1 or 5, QoS 0 or 1, own asyncio client, to mosquitto, amqtt or an external broker"
     Options: ClassVar[type[MqttOptions]] = MqttOptions
-    libraries: ClassVar[tuple[str, ...]] = ("amqtt", "websockets")
+    libraries: ClassVar[tuple[str, ...]] = ("amqtt", "websockets", "azure-eventhub")
     CONTRACT_VARIANTS: ClassVar[list[dict[str, Any]]] = [
         {"qos": 1},
         {"qos": 0, "protocol": "5", "subscription": "shared"},
@@ -122,6 +136,7 @@ class MqttTransport(TransportDefaults):
         {"qos": 1, "broker": "amqtt"},
         {"qos": 1, "tls": True},
         {"qos": 1, "broker": "amqtt", "websockets": True},
+        {"qos": 1, "bridge": "eventhubs"},  # in order per device through the bridge and the hub's partitions
     ]
 
     def __init__(self, **options: Any) -> None:
@@ -132,6 +147,7 @@ class MqttTransport(TransportDefaults):
         self.endpoint: Endpoint | None = None
         self._url = url
         self._connections: list[MqttConnection] = []
+        self.hub = EventHubsTransport(call_timeout_s=o.connect_timeout_s) if o.bridge == "eventhubs" else None
 
     def _check(self, external: bool) -> None:
         """What depends on the endpoint, which the environment may name (``IOTBENCH_MQTT_URL``):
@@ -149,6 +165,11 @@ class MqttTransport(TransportDefaults):
             raise TransportError(
                 'amqtt here speaks MQTT 3.1.1 without TLS or shared subscriptions; use broker="mosquitto"'
             )
+        if self.hub is not None and (external or self.websockets):
+            raise TransportError(
+                'bridge = "eventhubs" runs its bridge against a broker started here over TCP; '
+                "remove url (or IOTBENCH_MQTT_URL) and websockets"
+            )
 
     def servers(self) -> dict[str, Server]:
         """The broker to start here: none when the spec or ``IOTBENCH_MQTT_URL`` names one."""
@@ -156,9 +177,29 @@ class MqttTransport(TransportDefaults):
         self._check(external)
         if external:
             return {}
-        if self.broker == "amqtt":
-            return {"broker": Amqtt(websockets=self.websockets)}
-        return {"broker": Mosquitto(tls=self.tls)}
+        broker: Server = Amqtt(websockets=self.websockets) if self.broker == "amqtt" else Mosquitto(tls=self.tls)
+        if self.hub is None:
+            return {"broker": broker}
+        # the bridged path: broker, then the hub (and what its consumer needs), then the bridge between them
+        hub_servers = dict(self.hub.servers())
+        if "hub" not in hub_servers:
+            raise TransportError(
+                'bridge = "eventhubs" forwards to the local endpoint only; unset the connection string'
+            )
+        upstream_broker, upstream_hub = Upstream(broker), Upstream(hub_servers.pop("hub"))
+        subscription = self._subscription()
+        bridge = Bridge(upstream_broker, upstream_hub, subscription, self.connect_timeout_s)
+        return {"broker": upstream_broker, "hub": upstream_hub, **hub_servers, "bridge": bridge}
+
+    def _subscription(self) -> str:
+        return f"$share/{SHARED_GROUP}/{SUBSCRIPTION}" if self.subscription == "shared" else SUBSCRIPTION
+
+    def plan(self, load: Load) -> None:
+        if self.hub is not None:  # the local endpoint's throughput units follow the offered load
+            self.hub.plan(load)
+
+    def counters(self) -> dict[str, int]:
+        return self.hub.counters() if self.hub is not None else {}
 
     async def start(self, endpoints: Mapping[str, Endpoint]) -> None:
         self.endpoint = endpoints.get("broker") or external_endpoint(self._url, "mqtt", SCHEMES)
@@ -168,6 +209,8 @@ class MqttTransport(TransportDefaults):
             self.ssl_context = client_context(self.endpoint.ca_file)  # a started broker's local CA
         elif self.tls or self.endpoint.scheme == "mqtts":
             self.ssl_context = ssl.create_default_context()  # an external broker: the system's CAs
+        if self.hub is not None:
+            await self.hub.start(endpoints)
 
     async def _connect(self, role: str, deliver: Deliver | None = None) -> MqttConnection:
         if self.endpoint is None:
@@ -180,13 +223,16 @@ class MqttTransport(TransportDefaults):
     async def open_sender(self, index: int) -> _Sender:
         return _Sender(await self._connect(f"sender{index}"), self.qos)
 
-    async def open_receiver(self, deliver: Deliver) -> _Receiver:
+    async def open_receiver(self, deliver: Deliver) -> Receiver:
+        if self.hub is not None:  # the bridged path ends in Event Hubs: its consumer reads it
+            return await self.hub.open_receiver(deliver)
         conn = await self._connect("receiver", deliver)
-        shared = f"$share/{SHARED_GROUP}/{SUBSCRIPTION}" if self.subscription == "shared" else SUBSCRIPTION
-        await conn.subscribe(shared, self.qos)
+        await conn.subscribe(self._subscription(), self.qos)
         return _Receiver(conn)
 
     async def stop(self) -> None:
         for conn in self._connections:
             await conn.close()
         self._connections.clear()
+        if self.hub is not None:
+            await self.hub.stop()

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections import deque
+from collections.abc import Callable
 
 from websockets.client import ClientProtocol
 from websockets.frames import Frame, Opcode
@@ -69,6 +70,9 @@ class MqttConnection(asyncio.Protocol):
         self._keepalive_s = KEEPALIVE_S
         self._hello = b""
         self._ws: ClientProtocol | None = None
+        self.on_publish: Callable[[bytes, bytes, int], None] | None = None
+        """Set, it takes each PUBLISH as ``(topic, payload, packet id)`` instead of ``deliver``, and no
+        PUBACK goes back until ``acknowledge(packet_ids)``: a bridge acknowledges only what it forwarded."""
 
     # -- opening and closing ----------------------------------------------------------
 
@@ -262,8 +266,22 @@ class MqttConnection(asyncio.Protocol):
             if not waiting.done():  # a send that timed out while held is not sent at all
                 self._publish(topic, payload, waiting)
 
+    def acknowledge(self, packet_ids: list[int]) -> None:
+        """PUBACK the QoS 1 PUBLISHes that ``on_publish`` was handed (0: a QoS 0 one, nothing owed)."""
+        acks = [b"\x40\x02" + pid.to_bytes(2, "big") for pid in packet_ids if pid]
+        if acks and self.open:
+            self.write(b"".join(acks))
+
     def _received(self, first: int, buffer: bytes, start: int, end: int, replies: list[bytes]) -> None:
         i = start + 2 + (buffer[start] << 8 | buffer[start + 1])  # past the topic
+        if self.on_publish is not None:  # a bridge: it acknowledges once it has passed the message on
+            topic, packet_id = buffer[start + 2 : i], 0
+            if first & 0x06:
+                packet_id, i = buffer[i] << 8 | buffer[i + 1], i + 2
+            if self.version5:
+                i = i + 1 if buffer[i] == 0 else packets.properties(buffer, i)[1]
+            self.on_publish(topic, buffer[i:end], packet_id)
+            return
         if first & 0x06:  # QoS 1 (the subscription caps it there): acknowledge it
             replies.append(b"\x40\x02" + buffer[i : i + 2])
             i += 2

@@ -29,7 +29,7 @@ from iotbench.transports.sas import describe_failure
 if TYPE_CHECKING:
     from iotbench.transports.eventhubs.transport import EventHubsTransport
 
-__all__ = ["HubSender"]
+__all__ = ["HubSender", "open_partition_links"]
 
 ROUNDS = 4  # (group_sends) batches a sender has in flight at once (each round: one batch per route)
 GIVE_UP_S = 1.0  # no retry starts later than this before a send's call_timeout_s runs out
@@ -51,6 +51,25 @@ def _refused(exc: BaseException) -> bool:
 def _too_large(exc: BaseException) -> bool:
     """The service refused a publication over its size limit (amqp:link:message-size-exceeded)."""
     return "message-size-exceeded" in str(exc) or "MessageSizeExceeded" in str(exc)
+
+
+async def open_partition_links(producer: Any, partition_ids: list[str], timeout_s: float) -> None:
+    """Open every partition's link of an SDK ``producer`` (one connection each) now, side by side.
+
+    The SDK opens them at the first send to each partition, ~0.5 s apiece here (its
+    handshake polls every 50 ms): left to the first readings, that set-up reached past a
+    1 s warm-up into the measured window (measured: publish and end-to-end p99 ~1.5 s
+    over a cell's first 2 s). A gateway that runs for months has its links open. There
+    is no public call for it (5.15): an SDK without these internals opens them at the
+    first send, as before.
+    """
+    start, producers = getattr(producer, "_start_producer", None), getattr(producer, "_producers", None)
+    if start is None or producers is None:
+        return
+    for pid in partition_ids:
+        await start(pid, timeout_s)
+    opening = [getattr(producers.get(pid), "_open_with_retry", None) for pid in partition_ids]
+    await asyncio.gather(*(open_() for open_ in opening if open_ is not None))
 
 
 class HubSender:
@@ -87,31 +106,15 @@ class HubSender:
             self._max_bytes = batch.max_size_in_bytes
             if self._t.partitioning == "id":
                 self._partition_ids = await self._call("get_partition_ids", self._producer.get_partition_ids())
-                await self._call("open partition links", self._open_partition_links(self._partition_ids))
+                await self._call(
+                    "open partition links",
+                    open_partition_links(self._producer, self._partition_ids, self._t.call_timeout_s),
+                )
         except Exception as exc:  # noqa: BLE001 - a refusal is remembered; anything else shows on the first send
             failure = exc if isinstance(exc, TransportError) else self._failure(exc)
             self._t.count("connect_failures")
             if not self._refused:
                 self._t.note(str(failure))
-
-    async def _open_partition_links(self, partition_ids: list[str]) -> None:
-        """Open every partition's link (one connection each) now, side by side.
-
-        The SDK opens them at the first send to each partition, ~0.5 s apiece here (its
-        handshake polls every 50 ms): left to the first readings, that set-up reached past a
-        1 s warm-up into the measured window (measured: publish and end-to-end p99 ~1.5 s
-        over a cell's first 2 s). A gateway that runs for months has its links open. There
-        is no public call for it (5.15): an SDK without these internals opens them at the
-        first send, as before.
-        """
-        producer = self._producer
-        start, producers = getattr(producer, "_start_producer", None), getattr(producer, "_producers", None)
-        if start is None or producers is None:
-            return
-        for pid in partition_ids:
-            await start(pid, self._t.call_timeout_s)
-        opening = [getattr(producers.get(pid), "_open_with_retry", None) for pid in partition_ids]
-        await asyncio.gather(*(open_() for open_ in opening if open_ is not None))
 
     async def send(self, key: str, payload: bytes) -> None:
         if self._refused:
