@@ -12,7 +12,7 @@ The broker is mosquitto (Debian) or amqtt (PyPI, MQTT 3.1.1 only), started in th
 cell's folder -- or an external one named by ``url`` (see ``endpoints.py``).
 
 ``bridge = "eventhubs"`` runs the bridged path instead of reading the broker: a bridge process
-(``mqtt_eventhubs_bridge``, a server of the cell) forwards the device topics to the local Event
+(``bridges.mqtt_eventhubs``, a server of the cell) forwards the device topics to the local Event
 Hubs endpoint, and the receiver is the ``eventhubs`` transport's consumer (its options' defaults:
 TLS, Standard-tier limits for the planned load). The bridge's CPU counts as a server's; its hop
 shows in the end-to-end latency.

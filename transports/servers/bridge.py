@@ -1,6 +1,6 @@
 """The MQTT -> Event Hubs bridge as a server of the cell, started after the broker and the hub.
 
-The bridge (``iotbench.transports.mqtt_eventhubs_bridge``, run with ``python -m``: a client of both,
+The bridge (``iotbench.transports.bridges.mqtt_eventhubs``, run with ``python -m``: a client of both,
 so it lives beside the clients and this launcher only names it) needs where the two servers it sits
 between listen: ``Upstream`` wraps each and keeps the ``Endpoint`` it returned, and ``Bridge`` reads
 them when the harness starts it -- the harness starts a cell's servers in the order named.
@@ -21,7 +21,7 @@ from iotbench.transports.servers.process import LOOPBACK, ServerProcess
 
 __all__ = ["Bridge", "Upstream", "CONNECTION_ENV", "READY_FILE", "STATS_FILE"]
 
-MODULE = "iotbench.transports.mqtt_eventhubs_bridge"
+MODULE = "iotbench.transports.bridges.mqtt_eventhubs"
 CONNECTION_ENV = "IOTBENCH_BRIDGE_EVENTHUB"  # the hub's connection string: never on a command line
 READY_FILE = "bridge-ready"  # the bridge writes it once subscribed and connected to the hub
 STATS_FILE = "bridge-stats.json"  # ... and its counts when it stops

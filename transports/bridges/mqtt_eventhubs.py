@@ -1,6 +1,6 @@
 """The bridge of the bridged MQTT path: broker -> this process -> Event Hubs, run as a server of the cell.
 
-``python -m iotbench.transports.mqtt_eventhubs_bridge --mqtt-port P --hub-address sb://127.0.0.1:Q``
+``python -m iotbench.transports.bridges.mqtt_eventhubs --mqtt-port P --hub-address sb://127.0.0.1:Q``
 (the hub's connection string in ``IOTBENCH_BRIDGE_EVENTHUB``: never on a command line, where ``ps``
 and logs show it) subscribes to ``devices/+/telemetry`` at QoS 1 -- or joins the shared subscription
 -- and forwards each message's payload to the hub with the azure-eventhub SDK's producer, as the
