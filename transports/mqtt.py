@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 from iotbench.transports import mqtt_packets as packets
 from iotbench.transports.base import Deliver, ReceiverDefaults, TransportDefaults, TransportError
 from iotbench.transports.endpoints import Endpoint, external_endpoint
-from iotbench.transports.mqtt_client import MqttConnection
+from iotbench.transports.mqtt_client import KEEPALIVE_S, MqttConnection
 from iotbench.transports.options import CONNECT_TIMEOUT_S, TransportOptions, option
 from iotbench.transports.servers.amqtt import Amqtt
 from iotbench.transports.servers.base import Server
@@ -58,6 +58,9 @@ class MqttOptions(TransportOptions):
     websockets: bool = option(False, "MQTT over WebSockets (amqtt: mosquitto 2.0.11's ws listener fails here)")
     url: str = option(
         "", "mqtt://[user@]host:port of an external broker instead of starting one (password: IOTBENCH_MQTT_PASSWORD)"
+    )
+    keepalive_s: int = option(
+        KEEPALIVE_S, "MQTT keep-alive: a PINGREQ after this long without a packet sent", low=1, high=65535, unit="s"
     )
     connect_timeout_s: float = option(
         10.0, "bound on each connect and subscribe", low=CONNECT_TIMEOUT_S[0], high=CONNECT_TIMEOUT_S[1], unit="s"
@@ -128,6 +131,7 @@ class MqttTransport(TransportDefaults):
         o = self.options = MqttOptions(**options)
         self.qos, self.protocol, self.broker, self.subscription = o.qos, o.protocol, o.broker, o.subscription
         self.tls, self.websockets, self.connect_timeout_s, url = o.tls, o.websockets, float(o.connect_timeout_s), o.url
+        self.keepalive_s = o.keepalive_s
         self.ssl_context: ssl.SSLContext | None = None
         self.endpoint: Endpoint | None = None
         self._url = url
@@ -172,7 +176,7 @@ class MqttTransport(TransportDefaults):
     async def _connect(self, role: str, deliver: Deliver | None = None) -> MqttConnection:
         if self.endpoint is None:
             raise TransportError("mqtt transport used before start()")
-        conn = MqttConnection(self.endpoint, self.protocol == "5", self.connect_timeout_s, deliver)
+        conn = MqttConnection(self.endpoint, self.protocol == "5", self.connect_timeout_s, deliver, self.keepalive_s)
         await conn.open_session(f"iotbench-{role}-{next(_client_ids)}", self.ssl_context, self.websockets)
         self._connections.append(conn)
         return conn
