@@ -78,6 +78,14 @@ def wire_bytes(c: TcpCounters) -> int:
     return c.bytes_out + c.bytes_in + c.header_out + c.header_in
 
 
+def peer_closed(sockets: list[socket.socket]) -> int:
+    """How many of ``sockets`` the server has closed (TCP state no longer ESTABLISHED)."""
+    return sum(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0] != _ESTABLISHED for sock in sockets)
+
+
+_ESTABLISHED = 1  # tcpi_state
+
+
 class _Connections:
     """This process's TCP connections to one server's ports, held (``sockets.held``) once seen."""
 
@@ -158,7 +166,7 @@ async def _sleeping(transport: Any, ports: set[int], readings: int, first_index:
     return statistics.median(sizes) if sizes else float("nan")
 
 
-async def _open_all(transport: Any, devices: int) -> list[Sender]:
+async def _open_all(transport: Any, devices: int, first: int = 0) -> list[Sender]:
     gate = asyncio.Semaphore(OPEN_AT_ONCE)
 
     async def one(k: int) -> Sender:
@@ -167,17 +175,32 @@ async def _open_all(transport: Any, devices: int) -> list[Sender]:
             await _send(sender, f"d{k:06d}")  # a client that connects lazily connects now
             return sender
 
-    return list(await asyncio.gather(*(one(k) for k in range(devices))))
+    return list(await asyncio.gather(*(one(k) for k in range(first, first + devices))))
 
 
-async def _connected(transport: Any, ports: set[int], devices: int, window_s: float) -> dict[str, float]:
-    """``devices`` connections, one reading a minute each (spread over the minute), for ``window_s``."""
-    conns = _Connections(ports)
+async def _watch(conns: _Connections, every_s: float) -> None:
+    """Hold each new connection as it appears: one the server closes again is still counted."""
+    while True:
+        await asyncio.sleep(every_s)
+        conns.collect()
+
+
+async def _connected(transport: Any, ports: set[int], devices: int, idle: int, window_s: float) -> dict[str, Any]:
+    """``devices`` connections, one reading a minute each (spread over the minute), and ``idle``
+    more that send nothing, for ``window_s``: the readers' and the idle connections' bytes."""
+    readers, quiet = _Connections(ports), _Connections(ports)
     senders = await _open_all(transport, devices)
+    await asyncio.sleep(SETTLE_S)
+    initial = readers.collect()
+    idlers = await _open_all(transport, idle, first=devices + 100)
+    watch = None
     try:
         await asyncio.sleep(SETTLE_S)
-        initial = conns.collect()
-        start = tcp_counters(initial)
+        quiet.seen.update(readers.seen)  # the idle connections are the ones not seen yet
+        idle_socks = quiet.collect()
+        readers.seen.update(quiet.seen)  # the watch below looks for reconnects of the readers only
+        start, idle_start = tcp_counters(initial), tcp_counters(idle_socks)
+        watch = asyncio.ensure_future(_watch(readers, 0.5))
         loop = asyncio.get_running_loop()
         t0, tasks = loop.time(), []
         due = sorted((60.0 * (m + k / devices), k) for m in range(int(window_s // 60)) for k in range(devices))
@@ -186,14 +209,21 @@ async def _connected(transport: Any, ports: set[int], devices: int, window_s: fl
             tasks.append(asyncio.ensure_future(_send(senders[k], f"d{k:06d}")))
         await asyncio.sleep(max(0.0, t0 + window_s - loop.time()))
         sent = sum(await asyncio.gather(*tasks))
-        reopened = conns.collect()  # connections opened during the window: forced reconnects
+        watch.cancel()
+        readers.collect()
+        reopened = [sock for sock in readers.seen.values() if sock not in initial and sock not in idle_socks]
         kept = tcp_counters(initial).minus(start)
-        return {"bytes": wire_bytes(kept) + wire_bytes(tcp_counters(reopened)), "sends": len(tasks),
-                "sent": sent, "reconnects": len(reopened), "reconnect_bytes": wire_bytes(tcp_counters(reopened)),
-                "connections": len(initial), "window_s": window_s}  # fmt: skip
+        again = wire_bytes(tcp_counters(reopened))
+        return {"bytes": wire_bytes(kept) + again, "sends": len(tasks), "sent": sent, "reconnects": len(reopened),
+                "reconnect_bytes": again, "connections": len(initial), "window_s": window_s,
+                "idle_connections": len(idle_socks), "idle_closed_by_server": peer_closed(idle_socks),
+                "idle_bytes": wire_bytes(tcp_counters(idle_socks).minus(idle_start))}  # fmt: skip
     finally:
-        await asyncio.gather(*(_close(s) for s in senders))
-        conns.release()
+        if watch is not None:
+            watch.cancel()
+        await asyncio.gather(*(_close(s) for s in senders + idlers))
+        readers.release()  # closing a socket twice (both hold the idle ones) is harmless
+        quiet.release()
 
 
 async def measure(variant: Variant, devices: int, minutes: float, folder: Path, sleepers: int = 20) -> dict[str, Any]:
@@ -204,14 +234,16 @@ async def measure(variant: Variant, devices: int, minutes: float, folder: Path, 
     try:
         ports = {endpoint.port for endpoint in deployment.endpoints.values()}
         per_reading = await _reading_bytes(transport, ports, devices + 1)
-        held_open = await _connected(transport, ports, devices, minutes * 60.0)
-        asleep = await _sleeping(transport, ports, sleepers, devices + 2)
+        idle = max(5, devices // 10)
+        held_open = await _connected(transport, ports, devices, idle, minutes * 60.0)
+        asleep = await _sleeping(transport, ports, sleepers, devices + idle + 200)
     finally:
         await deployment.stop()
     month = MONTH_S / held_open["window_s"]
     readings_month = MONTH_S / 60.0 * per_reading  # one a minute
     handshake_c = (held_open["reconnect_bytes"] - held_open["reconnects"] * per_reading) * month / devices
-    keepalive_c = (held_open["bytes"] - held_open["sends"] * per_reading) * month / devices - handshake_c
+    keepalive_c = (held_open["bytes"] - held_open["sent"] * per_reading) * month / devices - handshake_c
+    keepalive_i = held_open["idle_bytes"] * month / held_open["idle_connections"]
     handshake_s = (asleep - per_reading) * MONTH_S / 60.0
     return {
         "variant": variant.label,
@@ -221,16 +253,30 @@ async def measure(variant: Variant, devices: int, minutes: float, folder: Path, 
         "sleeping_connection_bytes": asleep,
         "connected_run": {**held_open, "devices": devices},
         "rows": [
-            _row("connected", keepalive_c, handshake_c, readings_month),
+            _row("connected", keepalive_c, handshake_c, readings_month, note=_connected_note(held_open)),
             _row("sleeping", 0.0, handshake_s, readings_month),
+            _row("idle", keepalive_i, 0.0, 0.0, note=_idle_note(held_open)),
         ],
     }
 
 
-def _row(mode: str, keepalive: float, handshake: float, readings: float) -> dict[str, Any]:
+def _row(mode: str, keepalive: float, handshake: float, readings: float, note: str = "") -> dict[str, Any]:
     mb = 1e6
     return {"mode": mode, "mb_month": (keepalive + handshake + readings) / mb, "keepalive_mb": keepalive / mb,
-            "handshake_mb": handshake / mb, "readings_mb": readings / mb}  # fmt: skip
+            "handshake_mb": handshake / mb, "readings_mb": readings / mb, "note": note}  # fmt: skip
+
+
+def _idle_note(run: dict[str, Any]) -> str:
+    closed, count = run["idle_closed_by_server"], run["idle_connections"]
+    if closed:
+        return f"{closed} of {count} idle connections closed by the server: its close, not a keep-alive"
+    return ""
+
+
+def _connected_note(run: dict[str, Any]) -> str:
+    failed = run["sends"] - run["sent"]
+    parts = [f"{run['reconnects']} reconnects"] if run["reconnects"] else []
+    return ", ".join(parts + ([f"{failed} of {run['sends']} sends failed"] if failed else []))
 
 
 def raise_fd_limit(needed: int) -> tuple[int, int]:
@@ -258,14 +304,14 @@ async def _measure_all(variants: list[Variant], devices: int, minutes: float, ou
 
 def table(results: list[dict[str, Any]]) -> str:
     lines = [
-        "| variant | mode | MB per device per month | keep-alive | handshakes | readings |",
-        "| --- | --- | ---: | ---: | ---: | ---: |",
+        "| variant | mode | MB per device per month | keep-alive | handshakes | readings | note |",
+        "| --- | --- | ---: | ---: | ---: | ---: | --- |",
     ]
     for result in results:
         for r in result["rows"]:
             lines.append(
                 f"| {result['variant']} | {r['mode']} | {r['mb_month']:.2f} | {r['keepalive_mb']:.2f} "
-                f"| {r['handshake_mb']:.2f} | {r['readings_mb']:.2f} |"
+                f"| {r['handshake_mb']:.2f} | {r['readings_mb']:.2f} | {r['note']} |"
             )
     return "\n".join(lines)
 
