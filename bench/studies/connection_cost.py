@@ -53,6 +53,7 @@ OPEN_AT_ONCE = 25  # connects in flight per variant: 1,000 TLS handshakes withou
 SETTLE_S = 1.0  # after the last open or send: its ACKs arrive
 CLOSE_SETTLE_S = 0.3  # after a close: the server's answer to the goodbye
 CALIBRATION_READINGS = 20
+WATCH_S = 5.0  # how often new connections are looked for: each look dups every descriptor of the process
 
 
 @dataclass(frozen=True)
@@ -200,7 +201,7 @@ async def _connected(transport: Any, ports: set[int], devices: int, idle: int, w
         idle_socks = quiet.collect()
         readers.seen.update(quiet.seen)  # the watch below looks for reconnects of the readers only
         start, idle_start = tcp_counters(initial), tcp_counters(idle_socks)
-        watch = asyncio.ensure_future(_watch(readers, 0.5))
+        watch = asyncio.ensure_future(_watch(readers, WATCH_S))
         loop = asyncio.get_running_loop()
         t0, tasks = loop.time(), []
         due = sorted((60.0 * (m + k / devices), k) for m in range(int(window_s // 60)) for k in range(devices))
