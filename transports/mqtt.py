@@ -31,7 +31,7 @@ from iotbench.transports import mqtt_packets as packets
 from iotbench.transports.base import Deliver, Load, Receiver, ReceiverDefaults, TransportDefaults, TransportError
 from iotbench.transports.endpoints import Endpoint, external_endpoint
 from iotbench.transports.eventhubs.transport import EventHubsTransport
-from iotbench.transports.mqtt_client import MqttConnection
+from iotbench.transports.mqtt_client import KEEPALIVE_S, MqttConnection
 from iotbench.transports.options import CONNECT_TIMEOUT_S, TransportOptions, option
 from iotbench.transports.servers.amqtt import Amqtt
 from iotbench.transports.servers.base import Server
@@ -72,6 +72,9 @@ class MqttOptions(TransportOptions):
         "eventhubs: a bridge process forwards the broker's messages to the local Event Hubs endpoint, "
         "read by the Event Hubs consumer (the full bridged path, the bridge's cost measured)",
         choices=("none", "eventhubs"),
+    )
+    keepalive_s: int = option(
+        KEEPALIVE_S, "MQTT keep-alive: a PINGREQ after this long without a packet sent", low=1, high=65535, unit="s"
     )
     connect_timeout_s: float = option(
         10.0, "bound on each connect and subscribe", low=CONNECT_TIMEOUT_S[0], high=CONNECT_TIMEOUT_S[1], unit="s"
@@ -143,6 +146,7 @@ class MqttTransport(TransportDefaults):
         o = self.options = MqttOptions(**options)
         self.qos, self.protocol, self.broker, self.subscription = o.qos, o.protocol, o.broker, o.subscription
         self.tls, self.websockets, self.connect_timeout_s, url = o.tls, o.websockets, float(o.connect_timeout_s), o.url
+        self.keepalive_s = o.keepalive_s
         self.ssl_context: ssl.SSLContext | None = None
         self.endpoint: Endpoint | None = None
         self._url = url
@@ -215,7 +219,7 @@ class MqttTransport(TransportDefaults):
     async def _connect(self, role: str, deliver: Deliver | None = None) -> MqttConnection:
         if self.endpoint is None:
             raise TransportError("mqtt transport used before start()")
-        conn = MqttConnection(self.endpoint, self.protocol == "5", self.connect_timeout_s, deliver)
+        conn = MqttConnection(self.endpoint, self.protocol == "5", self.connect_timeout_s, deliver, self.keepalive_s)
         await conn.open_session(f"iotbench-{role}-{next(_client_ids)}", self.ssl_context, self.websockets)
         self._connections.append(conn)
         return conn

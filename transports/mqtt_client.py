@@ -35,7 +35,7 @@ from iotbench.transports.endpoints import Endpoint
 
 __all__ = ["MqttConnection"]
 
-KEEPALIVE_S = 30
+KEEPALIVE_S = 60  # seconds: the usual device default (paho, the AWS and Azure IoT SDKs)
 PACKET_IDS = 65535  # QoS 1 PUBLISHes in flight on one connection at most: a packet id each
 CLOSE_WAIT_S = 2.0
 
@@ -50,7 +50,14 @@ class MqttConnection(asyncio.Protocol):
     for it go back in one write.
     """
 
-    def __init__(self, endpoint: Endpoint, version5: bool, timeout: float, deliver: Deliver | None) -> None:
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        version5: bool,
+        timeout: float,
+        deliver: Deliver | None,
+        keepalive_s: int = KEEPALIVE_S,
+    ) -> None:
         self.endpoint, self.version5, self.timeout, self.deliver = endpoint, version5, timeout, deliver
         self.loop = asyncio.get_running_loop()
         self.error: str | None = None  # why delivery stopped: ``deliver`` raised
@@ -67,7 +74,8 @@ class MqttConnection(asyncio.Protocol):
         self._buffer = b""
         self._next_id = 0
         self._ping: asyncio.TimerHandle | None = None
-        self._keepalive_s = KEEPALIVE_S
+        self._keepalive_s = self._asked_keepalive_s = keepalive_s
+        self._last_out = self.loop.time()  # when a packet was last written: a PINGREQ only after keepalive_s of silence
         self._hello = b""
         self._ws: ClientProtocol | None = None
         self.on_publish: Callable[[bytes, bytes, int], None] | None = None
@@ -79,7 +87,7 @@ class MqttConnection(asyncio.Protocol):
     async def open_session(self, client_id: str, ssl_context: ssl.SSLContext | None, websockets: bool) -> None:
         """Connect, send CONNECT, wait for CONNACK -- all within ``timeout``."""
         ep = self.endpoint
-        self._hello = packets.connect(client_id, self.version5, KEEPALIVE_S, ep.username, ep.password)
+        self._hello = packets.connect(client_id, self.version5, self._keepalive_s, ep.username, ep.password)
         if websockets:  # ``/mqtt`` with the ``mqtt`` subprotocol, as paho and amqtt use
             uri = parse_uri(f"{'wss' if ssl_context else 'ws'}://{ep.host}:{ep.port}/mqtt")
             self._ws = ClientProtocol(uri, subprotocols=[Subprotocol("mqtt")])
@@ -101,7 +109,7 @@ class MqttConnection(asyncio.Protocol):
         except TransportError:
             self.abort()
             raise
-        self._ping = self.loop.call_later(self._keepalive_s / 2, self._keep_alive)
+        self._ping = self.loop.call_later(self._keepalive_s, self._keep_alive)
 
     async def subscribe(self, topic_filter: str, qos: int) -> None:
         packet_id = self._packet_id()
@@ -134,9 +142,15 @@ class MqttConnection(asyncio.Protocol):
             self._transport.abort()
 
     def _keep_alive(self) -> None:
-        if self.open:
+        """As paho does: a PINGREQ once nothing was written for keepalive_s (the broker allows 1.5x),
+        so a connection that publishes at least that often pays no pings."""
+        if not self.open:
+            return
+        silent = self.loop.time() - self._last_out
+        if silent >= self._keepalive_s - 0.01:  # timers fire a little early
             self.write(packets.PINGREQ)
-            self._ping = self.loop.call_later(self._keepalive_s / 2, self._keep_alive)
+            silent = 0.0
+        self._ping = self.loop.call_later(self._keepalive_s - silent, self._keep_alive)
 
     # -- writing --------------------------------------------------------------------------
 
@@ -159,6 +173,7 @@ class MqttConnection(asyncio.Protocol):
             self._ws.send_binary(data)
             data = b"".join(self._ws.data_to_send())
         transport.write(data)
+        self._last_out = self.loop.time()
 
     def publish(self, topic: bytes, payload: bytes, future: asyncio.Future[None]) -> None:
         """A QoS 1 PUBLISH, written now or held while the window is full (in order either way);
@@ -302,7 +317,7 @@ class MqttConnection(asyncio.Protocol):
         if self.version5:
             found = packets.properties(buffer, start + 2)[0]
             self.window = min(PACKET_IDS, found.get(packets.RECEIVE_MAXIMUM, PACKET_IDS))
-            self._keepalive_s = found.get(packets.SERVER_KEEP_ALIVE) or KEEPALIVE_S
+            self._keepalive_s = found.get(packets.SERVER_KEEP_ALIVE) or self._asked_keepalive_s
         self.open = True
         if not self.connack.done():
             self.connack.set_result(None)

@@ -150,8 +150,9 @@ class CostEstimate:
     ingress_cost: float
     storage_gb: float
     storage_cost: float
-    device_mb_month: float
+    device_mb_month: float  # readings' payload plus ``connection_mb_month``
     device_cost_month: float
+    connection_mb_month: float = 0.0  # of device_mb_month: the connection's own bytes (keep-alive, handshakes)
 
     @property
     def eventhubs_cost(self) -> float:
@@ -166,18 +167,27 @@ def estimate(
     prices: Prices = DEFAULT_PRICES,
     stored_bytes_per_event: float | None = None,
     storage_tier: str = "hot",
+    connection_mb_per_device_month: float = 0.0,
 ) -> CostEstimate:
     """The month's bill for ``scenario``; storage holds one month of events at ``stored_bytes_per_event``.
 
-    Device bandwidth is payload only: protocol framing and TLS come on top (see
-    the transports section of the report for measured wire bytes where present).
+    Device bandwidth is the readings' payload plus ``connection_mb_per_device_month``: what the
+    device's connection costs on its own -- keep-alive traffic of a connection held open, or a
+    TCP + TLS + protocol handshake per reading of a device that sleeps -- as measured by
+    ``python -m iotbench.studies.connection_cost`` (README "The connection's own cost"; 0: not
+    counted). Per-reading framing and TLS records come on top (the report's wire bytes).
+
+    >>> round(estimate(Scenario(), connection_mb_per_device_month=1.5).device_mb_month, 2)
+    5.82
     """
+    if connection_mb_per_device_month < 0:
+        raise ValueError(f"connection_mb_per_device_month {connection_mb_per_device_month}: give 0 or more MB")
     tus = throughput_units(scenario.events_per_s, scenario.bytes_per_event)
     units = billed_ingress_units(scenario.events_per_month, scenario.bytes_per_event, scenario.batch)
     at_rest = scenario.bytes_per_event if stored_bytes_per_event is None else stored_bytes_per_event
     storage_gb = scenario.events_per_month * at_rest / 1e9
     gb_price = {"hot": prices.blob_hot_gb_month, "cool": prices.blob_cool_gb_month}[storage_tier]
-    device_mb = scenario.events_per_device_month * scenario.bytes_per_event / 1e6
+    device_mb = scenario.events_per_device_month * scenario.bytes_per_event / 1e6 + connection_mb_per_device_month
     return CostEstimate(
         throughput_units=tus,
         tu_cost=tus * HOURS_PER_MONTH * prices.eventhubs_tu_hour,
@@ -187,4 +197,5 @@ def estimate(
         storage_cost=storage_gb * gb_price,
         device_mb_month=device_mb,
         device_cost_month=device_mb * prices.cellular_per_mb,
+        connection_mb_month=connection_mb_per_device_month,
     )

@@ -68,6 +68,18 @@ def test_monthly_estimate_hand_worked() -> None:
     assert batched.ingress_cost == pytest.approx(43.2 * 0.028)
 
 
+def test_connection_bytes_join_the_device_bandwidth() -> None:
+    """Keep-alive or per-reading handshakes (the connection_cost study) add to the payload's 4.32 MB."""
+    prices = parse_prices({"date": "2026-11-29", "cellular_per_mb": 0.01})
+    cost = estimate(FABRIKAM, prices, connection_mb_per_device_month=2.5)
+    assert cost.device_mb_month == pytest.approx(4.32 + 2.5)
+    assert cost.connection_mb_month == 2.5
+    assert cost.device_cost_month == pytest.approx(6.82 * 0.01)
+    assert estimate(FABRIKAM).connection_mb_month == 0.0
+    with pytest.raises(ValueError, match="0 or more"):
+        estimate(FABRIKAM, connection_mb_per_device_month=-1)
+
+
 def test_prices_override_and_validation() -> None:
     prices = parse_prices({"date": "2026-11-01", "eventhubs_tu_hour": 0.05})
     assert prices.eventhubs_tu_hour == 0.05 and prices.date == "2026-11-01"
