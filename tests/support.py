@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import importlib
 import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -106,3 +109,23 @@ def assert_no_leftovers(pids: list[int], ports: list[int]) -> None:
         time.sleep(0.1)
     assert not [p for p in pids if alive(p)], f"processes left running: {[p for p in pids if alive(p)]}"
     assert not [p for p in ports if listening(p)], f"ports still listening: {[p for p in ports if listening(p)]}"
+
+
+def cli(*args: str, cwd: Any = None) -> subprocess.CompletedProcess:
+    """``iotbench ARGS`` as a user runs it: its own process, output captured, bounded."""
+    return subprocess.run(
+        [sys.executable, "-m", "iotbench.cli", *args], capture_output=True, text=True, timeout=120, cwd=cwd
+    )
+
+
+def assert_spec_refused(tmp_path: Path, toml: str, expected: str) -> None:
+    """``iotbench run`` of a spec holding ``toml``: one line containing ``expected``, exit code 2, no
+    traceback, nothing written."""
+    spec = tmp_path / "bad.toml"
+    spec.write_text(toml + "\n")
+    result = cli("run", str(spec), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()  # nothing ran

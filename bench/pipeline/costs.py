@@ -57,13 +57,13 @@ def wire_per_event(send_usage: dict[str, Any], events_sent: int) -> dict[str, An
         "payload": _r(window.payload_bytes / n),
         "framing": _r((tcp.bytes_out - window.payload_bytes) / n),
         "tcp_ip": _r(tcp.header_out / n),
-        "total": _r((tcp.bytes_out + tcp.header_out) / n),
+        "total": _r(tcp.up / n),
         "segments": round(tcp.segments_out / n, 4),
     }
     down = {
         "framing": _r(tcp.bytes_in / n),
         "tcp_ip": _r(tcp.header_in / n),
-        "total": _r((tcp.bytes_in + tcp.header_in) / n),
+        "total": _r(tcp.down / n),
         "segments": round(tcp.segments_in / n, 4),
     }
     opened = Reading.from_dict(send_usage["opened"]).tcp
@@ -76,12 +76,8 @@ def wire_per_event(send_usage: dict[str, Any], events_sent: int) -> dict[str, An
         "retransmitted_bytes": tcp.retrans_out,
         "up": up,
         "down": down,
-        "setup": _life(
-            opened.bytes_out + opened.header_out, opened.bytes_in + opened.header_in, opened.connections, events_sent
-        ),  # fmt: skip
-        "teardown": _life(
-            gone.bytes_out + gone.header_out, gone.bytes_in + gone.header_in, closing.connections, events_sent
-        ),  # fmt: skip
+        "setup": _life(opened.up, opened.down, opened.connections, events_sent),  # fmt: skip
+        "teardown": _life(gone.up, gone.down, closing.connections, events_sent),  # fmt: skip
     }
 
 

@@ -29,13 +29,14 @@ import socket
 import struct
 from dataclasses import asdict, dataclass, fields
 
-__all__ = ["TcpCounters", "held", "tcp_counters"]
+__all__ = ["TcpCounters", "closed_by_peer", "held", "tcp_counters"]
 
 _TCP_INFO_LEN = 232  # through tcpi_bytes_retrans (Linux 4.19+)
 _OPT_TIMESTAMPS = 1  # TCPI_OPT_TIMESTAMPS in tcpi_options
 _TCP_HEADER = 20
 _TIMESTAMPS = 12  # the option (10 B) padded to a 4-byte boundary
 _IP_HEADER = {socket.AF_INET: 20, socket.AF_INET6: 40}
+_ESTABLISHED = 1  # tcpi_state
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,20 @@ class TcpCounters:
     segments_out: int = 0
     segments_in: int = 0
     retrans_out: int = 0
+
+    @property
+    def up(self) -> int:
+        """Everything this side sent: octets and TCP/IP headers."""
+        return self.bytes_out + self.header_out
+
+    @property
+    def down(self) -> int:
+        """Everything this side received: octets and TCP/IP headers."""
+        return self.bytes_in + self.header_in
+
+    @property
+    def total(self) -> int:
+        return self.up + self.down
 
     def plus(self, other: TcpCounters) -> TcpCounters:
         return TcpCounters(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
@@ -86,6 +101,11 @@ def _read(sock: socket.socket, connected: bool = True) -> TcpCounters | None:
     segs_out, segs_in = struct.unpack_from("II", raw, 136)
     sent, retrans = struct.unpack_from("QQ", raw, 200)
     return TcpCounters(1, sent, received, segs_out * header, segs_in * header, segs_out, segs_in, retrans)
+
+
+def closed_by_peer(sock: socket.socket) -> bool:
+    """The connection left ESTABLISHED (``tcpi_state``): the other end closed it (or it reset)."""
+    return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0] != _ESTABLISHED
 
 
 def _socket_fds() -> list[int]:

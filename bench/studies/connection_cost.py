@@ -40,11 +40,11 @@ from pathlib import Path
 from typing import Any
 
 from iotbench.pipeline.deploy import Deployment
-from iotbench.pipeline.sockets import TcpCounters, held, tcp_counters
+from iotbench.pipeline.sockets import closed_by_peer, held, tcp_counters
 from iotbench.transports import get_transport
 from iotbench.transports.base import Sender
 
-__all__ = ["VARIANTS", "Variant", "measure", "wire_bytes"]
+__all__ = ["VARIANTS", "Variant", "measure"]
 
 MONTH_S = 30 * 86_400
 READING = b'{"DeviceId":"b0000-a001-s1","TimeObserved":"2026-11-29T12:00:00Z","Temperature":21.5}'.ljust(100)
@@ -72,19 +72,6 @@ VARIANTS = (
     Variant("HTTP/1.1 keep-alive + TLS", "http", {"mode": "keep-alive", "tls": True}),
     Variant("Kafka acks=1", "kafka", {"acks": 1}, max_devices=100),
 )
-
-
-def wire_bytes(c: TcpCounters) -> int:
-    """Everything on the wire both ways: octets and TCP/IP headers."""
-    return c.bytes_out + c.bytes_in + c.header_out + c.header_in
-
-
-def peer_closed(sockets: list[socket.socket]) -> int:
-    """How many of ``sockets`` the server has closed (TCP state no longer ESTABLISHED)."""
-    return sum(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0] != _ESTABLISHED for sock in sockets)
-
-
-_ESTABLISHED = 1  # tcpi_state
 
 
 class _Connections:
@@ -144,7 +131,7 @@ async def _reading_bytes(transport: Any, ports: set[int], index: int) -> float:
         for _ in range(CALIBRATION_READINGS):
             await _send(sender, "calibration")
             await asyncio.sleep(0.2)
-        return wire_bytes(tcp_counters(socks).minus(before)) / CALIBRATION_READINGS
+        return tcp_counters(socks).minus(before).total / CALIBRATION_READINGS
     finally:
         await _close(sender)
         conns.release()
@@ -162,7 +149,7 @@ async def _sleeping(transport: Any, ports: set[int], readings: int, first_index:
         await _close(sender)
         await asyncio.sleep(CLOSE_SETTLE_S)
         if ok:
-            sizes.append(wire_bytes(tcp_counters(socks)))
+            sizes.append(tcp_counters(socks).total)
         conns.release()
     return statistics.median(sizes) if sizes else float("nan")
 
@@ -214,11 +201,12 @@ async def _connected(transport: Any, ports: set[int], devices: int, idle: int, w
         readers.collect()
         reopened = [sock for sock in readers.seen.values() if sock not in initial and sock not in idle_socks]
         kept = tcp_counters(initial).minus(start)
-        again = wire_bytes(tcp_counters(reopened))
-        return {"bytes": wire_bytes(kept) + again, "sends": len(tasks), "sent": sent, "reconnects": len(reopened),
+        again = tcp_counters(reopened).total
+        closed = sum(closed_by_peer(sock) for sock in idle_socks)
+        return {"bytes": kept.total + again, "sends": len(tasks), "sent": sent, "reconnects": len(reopened),
                 "reconnect_bytes": again, "connections": len(initial), "window_s": window_s,
-                "idle_connections": len(idle_socks), "idle_closed_by_server": peer_closed(idle_socks),
-                "idle_bytes": wire_bytes(tcp_counters(idle_socks).minus(idle_start))}  # fmt: skip
+                "idle_connections": len(idle_socks), "idle_closed_by_server": closed,
+                "idle_bytes": tcp_counters(idle_socks).minus(idle_start).total}  # fmt: skip
     finally:
         if watch is not None:
             watch.cancel()

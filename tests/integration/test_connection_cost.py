@@ -8,7 +8,7 @@ import pytest
 from support import start_transport
 
 from iotbench.pipeline.sockets import tcp_counters
-from iotbench.studies.connection_cost import READING, _Connections, _sleeping, wire_bytes
+from iotbench.studies.connection_cost import READING, _Connections, _sleeping
 from iotbench.transports.mqtt import MqttTransport
 
 IDLE_S = 5.0
@@ -44,7 +44,7 @@ def test_idle_mqtt_connections_pay_one_ping_and_its_answer_each_keepalive(tmp_pa
     assert 5 * (IDLE_S - 1) <= pings <= 5 * (IDLE_S + 1)
     segments = used.segments_out + used.segments_in
     assert 2 * pings <= segments <= 3 * pings
-    per_ping = wire_bytes(used) / pings
+    per_ping = used.total / pings
     header = used.header_out / used.segments_out  # 52 B: IPv4 + TCP + timestamps
     assert 4 + 2 * header <= per_ping <= 4 + 3 * header
 
@@ -60,7 +60,7 @@ def test_a_sleeping_device_pays_the_handshake_with_every_reading(tmp_path):
             conns = _Connections(ports)
             sender = await deployment.transport.open_sender(0)
             await asyncio.sleep(0.3)
-            setup = wire_bytes(tcp_counters(conns.collect()))
+            setup = tcp_counters(conns.collect()).total
             await sender.close()
             conns.release()
             return setup, await _sleeping(deployment.transport, ports, 3, 10)

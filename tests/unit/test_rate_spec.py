@@ -3,18 +3,12 @@ the search's bounds keep every trial within this machine's limits."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
+from support import assert_spec_refused
 
 from iotbench.model.limits import MAX_OFFERED_EPS
 from iotbench.model.spec import Cell, RateSearch, SpecError, parse_spec
 from iotbench.pipeline.ramp import Trials, climb, ramp
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "iotbench.cli", *args], capture_output=True, text=True, timeout=120)
 
 
 @pytest.mark.parametrize(
@@ -43,13 +37,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
     ],
 )
 def test_cli_names_the_key_and_exits_2(tmp_path, toml, expected):
-    spec = tmp_path / "bad.toml"
-    spec.write_text(toml + "\n")
-    result = _cli("run", str(spec), "--out", str(tmp_path / "out"))
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and expected in lines[0], result.stderr
-    assert not (tmp_path / "out").exists()  # nothing ran
+    assert_spec_refused(tmp_path, toml, expected)
 
 
 def test_the_default_is_the_contract_rate():

@@ -6,14 +6,9 @@ import subprocess
 import sys
 
 import pytest
+from support import assert_spec_refused, cli
 
 from iotbench.model.spec import SpecError, parse_spec
-
-
-def _cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "iotbench.cli", *args], capture_output=True, text=True, timeout=120, cwd=cwd
-    )
 
 
 @pytest.mark.parametrize(
@@ -35,18 +30,11 @@ def _cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
     ],
 )
 def test_cli_names_the_key_and_exits_2(tmp_path, toml, expected):
-    spec = tmp_path / "bad.toml"
-    spec.write_text(toml + "\n")
-    result = _cli("run", str(spec), "--out", str(tmp_path / "out"))
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and expected in lines[0], result.stderr
-    assert "Traceback" not in result.stderr
-    assert not (tmp_path / "out").exists()  # nothing ran
+    assert_spec_refused(tmp_path, toml, expected)
 
 
 def test_missing_spec_file_is_a_usage_error(tmp_path):
-    result = _cli("run", str(tmp_path / "nope.toml"))
+    result = cli("run", str(tmp_path / "nope.toml"))
     assert result.returncode == 2 and "cannot read it" in result.stderr and "Traceback" not in result.stderr
 
 
@@ -69,7 +57,7 @@ def test_exclusions_and_option_lists_shape_the_matrix():
 
 
 def test_list_shows_every_plugin_and_its_status():
-    result = _cli("list")
+    result = cli("list")
     assert result.returncode == 0
     for name in ("json", "msgpack", "inprocess", "zstd"):
         assert name in result.stdout
