@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from support import need_modules
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME = "tiny-json"
@@ -78,7 +79,7 @@ def _run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory):
-    pytest.importorskip("setuptools", reason="building the tiny package without isolation needs setuptools here")
+    need_modules("setuptools", extra="dev")  # building the tiny package without isolation needs it; CI fails without
     package = tmp_path_factory.mktemp("tiny-codec")
     (package / "pyproject.toml").write_text(PYPROJECT)
     (package / "tiny_codec.py").write_text(MODULE)

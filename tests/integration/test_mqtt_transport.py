@@ -213,7 +213,8 @@ def test_qos1_send_returns_on_its_puback_and_the_receive_maximum_holds_the_rest_
             await transport.stop()
 
     if loop == "uvloop":
-        uvloop = pytest.importorskip("uvloop")
+        import uvloop  # a core dependency (pyproject): missing is a failure, not a skip
+
         uvloop.run(asyncio.wait_for(scenario(), 30))
     else:
         asyncio.run(asyncio.wait_for(scenario(), 30))
