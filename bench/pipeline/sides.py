@@ -336,7 +336,9 @@ async def _receive(task: SideTask, channel: _Channel) -> None:
         channel.send("ready")
         go: Go = await channel.expect("go", START_TIMEOUT_S)
         window.start, window.end = go.window_start, go.window_end
-        meter = _Meter(go, lambda: (consumer.ledger_events(), 0, 0))
+        meter = _Meter(
+            go, lambda: (consumer.ledger_events(), 0, 0), sockets=False
+        )  # its CPU; the device link is the sender's
         drain = await _listen(consumer, receiver, channel, meter)
         await _drain(consumer, receiver, drain)
         await _bounded(receiver.close())
